@@ -1,0 +1,1 @@
+"""Mappings: small pure functions from input tables to SDTM tables and FHIR resources (trialbridge.mappings)."""

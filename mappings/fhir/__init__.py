@@ -1,0 +1,1 @@
+"""FHIR resource mappings, one module per resource."""

@@ -1,0 +1,1 @@
+"""SDTM domain mappings, one module per domain."""

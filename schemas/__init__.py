@@ -1,0 +1,1 @@
+"""Official schema files, standards metadata and the checkers that use them (trialbridge.schemas)."""
