@@ -1,0 +1,120 @@
+"""The `trialbridge` command: a thin layer that parses options, calls one pipeline function and renders.
+
+Exit codes: 0 all good; 1 outputs written but conformance errors found; 2 bad input or usage (nothing
+written).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Sequence
+
+from trialbridge.converters import pipeline
+from trialbridge.converters.report import findings_json_text, print_findings
+from trialbridge.schemas.findings import Finding, finding
+
+EXIT_OK, EXIT_CONFORMANCE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _version() -> str:
+    try:
+        return version("trialbridge")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with status 2 and our own wording on a usage error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print_findings([finding("CLI-USAGE", self.prog, detail=message)], sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="trialbridge",
+        description="Turn a clinical trial's native records into CDISC SDTM (XPT v5 + Define-XML) and HL7 FHIR.",
+    )
+    parser.add_argument("--version", action="version", version=f"trialbridge {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    report = argparse.ArgumentParser(add_help=False)
+    report.add_argument("--format", choices=("table", "json"), default="table",
+                        help="how findings are printed: a table for people (default) or JSON on stdout")
+    report.add_argument("--max-shown", type=_positive_int, default=20, metavar="N",
+                        help="at most N findings shown per rule in the table (all are counted; default 20)")
+
+    convert = commands.add_parser("convert", parents=[report], help="convert a native record folder",
+                                  description="Read and check a native record folder (registry.json + CRF CSVs) and write the standard outputs into --out.")
+    convert.add_argument("input", type=Path, metavar="INPUT", help="the native record folder")
+    convert.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (replaced whole, or not touched)")
+
+    validate = commands.add_parser("validate", parents=[report], help="check a native folder or an output",
+                                   description="Check PATH without converting: a native record folder.")
+    validate.add_argument("path", type=Path, metavar="PATH")
+
+    synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
+                                description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
+    synth.add_argument("--subjects", type=_positive_int, required=True, metavar="N")
+    synth.add_argument("--seed", type=_non_negative_int, required=True, metavar="S")
+    synth.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (replaced whole, or not touched)")
+    return parser
+
+
+def _render(findings: list[Finding], args: argparse.Namespace) -> None:
+    if args.format == "json":
+        sys.stdout.write(findings_json_text(findings))
+    elif findings:
+        print_findings(findings, sys.stderr, args.max_shown)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.command == "synth":
+        counts = pipeline.synthesise(args.out, args.subjects, args.seed)
+        print(f"wrote {args.subjects} subject(s) to {args.out}")
+        for name, rows in counts.items():
+            print(f"  {name:24} {rows:>10,} rows")
+        return EXIT_OK
+    if args.command == "validate":
+        result = pipeline.check(args.path)
+        _render(result.findings, args)
+        if args.format == "table":
+            print(result.summary, file=sys.stderr)
+        return result.exit_code
+    result = pipeline.convert(args.input, args.out)
+    _render(result.findings, args)
+    if args.format == "table":
+        print(result.summary, file=sys.stderr)
+    return result.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Findings to people and machines: a terminal summary table and the JSON report."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Iterable, TextIO
+
+from trialbridge.schemas.findings import Finding, sort_findings
+
+
+def findings_document(findings: Iterable[Finding], **extra: object) -> dict[str, object]:
+    """The machine-readable report: counts by severity and rule, then every finding."""
+    ordered = sort_findings(findings)
+    return {
+        **extra,
+        "counts": {
+            "by_severity": dict(sorted(Counter(f.severity for f in ordered).items())),
+            "by_rule": dict(sorted(Counter(f.rule for f in ordered).items())),
+        },
+        "findings": [f.as_dict() for f in ordered],
+    }
+
+
+def findings_json_text(findings: Iterable[Finding], **extra: object) -> str:
+    return json.dumps(findings_document(findings, **extra), indent=2, ensure_ascii=False) + "\n"
+
+
+def print_findings(findings: Iterable[Finding], stream: TextIO, max_per_rule: int = 20) -> None:
+    """Print findings grouped by rule, at most `max_per_rule` lines each, then a count line.
+
+    The cap only filters what is shown: the omitted ones are counted on screen and are all in JSON.
+    """
+    ordered = sort_findings(findings)
+    shown: Counter[str] = Counter()
+    for f in ordered:
+        shown[f.rule] += 1
+        if shown[f.rule] > max_per_rule:
+            continue
+        value = f" [value: {', '.join(repr(v) for v in f.values)}]" if f.values else ""
+        print(f"{f.severity.upper():7} {f.rule:24} {f.location}: {f.message}{value}", file=stream)
+        if f.hint:
+            print(f"{'':33}hint: {f.hint}", file=stream)
+    for rule, count in sorted(shown.items()):
+        if count > max_per_rule:
+            print(f"{'':8}{rule}: {count - max_per_rule} more not shown (all are in the JSON report)", file=stream)
+    severities = Counter(f.severity for f in ordered)
+    print(
+        f"{severities['error']} error(s), {severities['warning']} warning(s), {severities['info']} note(s)",
+        file=stream,
+    )
