@@ -196,30 +196,32 @@ EXCLUSION_CRITERIA: tuple[str, ...] = (
     "than 5 years.",
 )
 
-# --- MeSH terms of the page ("Additional relevant MeSH terms"), ids from the MeSH descriptor records -----
+# --- MeSH terms of the page ("Additional relevant MeSH terms") ------------------------------------------
+# Ids are MeSH descriptor UIs as the API writes them today (unpadded, e.g. D009101). An id is given only
+# where a public source confirmed it; the others carry the term alone (the API schema allows it).
 
-CONDITION_MESH: tuple[tuple[str, str], ...] = (("D009101", "Multiple Myeloma"),)
-CONDITION_ANCESTORS: tuple[tuple[str, str], ...] = (
-    ("D054219", "Neoplasms, Plasma Cell"),
+CONDITION_MESH: tuple[tuple[str | None, str], ...] = (("D009101", "Multiple Myeloma"),)
+CONDITION_ANCESTORS: tuple[tuple[str | None, str], ...] = (
+    (None, "Neoplasms, Plasma Cell"),
     ("D009370", "Neoplasms by Histologic Type"),
-    ("D020141", "Hemostatic Disorders"),
+    (None, "Hemostatic Disorders"),
     ("D014652", "Vascular Diseases"),
     ("D002318", "Cardiovascular Diseases"),
-    ("D001796", "Blood Protein Disorders"),
+    (None, "Blood Protein Disorders"),
     ("D006402", "Hematologic Diseases"),
-    ("D006474", "Hemorrhagic Disorders"),
+    (None, "Hemorrhagic Disorders"),
     ("D008232", "Lymphoproliferative Disorders"),
     ("D007160", "Immunoproliferative Disorders"),
     ("D007154", "Immune System Diseases"),
 )
-INTERVENTION_MESH: tuple[tuple[str, str], ...] = (("D000077269", "Lenalidomide"),)
-INTERVENTION_ANCESTORS: tuple[tuple[str, str], ...] = (
+INTERVENTION_MESH: tuple[tuple[str | None, str], ...] = (("D000077269", "Lenalidomide"),)
+INTERVENTION_ANCESTORS: tuple[tuple[str | None, str], ...] = (
     ("D007155", "Immunologic Factors"),
-    ("D045506", "Physiological Effects of Drugs"),
+    ("D045505", "Physiological Effects of Drugs"),
     ("D020533", "Angiogenesis Inhibitors"),
     ("D043924", "Angiogenesis Modulating Agents"),
-    ("D006133", "Growth Substances"),
-    ("D006131", "Growth Inhibitors"),
+    (None, "Growth Substances"),
+    (None, "Growth Inhibitors"),
     ("D000970", "Antineoplastic Agents"),
 )
 
@@ -235,8 +237,8 @@ def eligibility_criteria() -> str:
     )
 
 
-def _meshes(terms: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"id": mesh_id, "term": term} for mesh_id, term in terms]
+def _meshes(terms: Sequence[tuple[str | None, str]]) -> list[dict[str, str]]:
+    return [({"id": mesh_id} if mesh_id else {}) | {"term": term} for mesh_id, term in terms]
 
 
 def _location(site: Site) -> dict[str, str]:
@@ -279,7 +281,7 @@ def build_registry(n_subjects: int, sites: Sequence[Site]) -> dict[str, Any]:
                 "startDateStruct": {"date": "2011-08"},
                 "primaryCompletionDateStruct": {"date": "2014-10", "type": "ACTUAL"},
                 "completionDateStruct": {"date": "2014-10", "type": "ACTUAL"},
-                "studyFirstSubmitDate": "2011-08-23",
+                # The page gives no submission date (studyFirstSubmitDate) and no start-date type.
                 # Posting dates before 2017 are typed ESTIMATED by the API (the site's "(Estimate)").
                 "studyFirstPostDateStruct": {"date": "2011-08-23", "type": "ESTIMATED"},
                 "lastUpdatePostDateStruct": {"date": "2015-07-23", "type": "ESTIMATED"},
