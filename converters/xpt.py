@@ -1,0 +1,408 @@
+"""SDTM tables -> SAS transport v5 files (`dm.xpt`), and XPT files -> tables: the writer stages and the reader.
+
+The writer follows the study specification (`trialbridge.schemas.sdtm_spec.Dataset`), one output
+property per stage, every stage with the one signature `(table, dataset) -> (table, findings)`:
+
+    xpt_name    names are SAS v5 names (`^[A-Z][A-Z0-9_]{0,7}$`), else an error
+    xpt_label   dataset and variable labels are at most 40 ASCII characters, checked, never truncated
+    xpt_type    Char -> str with "" for null; Num -> float64; a non-number in a Num variable is an error
+    xpt_ascii   ASCII transliteration (policy: `converters/xpt_ascii.py`), every changed value reported
+    xpt_trim    trailing blanks removed (the format pads with blanks and cannot keep them), reported
+    xpt_length  character values at most 200 bytes, else an error; lengths = the longest value
+    xpt_order   spec variables in spec order; provenance (`_file`, `_line`) and unknown columns dropped
+
+`prepare_for_xpt` composes them; `write_xpt` writes the prepared table only when no finding is an
+error, so a file is either faithful or absent. The header timestamp is the `created` argument (taken
+from the input by the pipeline), never the clock, so re-runs give byte-identical files. A dataset
+whose file would exceed `split_threshold` (FDA: 5 GB) is written as `split/<name><n>.xpt` parts,
+cut at `--CAT` boundaries where possible (e.g. LBCAT), with the same variable lengths in every part.
+Record numbers in findings are 1-based row numbers of the output dataset (`dm:SEX:3`).
+
+`read_xpt` reads any XPT (v5 or v8) with `pyreadstat.read_xport` (not `pandas.read_sas`, which loses
+rows of some v5 files) into a table in the project's conventions plus the file's metadata.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import reduce
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+
+from trialbridge.converters.xpt_ascii import CONTROL, NOT_PRINTABLE_ASCII, transliterate
+from trialbridge.converters.xpt_format import (
+    IBM_MAX, IBM_MIN, LABEL_MAX, NAME_PATTERN, NUM_LENGTH, RECORD, XptColumn, file_size, write_member,
+)
+from trialbridge.schemas.findings import Finding, finding, has_errors
+
+if TYPE_CHECKING:
+    from trialbridge.schemas.sdtm_spec import Dataset
+
+PROVENANCE = ("_file", "_line")
+TEXT_MAX = 200                      # bytes in one character value (SAS v5 limit, SDTMIG 4.5.3.2)
+SPLIT_THRESHOLD = 5_000_000_000     # FDA: datasets above 5 GB are split
+SHOWN_RECORDS = 5                   # record numbers quoted in a message
+
+Stage = Callable[[pd.DataFrame, "Dataset"], tuple[pd.DataFrame, list[Finding]]]
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _where(dataset: Dataset, variable: str = "", record: int | None = None) -> str:
+    """`dm`, `dm:AGE` or `dm:AGE:3`."""
+    parts = [dataset.name.lower(), variable, "" if record is None else str(record)]
+    return ":".join(p for p in parts if p)
+
+
+def _records(records: Sequence[int], count: int) -> str:
+    shown = ", ".join(str(r) for r in records[:SHOWN_RECORDS])
+    return shown if count <= SHOWN_RECORDS else f"{shown} and {count - SHOWN_RECORDS} more"
+
+
+def _source(table: pd.DataFrame, position: int) -> str:
+    """`; first from dosing.csv:4` when the row carries provenance, else ""."""
+    if "_file" not in table.columns or not table["_file"].iloc[position]:
+        return ""
+    return f"; first from {table['_file'].iloc[position]}:{table['_line'].iloc[position]}"
+
+
+@dataclass(frozen=True)
+class _Group:
+    value: object
+    count: int
+    records: list[int]   # 1-based, the first SHOWN_RECORDS
+    first: int           # 0-based position of the first record
+
+
+def _groups(values: pd.Series, mask: np.ndarray) -> list[_Group]:
+    """The distinct values at the rows of `mask`, in order of first appearance, with counts and records."""
+    positions = np.flatnonzero(mask)
+    if positions.size == 0:
+        return []
+    codes, uniques = pd.factorize(values.to_numpy()[positions])
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(codes))])
+    return [
+        _Group(uniques[k], int(starts[k + 1] - starts[k]),
+               [int(p) + 1 for p in positions[order[starts[k]:starts[k] + SHOWN_RECORDS]]],
+               int(positions[order[starts[k]]]))
+        for k in range(len(uniques))
+    ]
+
+
+def _spec_columns(table: pd.DataFrame, dataset: Dataset, type_: str) -> list[str]:
+    return [v.name for v in dataset.variables if v.type == type_ and v.name in table.columns]
+
+
+def _longest(values: np.ndarray) -> int:
+    """Longest value in bytes (at least 1)."""
+    items = values.tolist()
+    if "".join(items).isascii():                # the normal case: characters are bytes
+        return max(map(len, items), default=0) or 1
+    return max((len(v.encode("utf-8")) for v in items), default=0) or 1   # only after xpt_ascii errors
+
+
+def xpt_columns(table: pd.DataFrame, dataset: Dataset) -> list[XptColumn]:
+    """The variables as the file declares them: spec name/label/type, Char length = longest value."""
+    return [
+        XptColumn(v.name, v.label, v.type,
+                  _longest(table[v.name].to_numpy(dtype=object)) if v.type == "Char" else NUM_LENGTH)
+        for v in dataset.variables
+    ]
+
+
+# ------------------------------------------------------------------------------------------- stages
+def xpt_name(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
+    """Dataset and variable names must be SAS v5 names: 1-8 characters A-Z 0-9 _, starting with a letter."""
+    names = [("dataset", "", dataset.name)] + [("variable", v.name, v.name) for v in dataset.variables]
+    return table, [
+        finding("XPT-NAME", _where(dataset, variable), [name], what=what, name=name)
+        for what, variable, name in names if not NAME_PATTERN.match(name)
+    ]
+
+
+def xpt_label(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
+    """Dataset and variable labels must be at most 40 ASCII characters (checked, never truncated)."""
+    labels = [("dataset", "", dataset.label)] + [("variable", v.name, v.label) for v in dataset.variables]
+    return table, [
+        finding("XPT-LABEL", _where(dataset, variable), [label, str(len(label))],
+                what=what, label=label, length=len(label))
+        for what, variable, label in labels
+        if len(label) > LABEL_MAX or not label.isascii() or NOT_PRINTABLE_ASCII.search(label)
+    ]
+
+
+def _as_char(table: pd.DataFrame, dataset: Dataset, name: str) -> tuple[pd.Series, list[Finding]]:
+    column = table[name]
+    missing = column.isna().to_numpy()
+    found: list[Finding] = []
+    if missing.any():
+        found.append(finding("XPT-CHAR-NULL", _where(dataset, name), [str(int(missing.sum()))],
+                             variable=name, count=int(missing.sum())))
+    kind = pd.api.types.infer_dtype(column[~missing], skipna=True)
+    values = column.to_numpy(dtype=object).copy()
+    values[missing] = ""
+    if kind not in ("string", "empty"):
+        other = ~missing & ~np.fromiter((isinstance(v, str) for v in values), bool, len(values))
+        texts = [np.format_float_positional(v, trim="-") if isinstance(v, float) else str(v)
+                 for v in values[other]]
+        found.append(finding("XPT-CHAR-COERCED", _where(dataset, name, int(np.flatnonzero(other)[0]) + 1),
+                             [repr(values[other][0]), texts[0]], variable=name, count=int(other.sum()),
+                             kind=kind, example=f"{values[other][0]!r} -> {texts[0]!r}"))
+        values[other] = np.array(texts, dtype=object)
+    return pd.Series(values, index=table.index, dtype=object, name=name), found
+
+
+def _as_num(table: pd.DataFrame, dataset: Dataset, name: str) -> tuple[pd.Series, list[Finding]]:
+    column = table[name]
+    found: list[Finding] = []
+    if column.dtype == np.float64:
+        numbers = column
+    elif pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        numbers = column.astype(np.float64)
+        count = int(column.notna().sum())
+        found.append(finding("XPT-NUM-COERCED", _where(dataset, name), [str(column.dtype), str(count)],
+                             variable=name, count=count, kind=str(column.dtype)))
+    else:
+        text = column.astype(object).where(column.notna(), "")
+        blank = text.astype(str).str.strip().eq("").to_numpy(dtype=bool)
+        numbers = pd.to_numeric(text.where(~blank, np.nan), errors="coerce").astype(np.float64)
+        invalid = ~blank & numbers.isna().to_numpy()
+        for g in _groups(text, invalid):
+            found.append(finding("XPT-NUM-INVALID", _where(dataset, name, g.records[0]), [str(g.value)],
+                                 variable=name, value=g.value, count=g.count,
+                                 records=_records(g.records, g.count), source=_source(table, g.first)))
+        converted = int((~blank & ~invalid).sum())
+        if converted:
+            found.append(finding("XPT-NUM-COERCED", _where(dataset, name), [str(column.dtype), str(converted)],
+                                 variable=name, count=converted, kind=str(column.dtype)))
+    magnitude = numbers.abs().to_numpy()
+    out_of_range = (magnitude > IBM_MAX) | ((magnitude > 0) & (magnitude < IBM_MIN))
+    for g in _groups(numbers, out_of_range):
+        found.append(finding("XPT-NUM-RANGE", _where(dataset, name, g.records[0]), [repr(g.value)],
+                             variable=name, value=repr(g.value), count=g.count,
+                             records=_records(g.records, g.count), source=_source(table, g.first)))
+    return pd.Series(numbers.to_numpy(), index=table.index, dtype=np.float64, name=name), found
+
+
+def xpt_type(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
+    """Char variables become `str` ("" for null), Num variables float64; a non-number in Num is an error."""
+    typed: dict[str, pd.Series] = {}
+    found: list[Finding] = []
+    for name in _spec_columns(table, dataset, "Char"):
+        typed[name], more = _as_char(table, dataset, name)
+        found += more
+    for name in _spec_columns(table, dataset, "Num"):
+        typed[name], more = _as_num(table, dataset, name)
+        found += more
+    return table.assign(**typed), found
+
+
+def _ascii_column(table: pd.DataFrame, dataset: Dataset, name: str) -> tuple[pd.Series | None, list[Finding]]:
+    column = table[name]
+    if not NOT_PRINTABLE_ASCII.search("".join(column.tolist())):
+        return None, []                                    # fast path: the whole column is printable ASCII
+    mask = ~column.str.isascii().to_numpy(dtype=bool)
+    if CONTROL.search("".join(column.tolist())):
+        mask |= column.str.contains(CONTROL.pattern, regex=True).to_numpy(dtype=bool)
+    found: list[Finding] = []
+    replacements: dict[str, str] = {}
+    for g in _groups(column, mask):
+        result = transliterate(str(g.value))
+        fields = dict(variable=name, original=result.original, replacement=result.replacement,
+                      count=g.count, records=_records(g.records, g.count), source=_source(table, g.first))
+        where = _where(dataset, name, g.records[0])
+        if result.unmapped:
+            found.append(finding("XPT-ASCII-UNMAPPED", where, [result.original, result.unmapped],
+                                 unmapped=result.unmapped, **fields))
+            continue
+        rule = "XPT-ASCII-ACCENT" if result.accents_only else "XPT-ASCII-REPLACED"
+        found.append(finding(rule, where, [result.original, result.replacement], **fields))
+        replacements[result.original] = result.replacement
+    changed = column.copy()
+    changed[mask] = column[mask].map(lambda v: replacements.get(v, v))  # only the non-ASCII rows
+    return changed, found
+
+
+def xpt_ascii(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
+    """Character values become printable ASCII by the documented policy; every changed value is a finding."""
+    changed: dict[str, pd.Series] = {}
+    found: list[Finding] = []
+    for name in _spec_columns(table, dataset, "Char"):
+        column, more = _ascii_column(table, dataset, name)
+        if column is not None:
+            changed[name] = column
+        found += more
+    return table.assign(**changed), found
+
+
+def xpt_trim(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
+    """Trailing blanks are removed (the format blank-pads values, so they could not be read back); reported."""
+    changed: dict[str, pd.Series] = {}
+    found: list[Finding] = []
+    for name in _spec_columns(table, dataset, "Char"):
+        column = table[name]
+        if " \n" not in "\n".join(column.tolist()) + "\n":
+            continue                                       # fast path: no value ends with a blank
+        mask = column.str.endswith(" ").to_numpy(dtype=bool)
+        records = [int(p) + 1 for p in np.flatnonzero(mask)]
+        found.append(finding("XPT-TRAILING-BLANK", _where(dataset, name, records[0]),
+                             [repr(column.iloc[records[0] - 1])], variable=name, count=len(records),
+                             records=_records(records, len(records)), source=_source(table, records[0] - 1)))
+        changed[name] = column.where(~mask, column.str.rstrip(" "))
+    return table.assign(**changed), found
+
+
+def xpt_length(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
+    """Character values are at most 200 bytes (long text must be split by the mapping); lengths = longest value."""
+    found: list[Finding] = []
+    lengths: list[str] = []
+    for name in _spec_columns(table, dataset, "Char"):
+        longest = _longest(table[name].to_numpy(dtype=object))
+        lengths.append(f"{name}={longest}")
+        if longest <= TEXT_MAX:
+            continue
+        sizes = table[name].str.encode("utf-8").str.len().to_numpy()
+        records = [int(p) + 1 for p in np.flatnonzero(sizes > TEXT_MAX)]
+        found.append(finding("XPT-TEXT-LENGTH", _where(dataset, name, records[0]),
+                             [table[name].iloc[records[0] - 1], str(longest)], variable=name,
+                             count=len(records), longest=longest, records=_records(records, len(records)),
+                             source=_source(table, records[0] - 1)))
+    if lengths:
+        found.append(finding("XPT-LENGTH", _where(dataset), lengths, dataset=dataset.name, count=len(lengths)))
+    return table, found
+
+
+def xpt_order(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
+    """Spec variables in spec order; provenance and columns outside the spec dropped (the latter reported)."""
+    names = [v.name for v in dataset.variables]
+    found: list[Finding] = []
+    for column in table.columns:
+        if column not in names and column not in PROVENANCE:
+            filled = int((table[column].notna() & (table[column].astype(str) != "")).sum())
+            found.append(finding("XPT-COLUMN-DROPPED", _where(dataset, str(column)), [str(column), str(filled)],
+                                 column=column, dataset=dataset.name, count=filled))
+    added: dict[str, pd.Series] = {}
+    for v in dataset.variables:
+        if v.name in table.columns:
+            continue
+        rule = "XPT-REQ-MISSING" if v.core == "Req" else "XPT-VARIABLE-MISSING"
+        found.append(finding(rule, _where(dataset, v.name), [v.name], variable=v.name,
+                             dataset=dataset.name, core=v.core))
+        added[v.name] = pd.Series("" if v.type == "Char" else np.nan, index=table.index,
+                                  dtype=object if v.type == "Char" else np.float64)
+    present = [c for c in table.columns if c in names]
+    if present != [n for n in names if n in present]:
+        found.append(finding("XPT-ORDER", _where(dataset), present, dataset=dataset.name,
+                             order=", ".join(present)))
+    return table.assign(**added)[names], found
+
+
+STAGES: tuple[Stage, ...] = (xpt_name, xpt_label, xpt_type, xpt_ascii, xpt_trim, xpt_length, xpt_order)
+
+
+def prepare_for_xpt(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
+    """Run every stage in turn; the table that comes out is exactly what the file will hold."""
+    def step(state: tuple[pd.DataFrame, list[Finding]], stage: Stage) -> tuple[pd.DataFrame, list[Finding]]:
+        prepared, more = stage(state[0], dataset)
+        return prepared, state[1] + more
+    return reduce(step, STAGES, (table, []))
+
+
+# ------------------------------------------------------------------------------------------- writing
+def _split_parts(table: pd.DataFrame, dataset: Dataset, max_rows: int) -> tuple[list[np.ndarray], str]:
+    """Row positions of each part: whole `--CAT` groups packed greedily, a group too big cut in row chunks."""
+    key = f"{dataset.name}CAT"
+    if key in table.columns:
+        codes = pd.factorize(table[key])[0]
+        order = np.argsort(codes, kind="stable")
+        groups = np.split(order, np.cumsum(np.bincount(codes))[:-1])
+    else:
+        key, groups = "rows", [np.arange(len(table))]
+    parts: list[np.ndarray] = []
+    current: list[np.ndarray] = []
+    for group in groups:
+        if sum(map(len, current)) + len(group) > max_rows:
+            if current:
+                parts.append(np.concatenate(current))
+            while len(group) > max_rows:
+                parts.append(group[:max_rows])
+                group = group[max_rows:]
+            current = []
+        current.append(group)
+    parts.append(np.concatenate(current))
+    return parts, key
+
+
+def _write_split(table: pd.DataFrame, dataset: Dataset, columns: list[XptColumn], path: Path,
+                 created: datetime, threshold: int) -> list[Finding]:
+    width = sum(c.length for c in columns)
+    max_rows = (threshold - file_size(0, columns)) // RECORD * RECORD // width   # padded data must fit
+    if max_rows < 1:
+        return [finding("XPT-SPLIT-THRESHOLD", _where(dataset), [str(threshold)], dataset=dataset.name,
+                        threshold=threshold)]
+    parts, key = _split_parts(table, dataset, max_rows)
+    members = [f"{dataset.name}{n}" for n in range(1, len(parts) + 1)]
+    bad = [m for m in members if not NAME_PATTERN.match(m)]
+    if bad:
+        return [finding("XPT-NAME", _where(dataset), bad[:1], what="split dataset", name=bad[0])]
+    files = [path.parent / "split" / f"{m.lower()}.xpt" for m in members]
+    for member, part, file in zip(members, parts, files):
+        write_member(file, member, dataset.label, columns, table.iloc[part], created)
+    return [finding("XPT-SPLIT", _where(dataset), [f"split/{f.name}" for f in files], dataset=dataset.name,
+                    size=file_size(len(table), columns), threshold=threshold, parts=len(parts), key=key)]
+
+
+def write_xpt(table: pd.DataFrame, dataset: Dataset, path: Path, created: datetime,
+              split_threshold: int = SPLIT_THRESHOLD) -> list[Finding]:
+    """Prepare `table` and write it to `path` (`<dataset>.xpt`, lower case) unless a finding is an error.
+
+    The file's header timestamp is `created`. Above `split_threshold` bytes the dataset is written
+    as `split/<name><n>.xpt` beside `path` instead of one file.
+    """
+    path = Path(path)
+    expected = f"{dataset.name.lower()}.xpt"
+    found = [] if path.name == expected else [
+        finding("XPT-FILE-NAME", _where(dataset), [path.name, expected], name=path.name, expected=expected)]
+    prepared, more = prepare_for_xpt(table, dataset)
+    found += more
+    if has_errors(found):
+        return found
+    columns = xpt_columns(prepared, dataset)
+    if file_size(len(prepared), columns) > split_threshold:
+        return found + _write_split(prepared, dataset, columns, path, created, split_threshold)
+    write_member(path, dataset.name, dataset.label, columns, prepared, created)
+    return found
+
+
+# ------------------------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class XptMeta:
+    """What an XPT file declares about its one dataset."""
+
+    dataset: str                     # member name, e.g. "DM"
+    label: str                       # dataset label ("" when none)
+    created: datetime | None         # header timestamp
+    rows: int                        # number of records, as pyreadstat's metadata counts them
+    columns: tuple[XptColumn, ...]   # name, label, type (Char/Num), length in bytes, in file order
+
+    def column(self, name: str) -> XptColumn:
+        return next(c for c in self.columns if c.name == name)
+
+
+def read_xpt(path: Path) -> tuple[pd.DataFrame, XptMeta]:
+    """Read an XPT file: Char columns as `str` values ("" for blank, object dtype), Num as float64."""
+    frame, meta = pyreadstat.read_xport(str(path))
+    types = {n: "Char" if t == "string" else "Num" for n, t in meta.readstat_variable_types.items()}
+    labels = meta.column_names_to_labels
+    columns = tuple(
+        XptColumn(n, labels.get(n) or "", types[n], int(meta.variable_storage_width[n])) for n in meta.column_names
+    )
+    for c in columns:
+        frame[c.name] = frame[c.name].astype(object).where(frame[c.name].notna(), "") if c.is_char \
+            else frame[c.name].astype(np.float64)
+    rows = meta.number_rows if meta.number_rows is not None else len(frame)
+    return frame, XptMeta(meta.table_name or "", meta.file_label or "", meta.creation_time, int(rows), columns)

@@ -1,0 +1,345 @@
+"""The study's SDTM specification: SDTMIG 3.4 metadata + CDISC CT + `sdtm/study-spec.json` -> `StudySpec`.
+
+The SDTMIG variable table (`standards/sdtmig-3.4/Variables.csv`) says what every variable is (label,
+type, order, core, role, codelists). The study specification (`sdtm/study-spec.json`) only names which
+variables each dataset carries and how the study fills them (origin, source, method, comment, a codelist
+choice where SDTMIG lists several). The LB value-level metadata comes from the lab test catalogue
+`sdtm/lab-tests.json`; the SUPP-- value-level metadata from the qualifiers listed in the study
+specification. Nothing about a variable is written twice: the XPT writer, the checks and define.xml all
+read this one `StudySpec`.
+
+The CDISC SDTM controlled terminology (`standards/ct/SDTM_Terminology_2025-03-28.txt`) is read once into
+a `Terminology`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+CT_VERSION = "2025-03-28"
+SDTMIG_VERSION = "3.4"
+
+ORIGINS: frozenset[str] = frozenset({"Collected", "Derived", "Assigned", "Protocol"})
+SUPP_MODEL = "SUPPQUAL"  # the SDTMIG rows every SUPP-- dataset takes its variables from
+
+
+def _text(*parts: str) -> str:
+    return resources.files("trialbridge.schemas").joinpath(*parts).read_text(encoding="utf-8-sig")
+
+
+def _exists(*parts: str) -> bool:
+    return resources.files("trialbridge.schemas").joinpath(*parts).is_file()
+
+
+def _read_table(*parts: str, sep: str = ",") -> pd.DataFrame:
+    path = resources.files("trialbridge.schemas").joinpath(*parts)
+    with resources.as_file(path) as local:
+        return pd.read_csv(local, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+# --------------------------------------------------------------------------------------------- SDTMIG
+@lru_cache(maxsize=1)
+def sdtmig_variables() -> pd.DataFrame:
+    """The SDTMIG 3.4 Variables.csv, every cell a string ("" where empty)."""
+    return _read_table("standards", "sdtmig-3.4", "Variables.csv")
+
+
+@lru_cache(maxsize=1)
+def sdtmig_datasets() -> pd.DataFrame:
+    """The SDTMIG 3.4 Datasets.csv (class, name, label, structure), every cell a string."""
+    return _read_table("standards", "sdtmig-3.4", "Datasets.csv")
+
+
+# ---------------------------------------------------------------------------------------- terminology
+class Terminology:
+    """The CDISC SDTM controlled terminology of one release, looked up by codelist C-code."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        heads = table[table["Codelist Code"] == ""]
+        terms = table[table["Codelist Code"] != ""]
+        self._names = dict(zip(heads["Code"], heads["Codelist Name"]))
+        self._short = dict(zip(heads["Code"], heads["CDISC Submission Value"]))
+        self._extensible = dict(zip(heads["Code"], heads["Codelist Extensible (Yes/No)"] == "Yes"))
+        keys = list(zip(terms["Codelist Code"], terms["CDISC Submission Value"]))
+        self._codes = dict(zip(keys, terms["Code"]))
+        self._preferred = dict(zip(keys, terms["NCI Preferred Term"]))
+        self._values = {
+            code: frozenset(values)
+            for code, values in terms.groupby("Codelist Code", sort=False)["CDISC Submission Value"]
+        }
+
+    def _known(self, codelist: str) -> str:
+        if codelist not in self._names:
+            raise KeyError(f"codelist {codelist!r} is not in CDISC SDTM CT {CT_VERSION}")
+        return codelist
+
+    def has_codelist(self, codelist: str) -> bool:
+        return codelist in self._names
+
+    def codelist_name(self, codelist: str) -> str:
+        """The codelist's name, e.g. C66731 -> "Sex"."""
+        return self._names[self._known(codelist)]
+
+    def codelist_short_name(self, codelist: str) -> str:
+        """The codelist's CDISC submission value, e.g. C66731 -> "SEX"."""
+        return self._short[self._known(codelist)]
+
+    def is_extensible(self, codelist: str) -> bool:
+        return self._extensible[self._known(codelist)]
+
+    def submission_values(self, codelist: str) -> set[str]:
+        return set(self._values.get(self._known(codelist), frozenset()))
+
+    def term_code(self, codelist: str, value: str) -> str:
+        """The NCI C-code of a submission value in a codelist, "" if the value is not in it."""
+        return self._codes.get((self._known(codelist), value), "")
+
+    def decode(self, codelist: str, value: str) -> str:
+        """The NCI preferred term of a submission value, "" if the value is not in the codelist."""
+        return self._preferred.get((self._known(codelist), value), "")
+
+
+@lru_cache(maxsize=1)
+def terminology() -> Terminology:
+    """The CDISC SDTM CT release `CT_VERSION`, parsed once."""
+    return Terminology(_read_table("standards", "ct", f"SDTM_Terminology_{CT_VERSION}.txt", sep="\t"))
+
+
+# --------------------------------------------------------------------------------------- study spec
+@dataclass(frozen=True)
+class Variable:
+    """One variable of one dataset as the study uses it."""
+
+    dataset: str
+    name: str
+    label: str
+    type: str  # "Char" | "Num"
+    order: int
+    core: str  # "Req" | "Exp" | "Perm"
+    role: str
+    codelist: str  # NCI C-code of the CDISC codelist the study uses, "" if none
+    origin: str  # "Collected" | "Derived" | "Assigned" | "Protocol"
+    source: str  # Collected: "<form file> <column>", else ""
+    method: str  # MethodDef id for Derived, else ""
+    comment: str  # CommentDef text, else ""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    label: str
+    cls: str
+    structure: str
+    keys: tuple[str, ...]
+    variables: tuple[Variable, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """The variable names in SDTMIG order: the column order of the dataset."""
+        return [v.name for v in self.variables]
+
+    def variable(self, name: str) -> Variable:
+        for variable in self.variables:
+            if variable.name == name:
+                return variable
+        raise KeyError(f"{self.name} does not carry {name}")
+
+
+@dataclass(frozen=True)
+class ValueLevel:
+    """One value-level entry: `variable` when `where_variable` = `where_value` (e.g. LBORRES for PLAT).
+
+    `type` is the Define-XML data type of the value ("text", "integer", "float", "date", ...), `unit`
+    the unit the value is expressed in ("" if none). `codelist`, `source` and `comment` (optional,
+    default "") play the same part as on `Variable`.
+    """
+
+    dataset: str
+    variable: str
+    where_variable: str
+    where_value: str
+    type: str
+    label: str
+    unit: str
+    origin: str
+    method: str
+    codelist: str = ""
+    source: str = ""
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    datasets: dict[str, Dataset]  # every dataset the study writes, in output order (DM first)
+    value_level: tuple[ValueLevel, ...]
+    methods: dict[str, str]  # MethodDef id -> description
+    parents: dict[str, str] = field(default_factory=dict)  # SUPP-- dataset -> parent domain
+
+    def dataset(self, name: str) -> Dataset:
+        try:
+            return self.datasets[name.upper()]
+        except KeyError:
+            raise KeyError(f"the study writes no dataset {name!r}") from None
+
+    def values_of(self, dataset: str, variable: str | None = None) -> tuple[ValueLevel, ...]:
+        """The value-level entries of one dataset (optionally of one variable), in declared order."""
+        return tuple(
+            v for v in self.value_level
+            if v.dataset == dataset and (variable is None or v.variable == variable)
+        )
+
+    def qualifiers(self, supp: str) -> tuple[ValueLevel, ...]:
+        """The QVAL value-level entries of a SUPP-- dataset, one per QNAM."""
+        return self.values_of(supp, "QVAL")
+
+    def supp_qvals(self, supp: str) -> list[tuple[str, str, str, str]]:
+        """`to_supp` arguments for a SUPP-- dataset: (QNAM, QLABEL, column, QORIG) with column = QNAM."""
+        return [(q.where_value, q.label, q.where_value, q.origin) for q in self.qualifiers(supp)]
+
+
+def _study_spec_json() -> dict[str, Any]:
+    return json.loads(_text("sdtm", "study-spec.json"))
+
+
+def _variable(dataset: str, row: pd.Series, use: dict[str, Any]) -> Variable:
+    codelists = [c.strip() for c in row["CDISC CT Codelist Code(s)"].split(";") if c.strip()]
+    codelist = use.get("codelist", codelists[0] if codelists else "")
+    return Variable(
+        dataset=dataset,
+        name=row["Variable Name"],
+        label=row["Variable Label"],
+        type=row["Type"],
+        order=int(row["Variable Order"]),
+        core=row["Core"],
+        role=row["Role"],
+        codelist=codelist,
+        origin=use["origin"],
+        source=use.get("source", ""),
+        method=use.get("method", ""),
+        comment=use.get("comment", ""),
+    )
+
+
+def _build_dataset(name: str, model: str, uses: list[dict[str, Any]], keys: list[str],
+                   label: str | None = None) -> Dataset:
+    ig = sdtmig_variables()
+    rows = ig[ig["Dataset Name"] == model].set_index("Variable Name", drop=False)
+    unknown = [u["name"] for u in uses if u["name"] not in rows.index]
+    if unknown:
+        raise ValueError(f"study-spec.json: {name} names variables SDTMIG {SDTMIG_VERSION} {model} lacks: {unknown}")
+    bad = [u["name"] for u in uses if u["origin"] not in ORIGINS]
+    if bad:
+        raise ValueError(f"study-spec.json: {name} variables with an origin outside {sorted(ORIGINS)}: {bad}")
+    variables = sorted((_variable(name, rows.loc[u["name"]], u) for u in uses), key=lambda v: v.order)
+    missing_keys = [k for k in keys if k not in {v.name for v in variables}]
+    if missing_keys:
+        raise ValueError(f"study-spec.json: {name} keys {missing_keys} are not variables of the dataset")
+    meta = sdtmig_datasets().set_index("Dataset Name").loc[model]
+    return Dataset(
+        name=name,
+        label=label or meta["Dataset Label"],
+        cls=meta["Class"],
+        structure=meta["Structure"],
+        keys=tuple(keys),
+        variables=tuple(variables),
+    )
+
+
+def _supp_value_level(name: str, qualifiers: list[dict[str, Any]]) -> list[ValueLevel]:
+    too_long = [q["qnam"] for q in qualifiers if len(q["qnam"]) > 8 or len(q["qlabel"]) > 40]
+    if too_long:
+        raise ValueError(f"study-spec.json: {name} QNAM over 8 or QLABEL over 40 characters: {too_long}")
+    return [
+        ValueLevel(
+            dataset=name, variable="QVAL", where_variable="QNAM", where_value=q["qnam"],
+            type=q.get("type", "text"), label=q["qlabel"], unit=q.get("unit", ""),
+            origin=q["origin"], method=q.get("method", ""), codelist=q.get("codelist", ""),
+            source=q.get("source", ""), comment=q.get("comment", ""),
+        )
+        for q in qualifiers
+    ]
+
+
+def _declared_value_level(entries: list[dict[str, Any]]) -> list[ValueLevel]:
+    return [
+        ValueLevel(
+            dataset=e["dataset"], variable=e["variable"], where_variable=e["where_variable"],
+            where_value=e["where_value"], type=e.get("type", "text"), label=e.get("label", ""),
+            unit=e.get("unit", ""), origin=e["origin"], method=e.get("method", ""),
+            codelist=e.get("codelist", ""), source=e.get("source", ""), comment=e.get("comment", ""),
+        )
+        for e in entries
+    ]
+
+
+LAB_TESTS_FILE = ("sdtm", "lab-tests.json")
+
+
+@lru_cache(maxsize=1)
+def lab_tests() -> pd.DataFrame:
+    """The study's lab test catalogue `sdtm/lab-tests.json` (one row per local LBCODE); empty if absent."""
+    if not _exists(*LAB_TESTS_FILE):
+        return pd.DataFrame()
+    data = json.loads(_text(*LAB_TESTS_FILE))
+    tests = data["tests"] if isinstance(data, dict) else data
+    frame = pd.DataFrame(tests)
+    text = frame.select_dtypes(exclude="number").columns
+    frame[text] = frame[text].fillna("")
+    return frame
+
+
+def _lab_value_level() -> list[ValueLevel]:
+    """LBORRES (as collected, in the CDISC spelling of the local unit) and LBSTRESN (standard unit) per test."""
+    tests = lab_tests()
+    if tests.empty:
+        return []
+    tests = tests.drop_duplicates("LBTESTCD")
+    collected = [
+        ValueLevel(dataset="LB", variable="LBORRES", where_variable="LBTESTCD", where_value=code,
+                   type="text", label=label, unit=unit, origin="Collected", method="",
+                   source="laboratory.csv LBRES")
+        for code, label, unit in zip(tests["LBTESTCD"], tests["LBTEST"], tests["LBORRESU"])
+    ]
+    standard = [
+        ValueLevel(dataset="LB", variable="LBSTRESN", where_variable="LBTESTCD", where_value=code,
+                   type=kind if kind in ("integer", "float") else "float", label=label, unit=unit,
+                   origin="Derived", method="MT.LBSTRESN")
+        for code, label, unit, kind in zip(tests["LBTESTCD"], tests["LBTEST"], tests["LBSTRESU"],
+                                           tests["result_type"])
+    ]
+    return [entry for pair in zip(collected, standard) for entry in pair]
+
+
+@lru_cache(maxsize=1)
+def study_spec() -> StudySpec:
+    """The study's SDTM specification, built once from SDTMIG, study-spec.json and lab-tests.json."""
+    spec = _study_spec_json()
+    supp_uses = spec["suppqual"]["variables"]
+    supp_keys = spec["suppqual"]["keys"]
+    datasets: dict[str, Dataset] = {}
+    parents: dict[str, str] = {}
+    value_level: list[ValueLevel] = []
+    for entry in spec["datasets"]:
+        name = entry["name"]
+        if "parent" in entry:
+            parent = entry["parent"]
+            datasets[name] = _build_dataset(name, SUPP_MODEL, supp_uses, supp_keys,
+                                            label=f"Supplemental Qualifiers for {parent}")
+            parents[name] = parent
+            value_level += _supp_value_level(name, entry["qualifiers"])
+        else:
+            datasets[name] = _build_dataset(name, name, entry["variables"], entry["keys"])
+    value_level += _declared_value_level(spec.get("value_level", []))
+    if "LB" in datasets:
+        value_level += _lab_value_level()
+    methods = dict(spec["methods"])
+    undefined = sorted({v.method for d in datasets.values() for v in d.variables if v.method}
+                       .union(v.method for v in value_level if v.method) - set(methods))
+    if undefined:
+        raise ValueError(f"study-spec.json: methods used but not described: {undefined}")
+    return StudySpec(datasets=datasets, value_level=tuple(value_level), methods=methods, parents=parents)
