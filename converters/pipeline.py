@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from trialbridge.converters.atomic import atomic_output_dir
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.trial import Trial
+from trialbridge.converters.report import findings_json_text
 from trialbridge.schemas.findings import Finding, has_errors
 
 
@@ -37,15 +41,61 @@ def check(path: Path) -> RunResult:
     return RunResult(findings, 0, describe_trial(trial))
 
 
-def convert(source: Path, out: Path) -> RunResult:
+def creation_datetime(registry: dict[str, Any]) -> datetime:
+    """The fixed creation timestamp of every output: the registry record's last update, never the clock.
+
+    Re-running the same input therefore gives byte-identical files; `--created` overrides it.
+    """
+    status = registry.get("protocolSection", {}).get("statusModule", {})
+    for key in ("lastUpdatePostDateStruct", "studyFirstPostDateStruct"):
+        text = str(status.get(key, {}).get("date", ""))
+        if len(text) == 10:
+            return datetime.fromisoformat(text)
+    text = str(status.get("statusVerifiedDate", ""))
+    return datetime.fromisoformat(text + "-01") if len(text) == 7 else datetime(2000, 1, 1)
+
+
+def _tool_version() -> str:
+    try:
+        return version("trialbridge")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
-    The SDTM and FHIR stages plug in here; until then a successful run reports what it read.
+    Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
+    define.html) and `out/findings.json` (every finding, the rule results and the reconciliation of input
+    rows); exit code 1 when a conformance error was found, else 0.
     """
+    from trialbridge.converters.sdtm_package import write_sdtm_package
+    from trialbridge.converters.xpt import SPLIT_THRESHOLD
+
     trial, findings = read_native(Path(source))
     if trial is None or has_errors(findings):
         return RunResult(findings, 2, f"{source}: input rejected, nothing written to {out}")
-    return RunResult(findings, 0, describe_trial(trial))
+    stamp = created or creation_datetime(trial.registry)
+    with atomic_output_dir(Path(out)) as work:
+        sdtm_findings, results, reconciliation, written = write_sdtm_package(
+            trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD)
+        findings = findings + sdtm_findings
+        (work / "findings.json").write_text(findings_json_text(
+            findings,
+            tool={"name": "trialbridge", "version": _tool_version()},
+            input=str(Path(source)),
+            created=stamp.isoformat(),
+            reconciliation=reconciliation,
+            rule_results=[r.as_dict() for r in results],
+        ), encoding="utf-8")
+    exit_code = 1 if has_errors(findings) else 0
+    lines = [describe_trial(trial), f"wrote {out}/sdtm: {', '.join(n.lower() + '.xpt' for n in written)}, define.xml, define.html",
+             "reconciliation (rows read = written + rejected):"]
+    for name, counts in reconciliation.items():
+        lines.append(f"  {name:24} read {counts['read']:>8,}  written {counts['written']:>8,}  "
+                     f"rejected {counts['rejected']:>6,}  lost {counts['lost']:>4,}")
+    lines.append(f"findings: {out}/findings.json")
+    return RunResult(findings, exit_code, "\n".join(lines))
 
 
 def synthesise(out: Path, n_subjects: int, seed: int) -> dict[str, int]:

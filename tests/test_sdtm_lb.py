@@ -149,6 +149,17 @@ def test_result_outside_the_measurable_range_keeps_its_comparator_and_has_no_num
     assert lb["LBSTRESN"].isna().all()
 
 
+def test_reference_range_only_on_continuous_results_and_the_dropped_ranges_are_reported():
+    result = map_rows(lab("KAPPA", "<3.3", "mg/L", "3.3", "19.4"),  # not continuous: range not carried
+                      lab("KAPPA", "5.1", "mg/L", "3.3", "19.4", visit="M01", date="2011-11-02"))
+    lb = result.table.sort_values("_line")
+    assert lb["LBORNRLO"].tolist() == ["", "3.3"] and lb["LBORNRHI"].tolist() == ["", "19.4"]
+    assert lb["LBSTNRLO"].isna().tolist() == [True, False]
+    assert lb["LBNRIND"].tolist() == ["LOW", "NORMAL"]  # still judged from the collected range
+    assert [(f.rule, f.severity, f.location) for f in result.findings] == [
+        ("LB-RANGE-NOT-CONTINUOUS", "info", "laboratory.csv:2:LBCODE")]
+
+
 # ------------------------------------------------------------------------- reference range
 def test_nrind_compares_the_result_with_the_local_reference_range():
     lb = mapped(lab("HB", "11.8", "g/dL", "13", "17"),     # below 13: LOW

@@ -150,3 +150,22 @@ def test_a_real_clinicaltrials_gov_record_maps_without_errors(fixture):
     result = ts_of(json.loads(fixture.read_text(encoding="utf-8")), DM.iloc[0:0])
     assert not [f for f in result.findings if f.severity == "error"]
     assert {"TITLE", "REGID", "SPONSOR", "STYPE", "SDTIGVER"} <= set(result.table["TSPARMCD"])
+
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"
+
+
+@pytest.mark.skipif(not (EXAMPLE / "registry.json").exists(), reason="examples/revallo not generated yet")
+def test_example_trial_summary_agrees_with_dm_and_has_no_warnings():
+    from trialbridge.converters.native_reader import read_native
+    from trialbridge.mappings.sdtm.dm import map_dm
+    from trialbridge.mappings.sdtm.ex import map_ex
+
+    example, _ = read_native(EXAMPLE)
+    sdtm: dict[str, pd.DataFrame] = {}
+    sdtm["EX"] = map_ex(example, sdtm).table
+    sdtm["DM"] = map_dm(example, sdtm).table
+    result = map_ts(example, sdtm)
+    assert values(result.table, "ACTSUB") == [(str(len(sdtm["DM"])), "", "", "")]
+    assert values(result.table, "TITLE")[0][0].startswith("Safety of a Maintenance Therapy With Lenalidomide")
+    assert [f.rule for f in result.findings if f.severity != "info"] == []

@@ -39,6 +39,7 @@ from trialbridge.mappings.sdtm.algorithms import (
     hardcode_no_ct,
     lookup,
     no_rejects,
+    require_declared,
     split_long_text,
     start_table,
     study_identifier,
@@ -70,6 +71,7 @@ def map_ae(trial: Trial, sdtm: dict[str, pd.DataFrame]) -> Mapped:
     # AETERM: verbatim; beyond 200 characters continued in SUPPAE AETERM1, AETERM2 (SDTMIG 4.5.3.2)
     ae["AETERM"] = assign_no_ct(src, "AETERM")
     parts, found = split_long_text(ae, "AETERM", "AETERM")
+    require_declared(parts, "AETERM", spec.supp_qvals("SUPPAE"))
     ae[list(parts.columns)] = parts
     findings += found
     # MedDRA terms and codes as the EDC coded them (LLT, PT, HLT, HLGT, primary SOC)

@@ -547,7 +547,7 @@ def _format_numbers(numbers: pd.Series, decimals: pd.Series) -> pd.Series:
     Each distinct (number, places) pair is formatted once."""
     number_codes, number_values = pd.factorize(numbers.astype("float64").to_numpy(), use_na_sentinel=False)
     places = decimals.astype("int64").to_numpy()
-    codes, pair_keys = pd.factorize(number_codes * (int(places.max(initial=0)) + 1) + places)
+    codes, _ = pd.factorize(number_codes * (int(places.max(initial=0)) + 1) + places)
     first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()  # a row of each distinct pair
     distinct = pd.DataFrame({"number": number_values[number_codes[first]], "places": places[first]})
     text = pd.Series("", index=distinct.index, dtype=object)

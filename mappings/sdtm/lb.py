@@ -12,6 +12,9 @@ Rules the mapping follows (each is one algorithm call below):
 - LBSTRESC/LBSTRESN = LBORRES x the factor into LBSTRESU (platelets 182000 /mm3 -> 182 10^9/L; hemoglobin
   11.8 g/dL -> 118 g/L); a result outside the measurable range keeps its comparator in LBSTRESC with the
   converted bound (`<3.3`) and has no LBSTRESN. The reference range is converted with the same factor.
+- The reference range (LBORNRLO/LBORNRHI, LBSTNRLO/LBSTNRHI) only on continuous results, as SDTMIG 3.4
+  says (CDISC CORE-000290/000298): a result outside the measurable range or a test not done leaves them
+  null, and an info finding counts the collected ranges not carried.
 - LBNRIND from the collected result and the local reference range; LBTOXGR (CTCAE v3.0, "0" when a graded
   result meets no grade) and LBTOX (the CTCAE v3.0 term) for the graded tests only.
 - LBBLFL and LBLOBXFL: the last non-missing result of each test on or before the first dose (RFSTDTC =
@@ -112,15 +115,18 @@ def map_lb(trial: Trial, sdtm: dict[str, pd.DataFrame]) -> Mapped:
     # LBORRES: the result as collected; LBORRESU: the local unit in CDISC Unit spelling (as collected if unknown)
     lb["LBORRES"] = assign_no_ct(src, "LBRES")
     lb["LBORRESU"] = coalesce(lookup(src, catalogue, "LBORRESU", by=("LBCODE", "LBUNIT")), assign_no_ct(src, "LBUNIT"))
-    # LBORNRLO/LBORNRHI: the local reference range as collected
-    lb["LBORNRLO"] = assign_no_ct(src, "LBLOW")
-    lb["LBORNRHI"] = assign_no_ct(src, "LBHIGH")
     # LBSTRESC/LBSTRESN: LBORRES x the factor of its local unit (`factor` above); LBSTRESU: the catalogue's standard unit
     lb["LBSTRESC"], lb["LBSTRESN"] = derive_std_result(src, "LBRES", factor)
     lb["LBSTRESU"] = lookup(src, catalogue, "LBSTRESU", by=("LBCODE", "LBUNIT")).where(lb["LBSTRESC"] != "", "")
-    # LBSTNRLO/LBSTNRHI: the reference range converted with the same factor
-    lb["LBSTNRLO"] = derive_std_result(src, "LBLOW", factor)[1]
-    lb["LBSTNRHI"] = derive_std_result(src, "LBHIGH", factor)[1]
+    # LBORNRLO/LBORNRHI: the local reference range as collected, for continuous (numeric) results only
+    continuous = lb["LBSTRESN"].notna()
+    lb["LBORNRLO"] = assign_no_ct(src, "LBLOW").where(continuous, "")
+    lb["LBORNRHI"] = assign_no_ct(src, "LBHIGH").where(continuous, "")
+    # LBSTNRLO/LBSTNRHI: the reference range converted with the same factor, continuous results only
+    lb["LBSTNRLO"] = derive_std_result(src, "LBLOW", factor)[1].where(continuous)
+    lb["LBSTNRHI"] = derive_std_result(src, "LBHIGH", factor)[1].where(continuous)
+    ranged = (src["LBLOW"] != "") | (src["LBHIGH"] != "")
+    findings += report_values(src, "LBCODE", ranged & ~continuous, "LB-RANGE-NOT-CONTINUOUS")
     # LBNRIND: LOW / NORMAL / HIGH against the local reference range
     lb["LBNRIND"] = derive_nrind(src, "LBRES", "LBLOW", "LBHIGH")
     # LBSTAT (C66789 NOT DONE) and LBREASND as collected

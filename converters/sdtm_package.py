@@ -1,0 +1,134 @@
+"""Trial -> SDTM package: map every domain, reconcile input rows, check, write XPT v5 files and define.xml.
+
+The order of the domain mappings is fixed (each may use the domains mapped before it):
+EX, DM, DS, AE, RS, LB, TS; the SUPP-- rows each mapping returns become SUPP<domain>.
+Checks run on the tables exactly as they will be written (after the XPT writer's stages: ASCII,
+types, order), so what is checked is what is submitted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from trialbridge.converters.define import write_define_package
+from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE, Trial
+from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, write_xpt
+from trialbridge.mappings.sdtm.ae import map_ae
+from trialbridge.mappings.sdtm.algorithms import Mapped
+from trialbridge.mappings.sdtm.dm import map_dm
+from trialbridge.mappings.sdtm.ds import map_ds
+from trialbridge.mappings.sdtm.ex import map_ex
+from trialbridge.mappings.sdtm.lb import map_lb
+from trialbridge.mappings.sdtm.rs import map_rs
+from trialbridge.mappings.sdtm.ts import map_ts
+from trialbridge.schemas.define_checks import check_define_against_data, validate_define
+from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.native import FORM_NAMES, form_file
+from trialbridge.schemas.sdtm_checks import RuleResult, check_sdtm
+from trialbridge.schemas.sdtm_spec import StudySpec, study_spec
+
+Mapping = Callable[[Trial, dict[str, pd.DataFrame]], Mapped]
+DOMAIN_MAPPINGS: tuple[tuple[str, Mapping], ...] = (
+    ("EX", map_ex), ("DM", map_dm), ("DS", map_ds), ("AE", map_ae), ("RS", map_rs), ("LB", map_lb), ("TS", map_ts),
+)
+
+
+@dataclass(frozen=True)
+class SdtmTables:
+    """Every SDTM dataset of the study (SUPP-- included), with the mappings' findings and rejected rows."""
+
+    tables: dict[str, pd.DataFrame]
+    findings: list[Finding]
+    rejected: pd.DataFrame  # _file, _line, reason
+
+
+def map_sdtm(trial: Trial) -> SdtmTables:
+    """Run the domain mappings in order; SUPP-- rows are gathered per parent domain."""
+    tables: dict[str, pd.DataFrame] = {}
+    findings: list[Finding] = []
+    rejected: list[pd.DataFrame] = []
+    for domain, mapping in DOMAIN_MAPPINGS:
+        mapped = mapping(trial, tables)
+        tables[domain] = mapped.table
+        if mapped.supp is not None and len(mapped.supp):
+            tables[f"SUPP{domain}"] = mapped.supp
+        findings += mapped.findings
+        rejected.append(mapped.rejected)
+    all_rejected = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame(
+        columns=[SOURCE_FILE, SOURCE_LINE, "reason"])
+    return SdtmTables(tables, findings, all_rejected)
+
+
+def reconcile(trial: Trial, sdtm: SdtmTables) -> tuple[dict[str, dict[str, object]], list[Finding]]:
+    """Read = written + rejected, per form: every native row must reach a dataset or be rejected with a reason.
+
+    A row counts as written when at least one record of a dataset carries its provenance (file, line).
+    A row that is neither written nor rejected is lost: an error finding at its line.
+    """
+    report: dict[str, dict[str, object]] = {}
+    findings: list[Finding] = []
+    for form in FORM_NAMES:
+        name = form_file(form)
+        lines = pd.Index(trial.forms[form][SOURCE_LINE].astype("int64").unique())
+        written_by: dict[str, int] = {}
+        carried = pd.Index([], dtype="int64")
+        for dataset, table in sdtm.tables.items():
+            mine = table.loc[table[SOURCE_FILE] == name, SOURCE_LINE].astype("int64").unique()
+            if len(mine):
+                written_by[dataset] = int(len(mine))
+                carried = carried.union(pd.Index(mine))
+        rejected = sdtm.rejected.loc[sdtm.rejected[SOURCE_FILE] == name]
+        rejected_lines = pd.Index(rejected[SOURCE_LINE].astype("int64").unique())
+        lost = lines.difference(carried.union(rejected_lines))
+        report[name] = {
+            "read": int(len(lines)),
+            "written": int(len(lines.intersection(carried))),
+            "rejected": int(len(rejected_lines.difference(carried))),
+            "lost": int(len(lost)),
+            "rows_carried_by_dataset": dict(sorted(written_by.items())),
+            "rejected_reasons": dict(sorted(rejected["reason"].value_counts().astype(int).items())) if len(rejected) else {},
+        }
+        findings += [finding("RECON-LOST", f"{name}:{line}", [str(line)], file=name, line=line) for line in lost]
+    return report, findings
+
+
+def prepare_tables(tables: dict[str, pd.DataFrame], spec: StudySpec) -> tuple[dict[str, pd.DataFrame], list[Finding]]:
+    """The tables exactly as they will be written (XPT writer stages), provenance columns kept for the checks."""
+    prepared: dict[str, pd.DataFrame] = {}
+    findings: list[Finding] = []
+    for name, table in tables.items():
+        ready, found = prepare_for_xpt(table, spec.dataset(name))
+        findings += found
+        if len(ready) == len(table):
+            ready = ready.assign(**{SOURCE_FILE: table[SOURCE_FILE].to_numpy(), SOURCE_LINE: table[SOURCE_LINE].to_numpy()})
+        prepared[name] = ready
+    return prepared, findings
+
+
+def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
+                       split_threshold: int = SPLIT_THRESHOLD) -> tuple[list[Finding], list[RuleResult], dict[str, dict[str, object]], list[str]]:
+    """Map, reconcile, check and write `sdtm_dir/*.xpt` + define.xml; return findings, rule results,
+    the reconciliation and the names of the datasets written."""
+    spec = study_spec()
+    sdtm = map_sdtm(trial)
+    reconciliation, findings = reconcile(trial, sdtm)
+    findings = sdtm.findings + findings
+    prepared, _ = prepare_tables(sdtm.tables, spec)  # the writer reports the same stage findings below
+    check_findings, results = check_sdtm(prepared, spec)
+    sdtm_dir.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    write_findings: list[Finding] = []
+    for name in spec.datasets:
+        if name not in sdtm.tables:
+            continue
+        write_findings += write_xpt(sdtm.tables[name], spec.dataset(name), sdtm_dir / f"{name.lower()}.xpt",
+                                    created, split_threshold)
+        written.append(name)
+    define_findings = write_define_package(sdtm_dir, spec, trial, created, write_findings)
+    define_findings += validate_define(sdtm_dir / "define.xml")
+    define_findings += check_define_against_data(sdtm_dir / "define.xml", sdtm_dir)
+    return findings + write_findings + check_findings + define_findings, results, reconciliation, written
