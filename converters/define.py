@@ -45,7 +45,7 @@ DEF_NS = "http://www.cdisc.org/ns/def/v2.1"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 NSMAP = {None: ODM_NS, "def": DEF_NS, "xlink": XLINK_NS}
-DEFINE_VERSION = "2.1.10"  # the schema release copied into schemas/define-xml-2.1 (enumerations 2.1.10)
+DEFINE_VERSION = "2.1.0"  # the Define-XML standard version, as CDISC's own 2.1 examples write it (the schema package is 2.1.10)
 HTML_FILE = "define.html"
 # Stylesheet parameters: show Length / SignificantDigits (what the cross-checks compare) and the comments table.
 HTML_PARAMETERS = {"displayLengthDFormatSD": "1", "displayCommentsTable": "1"}

@@ -128,7 +128,7 @@ def header_bytes(member: str, label: str, columns: Sequence[XptColumn], created:
         + _record(stamp)
     )
     member_header = (
-        _header("MEMBER", "0" * 17 + "160" + "0" * 8 + f"{NAMESTR_LENGTH:03d}")
+        _header("MEMBER", "0" * 17 + "160" + "0" * 7 + f"{NAMESTR_LENGTH:03d}")
         + _header("DSCRPTR", "0" * 30)
         + _record("SAS     ", f"{member:<8}", "SASDATA ", f"{SAS_VERSION:<8}{SAS_OS:<8}", " " * 24, stamp)
         + _record(stamp, " " * 16, f"{label:<40}", " " * 8)

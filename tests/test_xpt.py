@@ -79,6 +79,25 @@ def test_a_dataset_reads_back_with_its_values_labels_types_and_exact_lengths(tmp
     ]
 
 
+def test_a_second_independent_reader_reads_the_same_values(tmp_path):
+    # pandas' own XPORT reader is the one CDISC CORE uses; it parses the member header strictly
+    # (the NAMESTR length sits in columns 75-77), where pyreadstat is lenient.
+    path = tmp_path / "dm.xpt"
+    write_xpt(dm_table(), DM, path, CREATED)
+    frame = pd.read_sas(path, format="xport", encoding="ascii")
+    assert list(frame.columns) == ["STUDYID", "DOMAIN", "USUBJID", "AGE", "SEX", "DTHFL"]
+    assert list(frame["USUBJID"]) == ["REVALLO-01-001", "REVALLO-01-002", "REVALLO-01-013"]
+    assert frame["AGE"].iloc[0] == 54.0 and np.isnan(frame["AGE"].iloc[1])
+    assert list(frame["DTHFL"]) == ["", "Y", ""]
+
+
+def test_the_member_header_matches_ts140_byte_for_byte(tmp_path):
+    path = tmp_path / "dm.xpt"
+    write_xpt(dm_table(), DM, path, CREATED)
+    member = path.read_bytes()[240:320]
+    assert member == b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!000000000000000001600000000140  "
+
+
 def test_an_all_blank_character_variable_gets_length_1(tmp_path):
     table = dm_table().assign(DTHFL="")
     write_xpt(table, DM, tmp_path / "dm.xpt", CREATED)
