@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how findings are printed: a table for people (default) or JSON on stdout")
     report.add_argument("--max-shown", type=_positive_int, default=20, metavar="N",
                         help="at most N findings shown per rule in the table (all are counted; default 20)")
+    report.add_argument("--verbose", action="store_true",
+                        help="also show notes (info findings: transliterations, lengths set, ...) in the table")
 
     convert = commands.add_parser("convert", parents=[report], help="convert a native record folder",
                                   description="Read and check a native record folder (registry.json + CRF CSVs) and write the standard outputs into --out.")
@@ -74,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (replaced whole, or not touched)")
 
     validate = commands.add_parser("validate", parents=[report], help="check a native folder or an output",
-                                   description="Check PATH without converting: a native record folder.")
+                                   description="Check PATH without writing anything: a native record folder, an SDTM package folder "
+                                               "(XPT files, with its define.xml if present) or a convert output folder, or a define.xml file.")
     validate.add_argument("path", type=Path, metavar="PATH")
 
     synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
@@ -89,7 +92,7 @@ def _render(findings: list[Finding], args: argparse.Namespace) -> None:
     if args.format == "json":
         sys.stdout.write(findings_json_text(findings))
     elif findings:
-        print_findings(findings, sys.stderr, args.max_shown)
+        print_findings(findings, sys.stderr, args.max_shown, show_info=args.verbose)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,9 +33,52 @@ def describe_trial(trial: Trial) -> str:
     return "\n".join(lines)
 
 
+def _package_dir(path: Path) -> Path | None:
+    """The SDTM folder a path names: a folder of .xpt files, or a convert output holding `sdtm/`."""
+    for candidate in (path, path / "sdtm"):
+        if candidate.is_dir() and any(candidate.glob("*.xpt")):
+            return candidate
+    return None
+
+
+def check_package(folder: Path) -> list[Finding]:
+    """Check an SDTM package on disk: every XPT against SDTMIG 3.4 metadata, and its define.xml if present."""
+    from trialbridge.converters.xpt import read_xpt
+    from trialbridge.schemas.define_checks import check_define_package, find_define
+    from trialbridge.schemas.findings import finding
+    from trialbridge.schemas.sdtm_checks import check_sdtm
+    from trialbridge.schemas.sdtm_checks_sdtmig import spec_from_sdtmig
+
+    findings: list[Finding] = []
+    tables = {}
+    for xpt in sorted(folder.glob("*.xpt")):
+        try:
+            tables[xpt.stem.upper()], _ = read_xpt(xpt)
+        except Exception as error:  # a damaged file is a finding about that file, the others are still checked
+            findings.append(finding("PACKAGE-XPT-UNREADABLE", xpt.name, [xpt.name], file=xpt.name, error=str(error)))
+    if tables:
+        sdtm_findings, _ = check_sdtm(tables, spec_from_sdtmig(tables))
+        findings += sdtm_findings
+    if find_define(folder) is not None:
+        findings += check_define_package(folder)
+    return findings
+
+
 def check(path: Path) -> RunResult:
-    """Check a native record folder without writing anything."""
-    trial, findings = read_native(Path(path))
+    """Check without writing: a native record folder, an SDTM package folder (or a convert output), or a define.xml."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".xml":
+        from trialbridge.schemas.define_checks import check_define_package
+
+        findings = check_define_package(path)
+        return RunResult(findings, 1 if has_errors(findings) else 0, f"checked {path}")
+    package = _package_dir(path) if path.is_dir() and not (path / "registry.json").exists() else None
+    if package is not None:
+        findings = check_package(package)
+        return RunResult(findings, 1 if has_errors(findings) else 0,
+                         f"checked the SDTM package {package} against SDTMIG 3.4" +
+                         (" and its define.xml" if (package / "define.xml").exists() else ""))
+    trial, findings = read_native(path)
     if trial is None or has_errors(findings):
         return RunResult(findings, 2, f"{path}: input rejected, see the errors above")
     return RunResult(findings, 0, describe_trial(trial))

@@ -25,14 +25,17 @@ def findings_json_text(findings: Iterable[Finding], **extra: object) -> str:
     return json.dumps(findings_document(findings, **extra), indent=2, ensure_ascii=False) + "\n"
 
 
-def print_findings(findings: Iterable[Finding], stream: TextIO, max_per_rule: int = 20) -> None:
+def print_findings(findings: Iterable[Finding], stream: TextIO, max_per_rule: int = 20, show_info: bool = True) -> None:
     """Print findings grouped by rule, at most `max_per_rule` lines each, then a count line.
 
-    The cap only filters what is shown: the omitted ones are counted on screen and are all in JSON.
+    The cap and `show_info` only filter what is shown: the omitted ones are counted on screen and are
+    all in the JSON report.
     """
     ordered = sort_findings(findings)
     shown: Counter[str] = Counter()
     for f in ordered:
+        if f.severity == "info" and not show_info:
+            continue
         shown[f.rule] += 1
         if shown[f.rule] > max_per_rule:
             continue
@@ -44,7 +47,8 @@ def print_findings(findings: Iterable[Finding], stream: TextIO, max_per_rule: in
         if count > max_per_rule:
             print(f"{'':8}{rule}: {count - max_per_rule} more not shown (all are in the JSON report)", file=stream)
     severities = Counter(f.severity for f in ordered)
+    hidden = "" if show_info or not severities["info"] else " (notes not shown: --verbose)"
     print(
-        f"{severities['error']} error(s), {severities['warning']} warning(s), {severities['info']} note(s)",
+        f"{severities['error']} error(s), {severities['warning']} warning(s), {severities['info']} note(s){hidden}",
         file=stream,
     )
