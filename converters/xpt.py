@@ -283,7 +283,8 @@ def xpt_order(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list
     for column in table.columns:
         if column not in names and column not in PROVENANCE:
             filled = int((table[column].notna() & (table[column].astype(str) != "")).sum())
-            found.append(finding("XPT-COLUMN-DROPPED", _where(dataset, str(column)), [str(column), str(filled)],
+            rule = "XPT-DATA-DROPPED" if filled else "XPT-COLUMN-DROPPED"  # values would be lost: an error
+            found.append(finding(rule, _where(dataset, str(column)), [str(column), str(filled)],
                                  column=column, dataset=dataset.name, count=filled))
     added: dict[str, pd.Series] = {}
     for v in dataset.variables:

@@ -79,6 +79,13 @@ def test_a_dataset_reads_back_with_its_values_labels_types_and_exact_lengths(tmp
     ]
 
 
+def test_a_column_outside_the_spec_that_holds_values_is_an_error_never_a_silent_loss(tmp_path):
+    table = dm_table().assign(SITENAME=["CHU Bordeaux", "", "CHU Bordeaux"])  # 2 values nowhere to go
+    findings = write_xpt(table, DM, tmp_path / "dm.xpt", CREATED)
+    assert errors(findings) == [("XPT-DATA-DROPPED", "dm:SITENAME")]
+    assert not (tmp_path / "dm.xpt").exists()
+
+
 def test_a_second_independent_reader_reads_the_same_values(tmp_path):
     # pandas' own XPORT reader is the one CDISC CORE uses; it parses the member header strictly
     # (the NAMESTR length sits in columns 75-77), where pyreadstat is lenient.
@@ -261,12 +268,12 @@ def test_a_word_in_a_numeric_variable_is_an_error_not_a_missing_value(tmp_path):
 
 
 def test_columns_follow_the_spec_unknown_ones_are_dropped_and_missing_ones_reported(tmp_path):
-    table = dm_table()[["USUBJID", "STUDYID", "DOMAIN", "SEX", "AGE", "_file", "_line"]].assign(SITENAME="CHU")
+    table = dm_table()[["USUBJID", "STUDYID", "DOMAIN", "SEX", "AGE", "_file", "_line"]].assign(SITENAME="")
     prepared, findings = prepare_for_xpt(table, DM)
     assert list(prepared.columns) == ["STUDYID", "DOMAIN", "USUBJID", "AGE", "SEX", "DTHFL"]
     assert prepared["DTHFL"].tolist() == ["", "", ""]
     assert rules(f for f in findings if f.rule not in ("XPT-LENGTH",)) == [
-        ("XPT-COLUMN-DROPPED", "dm:SITENAME"),       # not a DM variable of the study
+        ("XPT-COLUMN-DROPPED", "dm:SITENAME"),       # not a DM variable of the study, and empty
         ("XPT-ORDER", "dm"),                         # USUBJID came first
         ("XPT-VARIABLE-MISSING", "dm:DTHFL"),        # Exp: written empty, reported
     ]
