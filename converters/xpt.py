@@ -87,7 +87,7 @@ def _groups(values: pd.Series, mask: np.ndarray) -> list[_Group]:
     starts = np.concatenate([[0], np.cumsum(np.bincount(codes))])
     return [
         _Group(uniques[k], int(starts[k + 1] - starts[k]),
-               [int(p) + 1 for p in positions[order[starts[k]:starts[k] + SHOWN_RECORDS]]],
+               [int(p) + 1 for p in positions[order[starts[k]:min(starts[k] + SHOWN_RECORDS, starts[k + 1])]]],
                int(positions[order[starts[k]]]))
         for k in range(len(uniques))
     ]

@@ -131,6 +131,28 @@ def record_findings(rule_id: str, package: Package, dataset: str, variable: str,
     ]
 
 
+def value_findings(rule_id: str, package: Package, dataset: str, variable: str, mask: np.ndarray,
+                   **fields: object) -> list[Finding]:
+    """One finding per distinct offending value (not per record), at its first record, with the count
+    and the first record numbers: for reviewed-but-allowed values such as sponsor terms, where one line
+    per record would bury the rest of the report."""
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        return []
+    table = package.tables[dataset]
+    template = finding(rule_id, "", (), dataset=dataset, variable=variable, **fields)
+    values = as_text(table[variable].iloc[rows])
+    found = []
+    for value, positions in pd.Series(rows).groupby(values.to_numpy(), sort=True):
+        records = (positions.to_numpy() + 1).tolist()
+        listed = ", ".join(map(str, records[:5])) + (", ..." if len(records) > 5 else "")
+        found.append(Finding(rule=template.rule, severity=template.severity,
+                             location=f"{dataset.lower()}:{variable}:{records[0]}",
+                             message=f"{template.message} {len(records)} record(s): {listed}.",
+                             hint=template.hint, values=(str(value),)))
+    return found
+
+
 def column_findings(rule_id: str, package: Package, pairs: Sequence[tuple[str, str]],
                     test: Callable[[Distinct], np.ndarray], **fields: object) -> Outcome:
     """A value rule over columns: `test` on each (dataset, variable) column, one finding per hit."""
@@ -253,20 +275,27 @@ def check_required_populated(package: Package) -> Outcome:
 # -------------------------------------------------------------------------------------- terminology
 def _bindings(package: Package) -> Iterator[tuple[str, str, str, np.ndarray | None]]:
     """(dataset, variable, codelist, records it governs or None for all) from the variable- and
-    value-level metadata. EPOCH is left to its own rule."""
+    value-level metadata. A value-level entry's codelist replaces the variable's on the records it
+    describes (e.g. DSDECOD is C114118 where DSCAT is PROTOCOL MILESTONE). EPOCH is left to its own rule."""
     for name, table in package.tables.items():
         declared = package.declared(name)
         if declared is None:
             continue
-        for v in declared.variables:
-            if v.codelist and v.name in table.columns and v.name != "EPOCH":
-                yield name, v.name, v.codelist, None
+        levels: dict[str, list[tuple[str, np.ndarray]]] = {}
         for level in package.spec.value_level:
             codelist = getattr(level, "codelist", "")
             if (level.dataset == name and codelist and level.variable in table.columns
                     and level.where_variable in table.columns):
                 where = (table[level.where_variable] == level.where_value).to_numpy(dtype=bool)
-                yield name, level.variable, codelist, where
+                levels.setdefault(level.variable, []).append((codelist, where))
+        for v in declared.variables:
+            if v.codelist and v.name in table.columns and v.name != "EPOCH":
+                covered = [where for _, where in levels.get(v.name, [])]
+                rest = ~np.logical_or.reduce(covered) if covered else None
+                yield name, v.name, v.codelist, rest
+        for variable, entries in levels.items():
+            for codelist, where in entries:
+                yield name, variable, codelist, where
 
 
 # Values SDTMIG itself prescribes outside the codelist: SDTMIG 3.4 section 5.2 DM assumption (RACE is
@@ -297,8 +326,9 @@ def _terminology_check(package: Package, extensible: bool, rule_id: str) -> Outc
             mask &= where
         if RESULT_VARIABLE.fullmatch(variable):
             mask &= ~per_value(column, lambda values: values.str.fullmatch(QUANTITATIVE_RESULT))
-        found += record_findings(rule_id, package, name, variable, mask, codelist=codelist,
-                                 codelist_name=codelist_name, ct=CT_VERSION)
+        report = value_findings if extensible else record_findings
+        found += report(rule_id, package, name, variable, mask, codelist=codelist,
+                        codelist_name=codelist_name, ct=CT_VERSION)
     if unknown:
         checked.append("not checked, codelist absent from CT " + CT_VERSION + ": " + ", ".join(unknown))
     return found, checked

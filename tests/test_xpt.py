@@ -86,6 +86,14 @@ def test_a_column_outside_the_spec_that_holds_values_is_an_error_never_a_silent_
     assert not (tmp_path / "dm.xpt").exists()
 
 
+def test_each_reported_change_lists_only_its_own_records(tmp_path):
+    table = dm_table().assign(DTHFL=["é", "è", "é"])  # two distinct originals: records 1, 3 and record 2
+    _, findings = prepare_for_xpt(table, DM)
+    messages = {f.values[0]: f.message for f in findings if f.rule.startswith("XPT-ASCII")}
+    assert "in 2 record(s) (1, 3;" in messages["é"]
+    assert "in 1 record(s) (2;" in messages["è"]
+
+
 def test_a_second_independent_reader_reads_the_same_values(tmp_path):
     # pandas' own XPORT reader is the one CDISC CORE uses; it parses the member header strictly
     # (the NAMESTR length sits in columns 75-77), where pyreadstat is lenient.
