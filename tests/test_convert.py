@@ -135,3 +135,55 @@ def test_validate_checks_a_written_package_and_its_define(revallo):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "define.xml" in result.stderr
+
+
+def _copy_example(to: Path) -> Path:
+    to.mkdir()
+    for source in EXAMPLE.iterdir():
+        (to / source.name).write_bytes(source.read_bytes())
+    return to
+
+
+def _edit_cell(folder: Path, file: str, line: int, column: str, value: str) -> None:
+    rows = (folder / file).read_text(encoding="utf-8").split("\n")
+    header = rows[0].split(",")
+    cells = rows[line - 1].split(",")
+    cells[header.index(column)] = value
+    rows[line - 1] = ",".join(cells)
+    (folder / file).write_text("\n".join(rows), encoding="utf-8")
+
+
+def _drop_column(folder: Path, file: str, column: str) -> None:
+    rows = [r.split(",") for r in (folder / file).read_text(encoding="utf-8").rstrip("\n").split("\n")]
+    at = rows[0].index(column)
+    (folder / file).write_text("\n".join(",".join(r[:at] + r[at + 1:]) for r in rows) + "\n", encoding="utf-8")
+
+
+BROKEN_INPUTS = {
+    # what is broken: (how to break the copy of the example, what stderr must name)
+    "missing required column": (lambda f: _drop_column(f, "dosing.csv", "DOSE"), ["dosing.csv", "DOSE"]),
+    "impossible date": (lambda f: _edit_cell(f, "enrolment.csv", 3, "CONSDAT", "2012-02-30"),
+                        ["enrolment.csv:3:CONSDAT", "2012-02-30"]),
+    "unknown code": (lambda f: _edit_cell(f, "enrolment.csv", 2, "SEX", "X"), ["enrolment.csv:2:SEX", "'X'"]),
+    "subject not enrolled": (lambda f: _edit_cell(f, "response.csv", 2, "SUBJID", "999"),
+                             ["response.csv:2:SUBJID", "999"]),
+    "empty file": (lambda f: (f / "response.csv").write_bytes(b""), ["response.csv"]),
+    "non-UTF-8 bytes": (lambda f: (f / "adverse_events.csv").write_bytes(
+        (f / "adverse_events.csv").read_bytes().replace("aiguë".encode(), "aiguë".encode("latin-1"), 1)),
+        ["adverse_events.csv:2:AETERM"]),
+    "registry.json that is not JSON": (lambda f: (f / "registry.json").write_text("{ not json", encoding="utf-8"),
+                                       ["registry.json"]),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_INPUTS))
+def test_each_kind_of_bad_input_exits_2_names_file_row_column_value_and_writes_nothing(broken, tmp_path):
+    folder = _copy_example(tmp_path / "native")
+    breaker, expected = BROKEN_INPUTS[broken]
+    breaker(folder)
+    result = convert(folder, tmp_path / "out")
+    assert result.returncode == 2, result.stderr[-2000:]
+    for text in expected:
+        assert text in result.stderr, (broken, text, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["native"]
