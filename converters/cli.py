@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Sequence
@@ -47,6 +48,24 @@ def _whole_number(minimum: int):
     return parse
 
 
+def _releases(text: str) -> tuple[str, ...]:
+    """`R4,R5` -> ("R4", "R5"); `none` -> ()."""
+    if text.strip().lower() == "none":
+        return ()
+    releases = tuple(dict.fromkeys(part.strip().upper() for part in text.split(",") if part.strip()))
+    unknown = [r for r in releases if r not in ("R4", "R5")]
+    if unknown or not releases:
+        raise argparse.ArgumentTypeError(f"expected R4, R5, R4,R5 or none, got {text!r}")
+    return releases
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 date or date-time such as 2015-07-23T00:00:00, got {text!r}") from None
+
+
 _positive_int = _whole_number(1)
 _non_negative_int = _whole_number(0)
 
@@ -71,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Read and check a native record folder (registry.json + CRF CSVs) and write the standard outputs into --out.")
     convert.add_argument("input", type=Path, metavar="INPUT", help="the native record folder")
     convert.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (replaced whole, or not touched)")
+    convert.add_argument("--fhir", type=_releases, default=("R4", "R5"), metavar="RELEASES",
+                         help="FHIR releases to write, comma-separated: R4, R5, both (default R4,R5) or none")
+    convert.add_argument("--created", type=_timestamp, default=None, metavar="ISO-DATETIME",
+                         help="creation timestamp stamped into every output (default: the registry record's last update)")
 
     validate = commands.add_parser("validate", parents=[report], help="check a native folder or an output",
                                    description="Check PATH without writing anything: a native record folder, an SDTM package folder "
@@ -109,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.format == "table":
             print(result.summary, file=sys.stderr)
         return result.exit_code
-    result = pipeline.convert(args.input, args.out)
+    result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir)
     _render(result.findings, args)
     if args.format == "table":
         print(result.summary, file=sys.stderr)

@@ -28,7 +28,9 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 from lxml import etree
 
-from trialbridge.converters.define_facts import DatasetFacts, VariableFacts, facts_from_package, is_iso8601_variable
+from trialbridge.converters.define_facts import (
+    DatasetFacts, VariableFacts, XptReader, facts_from_package, is_iso8601_variable,
+)
 from trialbridge.converters.trial import Trial
 from trialbridge.mappings.sdtm.algorithms import study_identifier
 from trialbridge.schemas.define_checks import (
@@ -718,12 +720,13 @@ def write_define(spec: StudySpec, datasets: Mapping[str, DatasetFacts], out_dir:
 
 
 def write_define_package(sdtm_dir: Path, spec: StudySpec, trial: Trial, created: datetime,
-                         xpt_findings: Iterable[Finding] = ()) -> list[Finding]:
+                         xpt_findings: Iterable[Finding] = (), read: XptReader | None = None) -> list[Finding]:
     """define.xml (+ stylesheet, define.html) for the XPT files already written in `sdtm_dir`.
 
-    The facts come from the files themselves; `xpt_findings` (the XPT writer's) say which variables were
-    transliterated to ASCII; the study facts come from the registry record and the AE form.
+    The facts come from the files themselves, as `read` (default `xpt.read_xpt`) reads them; `xpt_findings`
+    (the XPT writer's) say which variables were transliterated to ASCII; the study facts come from the
+    registry record and the AE form.
     """
-    facts = facts_from_package(sdtm_dir, spec, xpt_findings)
+    facts = facts_from_package(sdtm_dir, spec, xpt_findings, read)
     info = study_info(trial.registry, trial.forms.get("adverse_events"))
     return write_define(spec, facts, sdtm_dir, created, info)

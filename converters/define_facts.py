@@ -15,7 +15,9 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from trialbridge.schemas.define_checks import ISO_DATA_TYPES, NUMERIC_TEXT, iso_shapes, number_decimals, number_width
+from trialbridge.schemas.define_checks import (
+    ISO_DATA_TYPES, NUMERIC_TEXT, XptReader, iso_shapes, number_decimals, number_width,
+)
 from trialbridge.schemas.findings import Finding
 from trialbridge.schemas.sdtm_spec import Dataset, StudySpec
 
@@ -192,22 +194,23 @@ def transliterated_variables(findings: Iterable[Finding]) -> dict[str, frozenset
 
 
 def facts_from_xpt(path: Path, dataset: Dataset, spec: StudySpec, transliterated: frozenset[str] = frozenset(),
-                   relative_to: Path | None = None) -> DatasetFacts:
-    """Facts of a written XPT file, measured from the file itself (its lengths, its values)."""
+                   relative_to: Path | None = None, read: XptReader | None = None) -> DatasetFacts:
+    """Facts of a written XPT file, measured from the file itself (its lengths, its values), as `read`
+    (default `xpt.read_xpt`) reads it."""
     from trialbridge.converters.xpt import read_xpt
 
-    table, meta = read_xpt(path)
+    table, meta = (read or read_xpt)(path)
     name = path.relative_to(relative_to).as_posix() if relative_to else path.name
     return dataset_facts(table, dataset, spec, name, {c.name: c.length for c in meta.columns}, transliterated)
 
 
-def facts_from_package(sdtm_dir: Path, spec: StudySpec,
-                       xpt_findings: Iterable[Finding] = ()) -> dict[str, DatasetFacts]:
+def facts_from_package(sdtm_dir: Path, spec: StudySpec, xpt_findings: Iterable[Finding] = (),
+                       read: XptReader | None = None) -> dict[str, DatasetFacts]:
     """Facts of every `<dataset>.xpt` of the specification present in `sdtm_dir`, in specification order."""
     changed = transliterated_variables(xpt_findings)
     facts = {}
     for name, dataset in spec.datasets.items():
         path = Path(sdtm_dir) / f"{name.lower()}.xpt"
         if path.is_file():
-            facts[name] = facts_from_xpt(path, dataset, spec, changed.get(name, frozenset()))
+            facts[name] = facts_from_xpt(path, dataset, spec, changed.get(name, frozenset()), read=read)
     return facts

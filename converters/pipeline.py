@@ -105,14 +105,17 @@ def _tool_version() -> str:
         return "unknown"
 
 
-def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None) -> RunResult:
+def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
+            fhir_releases: tuple[str, ...] = ("R4", "R5")) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
-    define.html) and `out/findings.json` (every finding, the rule results and the reconciliation of input
-    rows); exit code 1 when a conformance error was found, else 0.
+    define.html), `out/fhir/<release>/` (transaction bundle.json and ndjson/ per resource type, built
+    from the same SDTM tables) and `out/findings.json` (every finding, the rule results and the
+    reconciliation of input rows); exit code 1 when a conformance error was found, else 0.
     """
-    from trialbridge.converters.sdtm_package import write_sdtm_package
+    from trialbridge.converters.fhir_stage import write_fhir
+    from trialbridge.converters.sdtm_package import map_sdtm, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
 
     trial, findings = read_native(Path(source))
@@ -123,6 +126,8 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
         sdtm_findings, results, reconciliation, written = write_sdtm_package(
             trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD)
         findings = findings + sdtm_findings
+        if fhir_releases:
+            findings += write_fhir(trial.registry, map_sdtm(trial).tables, work / "fhir", fhir_releases)
         (work / "findings.json").write_text(findings_json_text(
             findings,
             tool={"name": "trialbridge", "version": _tool_version()},
@@ -137,6 +142,8 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     for name, counts in reconciliation.items():
         lines.append(f"  {name:24} read {counts['read']:>8,}  written {counts['written']:>8,}  "
                      f"rejected {counts['rejected']:>6,}  lost {counts['lost']:>4,}")
+    if fhir_releases:
+        lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundle.json + {r}/ndjson/" for r in fhir_releases))
     lines.append(f"findings: {out}/findings.json")
     return RunResult(findings, exit_code, "\n".join(lines))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from trialbridge.converters.define import write_define_package
 from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE, Trial
-from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, write_xpt
+from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
 from trialbridge.mappings.sdtm.ae import map_ae
 from trialbridge.mappings.sdtm.algorithms import Mapped
 from trialbridge.mappings.sdtm.dm import map_dm
@@ -26,7 +27,7 @@ from trialbridge.mappings.sdtm.lb import map_lb
 from trialbridge.mappings.sdtm.rs import map_rs
 from trialbridge.mappings.sdtm.ts import map_ts
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define
-from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.native import FORM_NAMES, form_file
 from trialbridge.schemas.sdtm_checks import RuleResult, check_sdtm
 from trialbridge.schemas.sdtm_spec import StudySpec, study_spec
@@ -96,6 +97,13 @@ def reconcile(trial: Trial, sdtm: SdtmTables) -> tuple[dict[str, dict[str, objec
     return report, findings
 
 
+def with_provenance(ready: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """A prepared table with the provenance columns of the table it was prepared from, for the checks."""
+    if len(ready) != len(table):
+        return ready
+    return ready.assign(**{SOURCE_FILE: table[SOURCE_FILE].to_numpy(), SOURCE_LINE: table[SOURCE_LINE].to_numpy()})
+
+
 def prepare_tables(tables: dict[str, pd.DataFrame], spec: StudySpec) -> tuple[dict[str, pd.DataFrame], list[Finding]]:
     """The tables exactly as they will be written (XPT writer stages), provenance columns kept for the checks."""
     prepared: dict[str, pd.DataFrame] = {}
@@ -103,9 +111,7 @@ def prepare_tables(tables: dict[str, pd.DataFrame], spec: StudySpec) -> tuple[di
     for name, table in tables.items():
         ready, found = prepare_for_xpt(table, spec.dataset(name))
         findings += found
-        if len(ready) == len(table):
-            ready = ready.assign(**{SOURCE_FILE: table[SOURCE_FILE].to_numpy(), SOURCE_LINE: table[SOURCE_LINE].to_numpy()})
-        prepared[name] = ready
+        prepared[name] = with_provenance(ready, table)
     return prepared, findings
 
 
@@ -117,18 +123,25 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
     sdtm = map_sdtm(trial)
     reconciliation, findings = reconcile(trial, sdtm)
     findings = sdtm.findings + findings
-    prepared, _ = prepare_tables(sdtm.tables, spec)  # the writer reports the same stage findings below
-    check_findings, results = check_sdtm(prepared, spec)
+    # the XPT writer's stages, run once: their tables are checked and written, their findings reported below
+    staged = {name: prepare_for_xpt(table, spec.dataset(name)) for name, table in sdtm.tables.items()}
+    check_findings, results = check_sdtm(
+        {name: with_provenance(ready, sdtm.tables[name]) for name, (ready, _) in staged.items()}, spec)
     sdtm_dir.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     write_findings: list[Finding] = []
-    for name in spec.datasets:
-        if name not in sdtm.tables:
+    for name in spec.datasets:  # as `write_xpt`: a dataset whose stages found an error is not written
+        if name not in staged:
             continue
-        write_findings += write_xpt(sdtm.tables[name], spec.dataset(name), sdtm_dir / f"{name.lower()}.xpt",
-                                    created, split_threshold)
+        ready, found = staged[name]
+        if not has_errors(found):
+            found = found + write_prepared(ready, spec.dataset(name), sdtm_dir / f"{name.lower()}.xpt",
+                                           created, split_threshold)
+        write_findings += found
         written.append(name)
-    define_findings = write_define_package(sdtm_dir, spec, trial, created, write_findings)
+    del sdtm, staged  # from here on only the files are read: free the tables
+    read_once = lru_cache(maxsize=None)(read_xpt)  # define.xml and its check read each file once (read-only)
+    define_findings = write_define_package(sdtm_dir, spec, trial, created, write_findings, read=read_once)
     define_findings += validate_define(sdtm_dir / "define.xml")
-    define_findings += check_define_against_data(sdtm_dir / "define.xml", sdtm_dir)
+    define_findings += check_define_against_data(sdtm_dir / "define.xml", sdtm_dir, read=read_once)
     return findings + write_findings + check_findings + define_findings, results, reconciliation, written

@@ -372,11 +372,18 @@ def write_xpt(table: pd.DataFrame, dataset: Dataset, path: Path, created: dateti
     found += more
     if has_errors(found):
         return found
+    return found + write_prepared(prepared, dataset, path, created, split_threshold)
+
+
+def write_prepared(prepared: pd.DataFrame, dataset: Dataset, path: Path, created: datetime,
+                   split_threshold: int = SPLIT_THRESHOLD) -> list[Finding]:
+    """Write a table `prepare_for_xpt` returned without an error (for a caller that already holds it, so
+    the stages run once); the findings of a split, if any. `write_xpt` is prepare + this."""
     columns = xpt_columns(prepared, dataset)
     if file_size(len(prepared), columns) > split_threshold:
-        return found + _write_split(prepared, dataset, columns, path, created, split_threshold)
-    write_member(path, dataset.name, dataset.label, columns, prepared, created)
-    return found
+        return _write_split(prepared, dataset, columns, Path(path), created, split_threshold)
+    write_member(Path(path), dataset.name, dataset.label, columns, prepared, created)
+    return []
 
 
 # ------------------------------------------------------------------------------------------- reading
@@ -394,16 +401,31 @@ class XptMeta:
         return next(c for c in self.columns if c.name == name)
 
 
+def _read_char(values: list[object]) -> np.ndarray:
+    """A character column as read: `str` values, "" for blank, each distinct value one shared object.
+
+    A column repeats few values over many rows: with the values shared, a million-row dataset is held as
+    pointers to a few thousand strings, and every later comparison or hash of a value is done once per
+    distinct value instead of once per row.
+    """
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    uniques = np.asarray(uniques, dtype=object)
+    uniques[pd.isna(uniques)] = ""
+    return uniques[codes]
+
+
 def read_xpt(path: Path) -> tuple[pd.DataFrame, XptMeta]:
     """Read an XPT file: Char columns as `str` values ("" for blank, object dtype), Num as float64."""
-    frame, meta = pyreadstat.read_xport(str(path))
+    data, meta = pyreadstat.read_xport(str(path), output_format="dict")  # plain lists: no pandas string arrays
     types = {n: "Char" if t == "string" else "Num" for n, t in meta.readstat_variable_types.items()}
     labels = meta.column_names_to_labels
     columns = tuple(
         XptColumn(n, labels.get(n) or "", types[n], int(meta.variable_storage_width[n])) for n in meta.column_names
     )
-    for c in columns:
-        frame[c.name] = frame[c.name].astype(object).where(frame[c.name].notna(), "") if c.is_char \
-            else frame[c.name].astype(np.float64)
+    frame = pd.DataFrame({
+        c.name: pd.Series(_read_char(data.pop(c.name)), dtype=object) if c.is_char
+        else pd.Series(data.pop(c.name), dtype=np.float64)
+        for c in columns
+    })
     rows = meta.number_rows if meta.number_rows is not None else len(frame)
     return frame, XptMeta(meta.table_name or "", meta.file_label or "", meta.creation_time, int(rows), columns)

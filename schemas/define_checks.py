@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -258,11 +258,16 @@ class XptData:
     types: dict[str, str]  # "Char" | "Num"
 
 
-def read_xpt_file(path: Path) -> XptData:
-    """An XPT file through the project's one reader: rows ("" for blank Char) and declared metadata."""
+XptReader = Callable[[Path], tuple[pd.DataFrame, Any]]  # `xpt.read_xpt`, or one that reads each file once
+
+
+def read_xpt_file(path: Path, read: XptReader | None = None) -> XptData:
+    """An XPT file through the project's one reader (`read` if given, e.g. the same reader memoised so
+    that a package is read once for define.xml and once only for this check): rows ("" for blank Char)
+    and declared metadata."""
     from trialbridge.converters.xpt import read_xpt  # the reader lives with the writer
 
-    table, meta = read_xpt(path)
+    table, meta = (read or read_xpt)(path)
     return XptData(table=table, label=meta.label, labels={c.name: c.label for c in meta.columns},
                    lengths={c.name: c.length for c in meta.columns}, types={c.name: c.type for c in meta.columns})
 
@@ -315,10 +320,11 @@ def coded_values(values: pd.Series, terms: Iterable[str]) -> pd.Series:
 class _Checker:
     """Compares one define.xml with the XPT files of its folder."""
 
-    def __init__(self, define_path: Path, xpt_dir: Path, info: DefineInfo) -> None:
+    def __init__(self, define_path: Path, xpt_dir: Path, info: DefineInfo, read: XptReader | None = None) -> None:
         self.define_name = define_path.name
         self.xpt_dir = xpt_dir
         self.info = info
+        self.read = read
         self.findings: list[Finding] = []
 
     def add(self, rule: str, location: str, values: tuple[object, ...] = (), **fields: object) -> None:
@@ -342,7 +348,7 @@ class _Checker:
                 self.add("DEFINE-XPT-MISSING", group.name.lower(), (group.href,), dataset=group.name,
                          file=group.href, where=self.at(group.line))
                 continue
-            self.dataset(group, read_xpt_file(path))
+            self.dataset(group, read_xpt_file(path, self.read))
         for path in sorted(self.xpt_dir.rglob("*.xpt")):
             if path.resolve() not in described:
                 name = path.stem.upper()
@@ -565,10 +571,11 @@ class _Checker:
                  keys=", ".join(keys) or "(none)", key_values=", ".join(values[:20]))
 
 
-def check_define_against_data(define_path: Path, xpt_dir: Path) -> list[Finding]:
-    """Compare define.xml with the XPT files in `xpt_dir` (where its `def:leaf` hrefs point)."""
+def check_define_against_data(define_path: Path, xpt_dir: Path, read: XptReader | None = None) -> list[Finding]:
+    """Compare define.xml with the XPT files in `xpt_dir` (where its `def:leaf` hrefs point), read with
+    `read` (default `xpt.read_xpt`)."""
     define_path = Path(define_path)
     document, findings = _parse(define_path)
     if document is None:
         return findings
-    return _Checker(define_path, Path(xpt_dir), read_define(document)).run()
+    return _Checker(define_path, Path(xpt_dir), read_define(document), read).run()

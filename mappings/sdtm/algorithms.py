@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from functools import wraps
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -277,6 +278,22 @@ def coalesce(first: pd.Series, *others: pd.Series) -> pd.Series:
 
 
 # ------------------------------------------------------------------------------- dates and days
+def _per_distinct(parse: Callable[[pd.Series], pd.Series]) -> Callable[[pd.Series], pd.Series]:
+    """Run a date parser once per distinct value and spread the result back onto the rows.
+
+    A date column repeats a few thousand values over up to millions of rows (and a subject-level date
+    looked up onto each record, e.g. RFSTDTC, far more): parsing the distinct values only gives the same
+    result per row for a fraction of the work.
+    """
+    @wraps(parse)
+    def spread(dtc: pd.Series) -> pd.Series:
+        codes, uniques = pd.factorize(_text(dtc).to_numpy(dtype=object), use_na_sentinel=False)
+        parsed = parse(pd.Series(uniques, dtype=object))
+        return pd.Series(parsed.to_numpy()[codes], index=dtc.index, name=dtc.name)
+    return spread
+
+
+@_per_distinct
 def _complete_dates(dtc: pd.Series) -> pd.Series:
     """The date part of complete ISO 8601 values as datetime64; NaT for partial, empty or invalid."""
     text = _text(dtc)
@@ -284,6 +301,7 @@ def _complete_dates(dtc: pd.Series) -> pd.Series:
     return pd.to_datetime(text.str[:10].where(complete), format="%Y-%m-%d", errors="coerce")
 
 
+@_per_distinct
 def _earliest(dtc: pd.Series) -> pd.Series:
     """The first calendar day a (possibly partial) ISO 8601 date can be."""
     text = _text(dtc).str[:10]
@@ -292,6 +310,7 @@ def _earliest(dtc: pd.Series) -> pd.Series:
     return pd.to_datetime(padded.where(padded.str.match(rf"^{_DATE}$")), format="%Y-%m-%d", errors="coerce")
 
 
+@_per_distinct
 def _latest(dtc: pd.Series) -> pd.Series:
     """The last calendar day a (possibly partial) ISO 8601 date can be."""
     text = _text(dtc).str[:10]
@@ -349,9 +368,14 @@ def lookup(table: pd.DataFrame, other: pd.DataFrame, column: str, by: Sequence[s
     `other` holds at most one row per key (a subject-level table such as DM).
     """
     keys = other[list(by) + [column]].drop_duplicates(list(by))
-    merged = table[list(by)].merge(keys, on=list(by), how="left", validate="many_to_one")
-    values = pd.Series(merged[column].to_numpy(), index=table.index)
+    position = _key_index(keys, by).get_indexer(_key_index(table, by))  # -1 where `other` has no such keys
+    found = keys[column].reset_index(drop=True).reindex(position)  # a left join, without building one
+    values = pd.Series(found.to_numpy(), index=table.index)
     return values.astype("float64") if pd.api.types.is_numeric_dtype(other[column]) else _text(values)
+
+
+def _key_index(frame: pd.DataFrame, by: Sequence[str]) -> pd.Index:
+    return pd.Index(frame[by[0]]) if len(by) == 1 else pd.MultiIndex.from_frame(frame[list(by)])
 
 
 def _per_key(table: pd.DataFrame, other: pd.DataFrame, values: pd.Series, by: Sequence[str], how: str) -> pd.Series:
@@ -570,6 +594,17 @@ def _round_by(numbers: pd.Series, places: pd.Series) -> pd.Series:
     return out
 
 
+def _distinct_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each distinct row of `frame` once, and for every row of `frame` the position of its distinct row.
+
+    A row-wise derivation run on the distinct rows and spread back by these positions gives every row
+    the same value for a fraction of the work where rows repeat (a lab result and its unit do, a lot).
+    """
+    codes = frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()
+    _, first = np.unique(codes, return_index=True)  # the first row of each group, in group number order
+    return frame.iloc[first], codes
+
+
 def derive_std_result(source: pd.DataFrame, source_column: str, factor: pd.Series) -> tuple[pd.Series, pd.Series]:
     """--STRESC and --STRESN of a collected result converted to the standard unit (standard = result x factor).
 
@@ -578,7 +613,16 @@ def derive_std_result(source: pd.DataFrame, source_column: str, factor: pd.Serie
     invented. A result outside the measurable range (`<3.3`, `>95`) keeps its comparator in --STRESC with
     the converted bound and has no --STRESN (SDTMIG 3.4 LB assumption: --STRESN only for numeric results).
     Text that is not a number is copied to --STRESC; without a factor (unit unknown) both stay null.
+    Computed once per distinct (result, factor) pair.
     """
+    factor = pd.to_numeric(factor, errors="coerce").astype("float64")
+    rows, codes = _distinct_rows(pd.DataFrame({source_column: source[source_column], "_factor": factor}))
+    stresc, stresn = _std_result(rows, source_column, rows["_factor"])
+    return (pd.Series(stresc.to_numpy()[codes], index=source.index, dtype=object),
+            pd.Series(stresn.to_numpy()[codes], index=source.index, dtype="float64"))
+
+
+def _std_result(source: pd.DataFrame, source_column: str, factor: pd.Series) -> tuple[pd.Series, pd.Series]:
     parsed = _parse_results(source[source_column])
     factor = pd.to_numeric(factor, errors="coerce").astype("float64")
     shift = np.ceil(-np.log10(factor.where(factor > 0))).fillna(0).astype("int64")
@@ -598,7 +642,14 @@ def derive_nrind(source: pd.DataFrame, source_column: str, low_column: str, high
     lower limit, HIGH above the upper limit, NORMAL within the limits given; null without a range.
 
     A result outside the measurable range is placed only when its bound decides it (`<3.3` with a lower
-    limit of 3.3 is LOW; `>95` with no upper limit, or `<5` with a lower limit of 3, is left null)."""
+    limit of 3.3 is LOW; `>95` with no upper limit, or `<5` with a lower limit of 3, is left null).
+    Computed once per distinct (result, low, high) triple."""
+    rows, codes = _distinct_rows(source[list(dict.fromkeys([source_column, low_column, high_column]))])
+    return pd.Series(_nrind(rows, source_column, low_column, high_column).to_numpy()[codes], index=source.index,
+                     dtype=object)
+
+
+def _nrind(source: pd.DataFrame, source_column: str, low_column: str, high_column: str) -> pd.Series:
     parsed = _parse_results(source[source_column])
     low = pd.to_numeric(_text(source[low_column]).replace("", np.nan), errors="coerce").astype("float64")
     high = pd.to_numeric(_text(source[high_column]).replace("", np.nan), errors="coerce").astype("float64")

@@ -1,0 +1,438 @@
+"""AdverseEvent from SDTM AE (+ SUPPAE): one per AE record, R5 and R4.
+
+R5 rules (AE variable -> element; codes and where they come from):
+- id: resource_id("AdverseEvent", USUBJID, AESEQ); identifier "<USUBJID>/<AESEQ>" (SYSTEM_ADVERSE_EVENT);
+- extension ae-grade (HL7 "Adverse Event Clinical Research" IG 1.0.1, ADVERSE_EVENT_IG): AETOXGR, the
+  NCI CTCAE grade, as its NCI Thesaurus concept (THO ValueSet adverse-event-clinical-research-grades:
+  1 C41338 ... 5 C48275) with the text "CTCAE grade <AETOXGR>". R5 AdverseEvent has no severity element;
+- extension seriousness-criteria (same IG), one per collected flag AESDTH, AESLIFE, AESHOSP, AESDISAB,
+  AESCONG, AESMIE: criterionCode = its NCI concept (THO adverse-event-clinical-research-seriousness-
+  criteria), criterionPresent = the Y/N answer;
+- status (required adverse-event-status): in-progress when the event is ongoing (AEENRTPT ONGOING, or no
+  AEENDTC and no final outcome), else completed; actuality: actual; category: clinical-research (THO
+  adverse-event-category);
+- code: MedDRA (system https://www.meddra.org, the preferred URI of THO's NamingSystem mdr): the PT
+  AEPTCD/AEDECOD, then the LLT AELLTCD/AELLT the coder selected (userSelected) when it is another code;
+  text: the verbatim AETERM, with its SUPPAE continuations AETERM1, AETERM2... joined back;
+- subject: the Patient of USUBJID; occurrencePeriod: AESTDTC .. AEENDTC, as precise as collected;
+- seriousness: AESER Y serious, N non-serious (THO adverse-event-seriousness);
+- outcome: AEOUT as its CDISC C66768 NCI code (the codes of THO adverse-event-clinical-research-outcomes),
+  text AEOUT;
+- study: the ResearchStudy of STUDYID;
+- suspectEntity: each treatment the subject received (EX EXTRT) -> its Medication,
+  causality.entityRelatedness = AEREL as its NCI concept (THO adverse-event-clinical-research-causality-
+  relatedness, plus C53259 Probably Related) and as text. A subject with no EX record has no suspect
+  entity: AEREL then goes to a note (finding FHIR-AE-NO-SUSPECT). Only the subject's own records are
+  read, so the result does not depend on how the stage cuts the subjects into blocks;
+- note: AEACN ("Action taken with study treatment: ..."), then every other SUPPAE qualifier of the
+  record as "<QLABEL>: <QVAL>" (REVALLO: GVHD type, GVHD grade (Seattle or NIH), steroid-refractory).
+  A GVHD qualifier describes the event itself, so it is not a contributingFactor (a cause).
+Not carried, each derivable and kept in SDTM: AEHLT/AEHLGT/AESOC/AEBODSYS (the MedDRA hierarchy of the PT),
+AESTDY/AEENDY, EPOCH, AEENTPT (the time point of AEENRTPT), AESPID (the CRF line). The MedDRA version is
+not an SDTM variable (define.xml holds it), so Coding.version is left out: finding FHIR-AE-MEDDRA-VERSION.
+
+R4 differences (`R4`, one table): identifier 0..1 (the first); no status (the outcome says ongoing); code
+is `event`; `date` = the onset, and the whole occurrencePeriod in the R5 cross-version extension when
+there is an end; `severity` (required adverse-event-severity) from the CTCAE grade: 1 mild, 2 moderate,
+3-5 severe, the exact grade staying in the backport IG's ae-grade extension; `outcome` 0..1 with the
+required adverse-event-outcome code (AEOUT_R4) beside the NCI code; suspectEntity.instance and a list of
+causality {assessment}; `note` is not an R4 element: each note goes to the cross-version extension.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+
+from trialbridge.mappings.fhir.common import (
+    NCIT,
+    FhirInput,
+    R4Differences,
+    coding,
+    concept,
+    drop,
+    fhir_datetime,
+    prune,
+    recast,
+    reference,
+    rename,
+    resource_id,
+    sdtm_columns,
+    shortened,
+    to_r4,
+)
+from trialbridge.mappings.fhir.observation import present
+from trialbridge.mappings.fhir.registry import in_order, xver
+from trialbridge.mappings.fhir.research_study import study_key
+from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.sdtm_spec import terminology
+
+SYSTEM_ADVERSE_EVENT = "urn:trialbridge:adverse-event"  # one AE record: "<USUBJID>/<AESEQ>"
+MEDDRA = "https://www.meddra.org"  # THO NamingSystem mdr: preferred URI (http://terminology.hl7.org/CodeSystem/mdr retired)
+THO = "http://terminology.hl7.org/CodeSystem/"
+ADVERSE_EVENT_IG = "http://hl7.org/fhir/uv/ae-research-ig/StructureDefinition/"  # HL7 AE Clinical Research (R5)
+ADVERSE_EVENT_IG_R4 = "http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/"  # its R4 backport
+GRADE, CRITERIA = "ae-grade", "seriousness-criteria"
+OUTCOME_CODELIST = "C66768"  # CDISC Outcome of Event (AEOUT)
+
+CATEGORY = coding(THO + "adverse-event-category", "clinical-research", "Clinical Research")
+SERIOUSNESS: dict[str, dict] = {"Y": coding(THO + "adverse-event-seriousness", "serious", "Serious"),
+                                "N": coding(THO + "adverse-event-seriousness", "non-serious", "Non-serious")}
+# AETOXGR (NCI CTCAE grade) -> NCI concept (THO adverse-event-clinical-research-grades).
+GRADES: dict[str, dict] = {
+    "1": coding(NCIT, "C41338", "Grade 1 Mild Adverse Event"),
+    "2": coding(NCIT, "C41339", "Grade 2 Moderate Adverse Event"),
+    "3": coding(NCIT, "C41340", "Grade 3 Severe Adverse Event"),
+    "4": coding(NCIT, "C41337", "Grade 4 Life Threatening or Disabling Adverse Event"),
+    "5": coding(NCIT, "C48275", "Grade 5 Death Related to Adverse Event"),
+}
+# Seriousness flag -> NCI concept (THO adverse-event-clinical-research-seriousness-criteria).
+CRITERIA_FLAGS: dict[str, dict] = {
+    "AESDTH": coding(NCIT, "C48275", "Results In Death"),
+    "AESLIFE": coding(NCIT, "C84266", "Is Life Threatening"),
+    "AESHOSP": coding(NCIT, "C83052", "Requires Inpatient Hospitalization"),
+    "AESDISAB": coding(NCIT, "C11338", "Results In Persistent Or Significant Disability"),
+    "AESCONG": coding(NCIT, "C83117", "Congenital Anomaly or Birth Defect"),
+    "AESMIE": coding(NCIT, "C82521", "Other Medically Important Condition"),
+}
+# AEREL -> NCI concept (THO adverse-event-clinical-research-causality-relatedness; C53259 as in the
+# HL7 AE IG's cancer trial example).
+RELATEDNESS: dict[str, dict] = {
+    "NOT RELATED": coding(NCIT, "C53256", "Not Related"),
+    "UNLIKELY RELATED": coding(NCIT, "C53257", "Unlikely Related"),
+    "POSSIBLY RELATED": coding(NCIT, "C53258", "Possibly Related"),
+    "PROBABLY RELATED": coding(NCIT, "C53259", "Probably Related"),
+    "RELATED": coding(NCIT, "C53260", "Related"),
+}
+FINAL_OUTCOMES = frozenset({"FATAL", "RECOVERED/RESOLVED", "RECOVERED/RESOLVED WITH SEQUELAE"})
+ONGOING = "ONGOING"  # AEENRTPT (C66728)
+SUPP_TERM = "AETERM"  # SUPPAE AETERM1, AETERM2...: the verbatim term beyond 200 characters
+
+AE_CHAR = ("USUBJID", "AETERM", "AELLT", "AEDECOD", "AESER", "AEACN", "AEREL", "AEOUT", "AETOXGR", "AESTDTC",
+           "AEENDTC", "AEENRTPT", *CRITERIA_FLAGS)
+AE_NUM = ("AESEQ", "AELLTCD", "AEPTCD")
+
+
+# ------------------------------------------------------------------------------------------ keys
+def _text_number(values: pd.Series) -> pd.Series:
+    """A Num column as text: 3.0 -> "3", 10018651.0 -> "10018651", NaN -> ""."""
+    return values.map(lambda v: "" if pd.isna(v) else f"{v:.15g}").astype(object)
+
+
+def event_keys(ae: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The resource ids of the AE records and their AESEQ as text."""
+    seq = _text_number(ae["AESEQ"])
+    ids = [resource_id("AdverseEvent", u, s) for u, s in zip(ae["USUBJID"], seq)]
+    return pd.Series(ids, index=ae.index, dtype=object), seq
+
+
+# ------------------------------------------------------------------------------------------ SUPPAE
+def _supp(inp: FhirInput, ae: pd.DataFrame) -> pd.DataFrame:
+    """SUPPAE rows with the AE row they qualify (`row`, -1 when none): matched on USUBJID and the value
+    of IDVAR in the parent (AESEQ as text for a Num key)."""
+    supp = sdtm_columns(inp, "SUPPAE", ("USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QLABEL", "QVAL"))
+    supp = supp.loc[supp["QVAL"] != ""].copy()
+    supp["row"] = -1
+    table = inp.sdtm.get("AE")
+    for idvar in supp["IDVAR"].unique():
+        if table is None or idvar not in table.columns:
+            continue
+        values = table[idvar]
+        key = _text_number(values) if pd.api.types.is_numeric_dtype(values) else values.fillna("").astype(str)
+        parents = pd.DataFrame({"USUBJID": ae["USUBJID"].to_numpy(), "IDVARVAL": key.to_numpy(),
+                                "parent": range(len(ae))}).drop_duplicates(["USUBJID", "IDVARVAL"])
+        rows = supp["IDVAR"] == idvar
+        found = supp.loc[rows, ["USUBJID", "IDVARVAL"]].merge(parents, how="left", on=["USUBJID", "IDVARVAL"])
+        supp.loc[rows, "row"] = found["parent"].fillna(-1).astype(int).to_numpy()
+    return supp
+
+
+def _per_record(supp: pd.DataFrame, n: int, texts: pd.Series) -> list[list[str]]:
+    """The texts of the matched SUPPAE rows, gathered per AE row (SUPPAE order kept)."""
+    out: list[list[str]] = [[] for _ in range(n)]
+    for row, text in zip(supp["row"], texts):
+        if row >= 0:
+            out[row].append(text)
+    return out
+
+
+def _continued(supp: pd.DataFrame) -> pd.Series:
+    return supp["QNAM"].str.fullmatch(SUPP_TERM + r"\d+")
+
+
+def _terms(ae: pd.DataFrame, supp: pd.DataFrame) -> pd.Series:
+    """The verbatim term: AETERM and its SUPPAE continuations, joined with a space (SDTM cut at a space)."""
+    parts = supp.loc[_continued(supp)].copy()
+    parts["order"] = parts["QNAM"].str[len(SUPP_TERM):].astype(int)
+    parts = parts.sort_values(["row", "order"], kind="stable")
+    tails = _per_record(parts, len(ae), parts["QVAL"])
+    return pd.Series([" ".join([head, *tail]) for head, tail in zip(ae["AETERM"], tails)], index=ae.index,
+                     dtype=object)
+
+
+def _notes(ae: pd.DataFrame, supp: pd.DataFrame, untreated: pd.Series) -> list[list[str]]:
+    """AEACN, AEREL when no suspect entity can hold it, then each other SUPPAE qualifier of the record as
+    "<QLABEL>: <QVAL>"."""
+    qualifiers = supp.loc[~_continued(supp)]
+    texts = (qualifiers["QLABEL"].where(qualifiers["QLABEL"] != "", qualifiers["QNAM"]) + ": " + qualifiers["QVAL"])
+    notes = _per_record(qualifiers, len(ae), texts)
+    return [([f"Action taken with study treatment: {action}"] if action else [])
+            + ([f"Relationship to study treatment: {relation} (no study treatment recorded for the subject)"]
+               if relation and alone else []) + extra
+            for action, relation, alone, extra in zip(ae["AEACN"], ae["AEREL"], untreated, notes)]
+
+
+# ------------------------------------------------------------------------------------------ parts
+def _meddra(code: str, display: str, selected: bool = False) -> dict | None:
+    if not code:
+        return None
+    return {**coding(MEDDRA, code, display), **({"userSelected": True} if selected else {})}
+
+
+def _code(term: str, pt: str, decod: str, llt: str, llt_term: str) -> dict:
+    """MedDRA PT, then the LLT the coder selected when it is another code; the verbatim term as text."""
+    return concept(*(c for c in (_meddra(pt, decod), _meddra(llt, llt_term, True) if llt != pt else None) if c),
+                   text=term)
+
+
+def _grade_extension(grade: str) -> dict:
+    return {"url": ADVERSE_EVENT_IG + GRADE,
+            "valueCodeableConcept": concept(*([GRADES[grade]] if grade in GRADES else []), text=f"CTCAE grade {grade}")}
+
+
+def _criterion_extension(code: dict, present: bool) -> dict:
+    return {"url": ADVERSE_EVENT_IG + CRITERIA,
+            "extension": [{"url": "criterionCode", "valueCodeableConcept": concept(code)},
+                          {"url": "criterionPresent", "valueBoolean": present}]}
+
+
+def _extensions(ae: pd.DataFrame) -> list[list[dict] | None]:
+    """Per record: the ae-grade extension, then one seriousness-criteria extension per collected flag.
+    The extension objects are built once per grade and per (flag, answer) and shared."""
+    grades = {grade: _grade_extension(grade) for grade in ae["AETOXGR"].unique() if grade}
+    criteria = {(flag, answer): _criterion_extension(code, answer == "Y")
+                for flag, code in CRITERIA_FLAGS.items() for answer in ("Y", "N")}
+    flags = list(CRITERIA_FLAGS)
+    return [([grades[grade]] if grade else []) + [criteria[(f, v)] for f, v in zip(flags, answers) if v in ("Y", "N")]
+            or None for grade, *answers in zip(ae["AETOXGR"], *(ae[flag] for flag in flags))]
+
+
+def _treatments(inp: FhirInput) -> dict[str, list[str]]:
+    """The treatments (EXTRT) each subject received, in first-appearance order."""
+    ex = sdtm_columns(inp, "EX", ("USUBJID", "EXTRT"))
+    given = ex.loc[ex["EXTRT"] != ""].drop_duplicates()
+    return given.groupby("USUBJID", sort=False)["EXTRT"].agg(list).to_dict()
+
+
+def _suspects(ae: pd.DataFrame, by_subject: dict[str, list[str]]) -> list[list[dict] | None]:
+    """Per record: each treatment of the subject as a suspect entity with the causality AEREL."""
+    causes = {value: {"entityRelatedness": concept(*([RELATEDNESS[value]] if value in RELATEDNESS else []),
+                                                   text=value)} for value in ae["AEREL"].unique() if value}
+    drugs = {extrt: reference("Medication", extrt) for extrts in by_subject.values() for extrt in extrts}
+    return [[{"instanceReference": drugs[extrt], **({"causality": causes[relation]} if relation else {})}
+             for extrt in by_subject[usubjid]] if usubjid in by_subject else None
+            for usubjid, relation in zip(ae["USUBJID"], ae["AEREL"])]
+
+
+def _status(ae: pd.DataFrame) -> pd.Series:
+    ongoing = (ae["AEENRTPT"] == ONGOING) | ((ae["AEENDTC"] == "") & ~ae["AEOUT"].isin(FINAL_OUTCOMES))
+    return ongoing.map({True: "in-progress", False: "completed"}).astype(object)
+
+
+def _outcomes(values: pd.Series) -> dict[str, dict]:
+    ct = terminology()
+    out = {}
+    for value in values.unique():
+        c_code = ct.term_code(OUTCOME_CODELIST, value) if value else ""
+        out[value] = concept(*([coding(NCIT, c_code, ct.decode(OUTCOME_CODELIST, value))] if c_code else []),
+                             text=value)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ R5
+def build_r5(inp: FhirInput) -> list[dict]:
+    """One AdverseEvent per AE row. Per-row parts are built without empty values; the parts many rows
+    share (codings, extensions, outcome, causality, references) are built once and shared, read-only."""
+    ae = sdtm_columns(inp, "AE", AE_CHAR, AE_NUM)
+    ids, seq = event_keys(ae)
+    supp = _supp(inp, ae)
+    by_subject = _treatments(inp)
+    untreated = ~ae["USUBJID"].isin(list(by_subject))
+    outcomes = {value: [code] for value, code in _outcomes(ae["AEOUT"]).items() if value}
+    seriousness = {value: concept(code) for value, code in SERIOUSNESS.items()}
+    subjects = {usubjid: reference("Patient", usubjid) for usubjid in ae["USUBJID"].unique()}
+    category, study = [concept(CATEGORY)], [reference("ResearchStudy", *study_key(inp))]
+    codes = [_code(*parts) or None for parts in zip(_terms(ae, supp), _text_number(ae["AEPTCD"]), ae["AEDECOD"],
+                                                     _text_number(ae["AELLTCD"]), ae["AELLT"])]
+    periods = [{**({"start": start} if start else {}), **({"end": end} if end else {})} or None
+               for start, end in zip(fhir_datetime(ae["AESTDTC"]), fhir_datetime(ae["AEENDTC"]))]
+    notes = [[{"text": text} for text in texts] or None for texts in _notes(ae, supp, untreated)]
+    columns = zip(ids, ae["USUBJID"], seq, _extensions(ae), _status(ae), codes, periods, ae["AESER"], ae["AEOUT"],
+                  _suspects(ae, by_subject), notes)
+    return [
+        present({
+            "resourceType": "AdverseEvent",
+            "id": aid,
+            "extension": extensions,
+            "identifier": [{"system": SYSTEM_ADVERSE_EVENT, "value": f"{usubjid}/{aeseq}"}],  # = identifier(...)
+            "status": status,
+            "actuality": "actual",
+            "category": category,
+            "code": code,
+            "subject": subjects[usubjid],
+            "occurrencePeriod": period,
+            "seriousness": seriousness.get(serious),
+            "outcome": outcomes.get(outcome),
+            "study": study,
+            "suspectEntity": suspects,
+            "note": note,
+        })
+        for aid, usubjid, aeseq, extensions, status, code, period, serious, outcome, suspects, note in columns
+    ]
+
+
+# ------------------------------------------------------------------------------------------ R4
+# AEOUT (C66768) -> R4 adverse-event-outcome (required binding).
+AEOUT_R4: dict[str, tuple[str, str]] = {
+    "RECOVERED/RESOLVED": ("resolved", "Resolved"),
+    "RECOVERING/RESOLVING": ("recovering", "Recovering"),
+    "NOT RECOVERED/NOT RESOLVED": ("ongoing", "Ongoing"),
+    "RECOVERED/RESOLVED WITH SEQUELAE": ("resolvedWithSequelae", "Resolved with Sequelae"),
+    "FATAL": ("fatal", "Fatal"),
+    "UNKNOWN": ("unknown", "Unknown"),
+}
+# CTCAE grade concept -> R4 adverse-event-severity (required binding): 1 mild, 2 moderate, 3-5 severe.
+SEVERITY_R4: dict[str, tuple[str, str]] = {
+    GRADES["1"]["code"]: ("mild", "Mild"), GRADES["2"]["code"]: ("moderate", "Moderate"),
+    GRADES["3"]["code"]: ("severe", "Severe"), GRADES["4"]["code"]: ("severe", "Severe"),
+    GRADES["5"]["code"]: ("severe", "Severe"),
+}
+ELEMENTS_R4 = ("resourceType", "id", "extension", "identifier", "actuality", "category", "event", "subject",
+               "encounter", "date", "detected", "recordedDate", "resultingCondition", "location", "seriousness",
+               "severity", "outcome", "recorder", "contributor", "suspectEntity", "subjectMedicalHistory",
+               "referenceDocument", "study")
+
+
+def _grade_code(r5: dict) -> str:
+    grade = next((e["valueCodeableConcept"] for e in r5.get("extension", []) if e["url"] == ADVERSE_EVENT_IG + GRADE),
+                 {})
+    return next((c["code"] for c in grade.get("coding", []) if c["system"] == NCIT), "")
+
+
+def r4_extensions(r5: dict, _: Mapping[str, Any]) -> list[dict]:
+    """The IG extensions under the backport IG's URLs, then what R4 has no element for: the occurrence
+    period when it has an end, and each note (R5 cross-version extensions)."""
+    moved = [{**e, "url": e["url"].replace(ADVERSE_EVENT_IG, ADVERSE_EVENT_IG_R4)} for e in r5.get("extension", [])]
+    period = r5.get("occurrencePeriod", {})
+    ended = [xver("AdverseEvent.occurrence", period, "Period")] if "end" in period else []
+    return moved + ended + [xver("AdverseEvent.note", note, "Annotation") for note in r5.get("note", [])]
+
+
+def r4_identifier(r5: dict, _: Mapping[str, Any]) -> dict:
+    """R4 AdverseEvent.identifier is 0..1: the first (and only) identifier."""
+    return r5["identifier"][0]
+
+
+def r4_date(r5: dict, _: Mapping[str, Any]) -> str | None:
+    return r5.get("occurrencePeriod", {}).get("start")
+
+
+def r4_severity(r5: dict, _: Mapping[str, Any]) -> dict | None:
+    pair = SEVERITY_R4.get(_grade_code(r5))
+    return concept(coding(THO + "adverse-event-severity", *pair)) if pair else None
+
+
+def r4_outcome(r5: dict, _: Mapping[str, Any]) -> dict | None:
+    """R4 outcome (0..1, required binding): the R4 code of AEOUT beside the R5 codings; none if AEOUT has no R4 code."""
+    outcome = (r5.get("outcome") or [{}])[0]
+    pair = AEOUT_R4.get(outcome.get("text", ""))
+    if pair is None:
+        return None
+    return concept(coding(THO + "adverse-event-outcome", *pair), *outcome.get("coding", []), text=outcome["text"])
+
+
+def r4_suspects(r5: dict, _: Mapping[str, Any]) -> list[dict]:
+    return [prune({"instance": s["instanceReference"],
+                   "causality": [{"assessment": s["causality"]["entityRelatedness"]}] if "causality" in s else None})
+            for s in r5.get("suspectEntity", [])]
+
+
+R4 = R4Differences(
+    recast("extension", r4_extensions),
+    recast("identifier", r4_identifier),
+    drop("status", "no R4 element: the outcome (ongoing, resolved...) and the occurrence end say it"),
+    rename("code", "event"),
+    recast("date", r4_date),
+    drop("occurrencePeriod", "R4 date holds the onset; the whole period is in the extension "
+                             "http://hl7.org/fhir/5.0/StructureDefinition/extension-AdverseEvent.occurrence"),
+    recast("severity", r4_severity),
+    recast("outcome", r4_outcome),
+    recast("suspectEntity", r4_suspects),
+    drop("note", "no R4 element: each note is in the extension "
+                 "http://hl7.org/fhir/5.0/StructureDefinition/extension-AdverseEvent.note"),
+)
+
+
+def build(inp: FhirInput, release: str) -> list[dict]:
+    resources = build_r5(inp)
+    if release == "R5":
+        return resources
+    return [in_order(to_r4(r, R4), ELEMENTS_R4) for r in resources]
+
+
+# ------------------------------------------------------------------------------------------ findings
+def unplaced(inp: FhirInput, release: str) -> list[Finding]:
+    """AE facts an AdverseEvent of `release` cannot carry as they are."""
+    ae = sdtm_columns(inp, "AE", AE_CHAR, AE_NUM)
+    if ae.empty:
+        return []
+    ids, _ = event_keys(ae)
+
+    def where(mask: pd.Series, element: str) -> str:  # the first resource concerned
+        return f"AdverseEvent/{ids[mask].iloc[0]}.{element}"
+
+    found: list[Finding] = []
+    code_element = "code" if release == "R5" else "event"
+    uncoded = ae["AEPTCD"].isna()
+    if uncoded.any():
+        found.append(finding("FHIR-AE-UNCODED", where(uncoded, code_element),
+                             ae.loc[uncoded, "USUBJID"] + ": " + ae.loc[uncoded, "AETERM"], count=int(uncoded.sum())))
+    if (~uncoded).any():
+        found.append(finding("FHIR-AE-MEDDRA-VERSION", where(~uncoded, code_element), [],
+                             count=int((~uncoded).sum())))
+    odd_grade = (ae["AETOXGR"] != "") & ~ae["AETOXGR"].isin(list(GRADES))
+    for grade in sorted(set(ae.loc[odd_grade, "AETOXGR"])):
+        rows = ae["AETOXGR"] == grade
+        found.append(finding("FHIR-AE-GRADE", where(rows, "extension"), [grade], grade=grade, count=int(rows.sum())))
+    odd_relation = (ae["AEREL"] != "") & ~ae["AEREL"].isin(list(RELATEDNESS))
+    for value in sorted(set(ae.loc[odd_relation, "AEREL"])):
+        rows = ae["AEREL"] == value
+        found.append(finding("FHIR-AE-RELATEDNESS", where(rows, "suspectEntity"), [value], value=value,
+                             count=int(rows.sum())))
+    lost = (ae["AEREL"] != "") & ~ae["USUBJID"].isin(list(_treatments(inp)))  # no Medication to be the suspect
+    if lost.any():
+        found.append(finding("FHIR-AE-NO-SUSPECT", where(lost, "suspectEntity"),
+                             ae.loc[lost, "USUBJID"] + ": " + ae.loc[lost, "AEREL"], count=int(lost.sum())))
+    if release == "R4":
+        no_r4 = (ae["AEOUT"] != "") & ~ae["AEOUT"].isin(list(AEOUT_R4))
+        for value in sorted(set(ae.loc[no_r4, "AEOUT"])):
+            rows = ae["AEOUT"] == value
+            found.append(finding("FHIR-AE-OUTCOME-R4", where(rows, "outcome"), [value], value=value,
+                                 count=int(rows.sum())))
+    supp = _supp(inp, ae)
+    orphans = supp.loc[supp["row"] < 0]
+    if len(orphans):
+        found.append(finding("FHIR-AE-SUPP-UNPLACED", "SUPPAE",
+                             orphans["USUBJID"] + " " + orphans["IDVAR"] + "=" + orphans["IDVARVAL"] + " "
+                             + orphans["QNAM"], count=len(orphans)))
+    ends = {"R5": ("occurrencePeriod.start", "occurrencePeriod.end"), "R4": ("date", "extension")}[release]
+    for variable, element in zip(("AESTDTC", "AEENDTC"), ends):
+        converted = fhir_datetime(ae[variable])
+        cut = shortened(ae[variable], converted)
+        if cut.any():
+            found.append(finding("FHIR-DATE-SHORTENED", where(cut, element),
+                                 [f"{u}: {a} -> {b}" for u, a, b in
+                                  zip(ae.loc[cut, "USUBJID"], ae.loc[cut, variable], converted[cut])],
+                                 resource="AdverseEvent", element=element, variable=f"AE.{variable}",
+                                 count=int(cut.sum())))
+    return found

@@ -1,0 +1,172 @@
+"""MedicationAdministration from SDTM EX: one per EX record (one dose period at one dose).
+
+Rules (EX variable -> element):
+- id: resource_id("MedicationAdministration", USUBJID, EXSEQ); identifier "<USUBJID>/<EXSEQ>"
+  (SYSTEM_EXPOSURE);
+- the study: the extension workflow-researchStudy (valueReference -> ResearchStudy). Neither release
+  has an element for it: R5 `partOf` may only point to a MedicationAdministration, Procedure or
+  MedicationDispense, and R4 `context` to an Encounter or EpisodeOfCare. The extension is defined
+  for MedicationAdministration in R4 core (4.0.1) and in the R5 extensions package
+  (hl7.fhir.uv.extensions.r5), with the same URL, so both releases carry the same extension;
+- status: completed when EXENDTC is given, else in-progress (SDTM leaves EXENDTC empty for an
+  ongoing exposure); required binding medication-admin-status (R4 and R5 share these codes);
+- medication: the Medication of EXTRT (R5 CodeableReference `medication.reference`, R4
+  `medicationReference`); subject: the Patient of USUBJID;
+- R5 `occurencePeriod` (spelt so in R5.0.0), R4 `effectivePeriod`: EXSTDTC .. EXENDTC;
+- dosage: dose {EXDOSE, EXDOSU in UCUM}; rateRatio = the daily amount (EXDOSE x doses per day of
+  EXDOSFRQ, e.g. QD 1, BID 2) per 1 d; route from EXROUTE (SNOMED CT, e.g. 26643006 Oral route, and
+  the CDISC term's NCI C-code, codelist C66729); text "<EXDOSE> <EXDOSU> <EXDOSFRQ>" so the frequency
+  as collected is never lost;
+- note: the reason for a dose adjustment, EXADJ, as written.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from trialbridge.mappings.fhir.common import (
+    EXTENSION_RESEARCH_STUDY,
+    NCIT,
+    SNOMED,
+    SYSTEM_EXPOSURE,
+    UCUM,
+    FhirInput,
+    R4Differences,
+    coding,
+    concept,
+    fhir_datetime,
+    identifier,
+    prune,
+    reference,
+    rename,
+    resource_id,
+    sdtm_columns,
+    shortened,
+    to_r4,
+)
+from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.sdtm_spec import terminology
+
+ROUTE_CODELIST = "C66729"  # CDISC Route of Administration (EXROUTE)
+# SNOMED CT routes (descendants of 284009009 Route of administration value: FHIR route-codes).
+ROUTES: dict[str, dict] = {
+    "ORAL": coding(SNOMED, "26643006", "Oral route"),
+    "INTRAVENOUS": coding(SNOMED, "47625008", "Intravenous route"),
+    "SUBCUTANEOUS": coding(SNOMED, "34206005", "Subcutaneous route"),
+    "TRANSDERMAL": coding(SNOMED, "45890007", "Transdermal route"),
+}
+# CDISC Unit (EXDOSU) -> UCUM code.
+UCUM_UNITS: dict[str, str] = {"mg": "mg", "g": "g", "ug": "ug", "mL": "mL", "L": "L", "mg/kg": "mg/kg",
+                              "mg/m2": "mg/m2", "ug/kg": "ug/kg", "mmol": "mmol", "IU": "[iU]"}
+# CDISC Frequency (EXDOSFRQ) -> administrations per day.
+DOSES_PER_DAY: dict[str, int] = {"QD": 1, "Q24H": 1, "BID": 2, "Q12H": 2, "TID": 3, "Q8H": 3, "QID": 4,
+                                 "Q6H": 4}
+
+EX_CHAR = ("USUBJID", "EXTRT", "EXDOSU", "EXDOSFRQ", "EXROUTE", "EXADJ", "EXSTDTC", "EXENDTC")
+EX_NUM = ("EXSEQ", "EXDOSE")
+
+R4 = R4Differences(
+    rename("medication.reference", "medicationReference"),  # R5 CodeableReference; R4 a choice
+    rename("occurencePeriod", "effectivePeriod"),
+)
+
+
+def _number(value: float) -> float | int | None:
+    """A JSON number: integral values without '.0'; None for null."""
+    if pd.isna(value):
+        return None
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _quantity(value: float, unit: str) -> dict:
+    code = UCUM_UNITS.get(unit, "")
+    return {"value": _number(value), "unit": unit, **({"system": UCUM, "code": code} if code else {})}
+
+
+def exposure_keys(ex: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The resource ids of the EX records and their EXSEQ as text ("3", not "3.0")."""
+    seq = ex["EXSEQ"].map(lambda v: "" if pd.isna(v) else f"{v:g}")
+    ids = [resource_id("MedicationAdministration", u, s) for u, s in zip(ex["USUBJID"], seq)]
+    return pd.Series(ids, index=ex.index, dtype=object), seq
+
+
+def _route(route: str) -> dict:
+    ct = terminology()
+    c_code = ct.term_code(ROUTE_CODELIST, route)
+    nci = coding(NCIT, c_code, ct.decode(ROUTE_CODELIST, route)) if c_code else None
+    return concept(*(c for c in (ROUTES.get(route), nci) if c), text=route)
+
+
+def build_r5(inp: FhirInput) -> list[dict]:
+    ex = sdtm_columns(inp, "EX", EX_CHAR, EX_NUM)
+    ids, seq = exposure_keys(ex)
+    start, end = fhir_datetime(ex["EXSTDTC"]), fhir_datetime(ex["EXENDTC"])
+    status = end.map(lambda e: "completed" if e else "in-progress")
+    daily = ex["EXDOSE"] * ex["EXDOSFRQ"].map(DOSES_PER_DAY)  # NaN when the frequency gives no rate
+    text = (ex["EXDOSE"].map(lambda v: "" if pd.isna(v) else f"{v:g}") + " " + ex["EXDOSU"] + " "
+            + ex["EXDOSFRQ"]).str.split().str.join(" ")
+    routes = {route: _route(route) for route in ex["EXROUTE"].unique() if route}
+    study = [{"url": EXTENSION_RESEARCH_STUDY, "valueReference": reference("ResearchStudy", inp.studyid)}]
+    columns = zip(ids, ex["USUBJID"], seq, status, ex["EXTRT"], start, end, ex["EXDOSE"], ex["EXDOSU"],
+                  daily, ex["EXROUTE"], text, ex["EXADJ"])
+    return [
+        prune({
+            "resourceType": "MedicationAdministration",
+            "id": aid,
+            "extension": study,
+            "identifier": [identifier(SYSTEM_EXPOSURE, f"{usubjid}/{exseq}")],
+            "status": state,
+            "medication": {"reference": reference("Medication", extrt)},
+            "subject": reference("Patient", usubjid),
+            "occurencePeriod": {"start": begin, "end": finish},
+            "note": [{"text": f"Reason for dose adjustment: {adjusted}"}] if adjusted else None,
+            "dosage": {
+                "text": label,
+                "route": routes.get(route),
+                "dose": _quantity(dose, unit),
+                "rateRatio": {"numerator": _quantity(per_day, unit),
+                              "denominator": {"value": 1, "unit": "day", "system": UCUM, "code": "d"}}
+                if not pd.isna(per_day) else None,
+            },
+        })
+        for aid, usubjid, exseq, state, extrt, begin, finish, dose, unit, per_day, route, label, adjusted
+        in columns
+    ]
+
+
+def build(inp: FhirInput, release: str) -> list[dict]:
+    resources = build_r5(inp)
+    return resources if release == "R5" else [to_r4(r, R4) for r in resources]
+
+
+def unplaced(inp: FhirInput, release: str) -> list[Finding]:
+    """EX facts a MedicationAdministration cannot carry as they are."""
+    ex = sdtm_columns(inp, "EX", EX_CHAR, EX_NUM)
+    ids, _ = exposure_keys(ex)
+
+    def where(mask: pd.Series, element: str) -> str:  # the first resource concerned
+        return f"MedicationAdministration/{ids[mask].iloc[0]}.{element}"
+
+    period = "occurencePeriod" if release == "R5" else "effectivePeriod"
+    found: list[Finding] = []
+    for unit in sorted(set(ex["EXDOSU"]) - set(UCUM_UNITS) - {""}):
+        rows = ex["EXDOSU"] == unit
+        found.append(finding("FHIR-MEDADMIN-UNIT", where(rows, "dosage.dose"), [unit], unit=unit,
+                             count=int(rows.sum())))
+    for frequency in sorted(set(ex["EXDOSFRQ"]) - set(DOSES_PER_DAY) - {""}):
+        rows = ex["EXDOSFRQ"] == frequency
+        found.append(finding("FHIR-MEDADMIN-NO-RATE", where(rows, "dosage.rateRatio"), [frequency],
+                             frequency=frequency, count=int(rows.sum())))
+    no_start = ex["EXSTDTC"] == ""
+    if no_start.any():
+        found.append(finding("FHIR-MEDADMIN-NO-START", where(no_start, period), ex.loc[no_start, "USUBJID"],
+                             count=int(no_start.sum())))
+    for variable, part in (("EXSTDTC", "start"), ("EXENDTC", "end")):
+        converted = fhir_datetime(ex[variable])
+        cut = shortened(ex[variable], converted)
+        if cut.any():
+            found.append(finding("FHIR-DATE-SHORTENED", where(cut, f"{period}.{part}"),
+                                 [f"{u}: {a} -> {b}" for u, a, b in
+                                  zip(ex.loc[cut, "USUBJID"], ex.loc[cut, variable], converted[cut])],
+                                 resource="MedicationAdministration", element=f"{period}.{part}",
+                                 variable=f"EX.{variable}", count=int(cut.sum())))
+    return found

@@ -1,0 +1,115 @@
+"""Registry record (+ DM site ids) -> Organization: the lead sponsor, every other organisation the record
+names, and one Organization per study site.
+
+Rules:
+- the lead sponsor (`sponsorCollaboratorsModule.leadSponsor`): id resource_id("Organization", "sponsor");
+- every other organisation named by the record, once per name: the registering organisation
+  (`identificationModule.organization`), collaborators, the affiliations of the overall officials and of
+  the responsible party: id resource_id("Organization", "name", <name>). A name equal to the lead
+  sponsor's is the sponsor;
+- each site (see `registry.sites`): id resource_id("Organization", "site", SITEID) (a registry location
+  with no DM site: ("site", "location", <n>)), name = the facility (accents kept); no partOf: the record
+  does not say who runs a site;
+- identifier: the name (SYSTEM_ORGANIZATION), so that the same organisation is one resource on a server
+  whatever study brings it; a site also carries its SITEID (SYSTEM_SITEID). A DM site the record does not
+  describe has only its SITEID (org-1: a name or an identifier);
+- type: the registry's agency class verbatim as text (`OTHER`, `INDUSTRY`...), coded HL7 organization-type
+  `govt` where the class is governmental (NIH, FED, OTHER_GOV); the other classes have no exact code.
+R4 and R5 have the same Organization elements here (identifier, type, name).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trialbridge.mappings.fhir.common import (
+    SYSTEM_ORGANIZATION,
+    SYSTEM_SITEID,
+    FhirInput,
+    R4Differences,
+    coding,
+    concept,
+    identifier,
+    prune,
+    reference,
+    resource_id,
+    to_r4,
+)
+from trialbridge.mappings.fhir.registry import Site, module, sites
+
+ORGANIZATION_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
+GOVERNMENT = coding(ORGANIZATION_TYPE, "govt", "Government")
+TYPE_BY_CLASS: dict[str, dict] = {"NIH": GOVERNMENT, "FED": GOVERNMENT, "OTHER_GOV": GOVERNMENT}
+
+R4 = R4Differences()  # Organization: identifier, type and name are the same in R4
+
+
+@dataclass(frozen=True)
+class Named:
+    """An organisation the record names: its key after "Organization", its name and agency class."""
+
+    key: tuple[str, ...]
+    name: str
+    agency_class: str = ""
+
+
+def sponsor_name(inp: FhirInput) -> str:
+    return str(module(inp.registry, "sponsorCollaboratorsModule").get("leadSponsor", {}).get("name", ""))
+
+
+def organization_key(inp: FhirInput, name: str) -> tuple[str, ...]:
+    """The key of the organisation called `name`: the sponsor's, else ("name", name)."""
+    return ("sponsor",) if name == sponsor_name(inp) else ("name", name)
+
+
+def organization_reference(inp: FhirInput, name: str) -> dict:
+    return reference("Organization", *organization_key(inp, name), display=name)
+
+
+def site_key(site: Site) -> tuple[str, ...]:
+    return ("site",) + site.key
+
+
+def named(inp: FhirInput) -> list[Named]:
+    """The lead sponsor, then each other organisation in the order the record names it, once."""
+    record = inp.registry
+    sponsors = module(record, "sponsorCollaboratorsModule")
+    lead = sponsors.get("leadSponsor", {})
+    registering = module(record, "identificationModule").get("organization", {})
+    responsible = sponsors.get("responsibleParty", {})
+    candidates = [(str(lead.get("name", "")), str(lead.get("class", "")))]
+    candidates.append((str(registering.get("fullName", "")), str(registering.get("class", ""))))
+    candidates += [(str(c.get("name", "")), str(c.get("class", ""))) for c in sponsors.get("collaborators", [])]
+    candidates += [(str(o.get("affiliation", "")), "")
+                   for o in module(record, "contactsLocationsModule").get("overallOfficials", [])]
+    candidates.append((str(responsible.get("investigatorAffiliation", "")), ""))
+    out: dict[tuple[str, ...], Named] = {}
+    for name, agency_class in candidates:
+        key = organization_key(inp, name)
+        if name and (key not in out or not out[key].agency_class):
+            out[key] = Named(key, name, agency_class or (out[key].agency_class if key in out else ""))
+    return list(out.values())
+
+
+def _organization(key: tuple[str, ...], name: str, agency_class: str = "", siteid: str = "") -> dict:
+    return prune({
+        "resourceType": "Organization",
+        "id": resource_id("Organization", *key),
+        "identifier": [
+            identifier(SYSTEM_ORGANIZATION, name) if name else None,
+            identifier(SYSTEM_SITEID, siteid) if siteid else None,
+        ],
+        "type": [concept(*([TYPE_BY_CLASS[agency_class]] if agency_class in TYPE_BY_CLASS else []),
+                         text=agency_class)],
+        "name": name,
+    })
+
+
+def build_r5(inp: FhirInput) -> list[dict]:
+    organizations = [_organization(org.key, org.name, org.agency_class) for org in named(inp)]
+    organizations += [_organization(site_key(site), site.facility, siteid=site.siteid) for site in sites(inp)]
+    return organizations
+
+
+def build(inp: FhirInput, release: str) -> list[dict]:
+    resources = build_r5(inp)
+    return resources if release == "R5" else [to_r4(r, R4) for r in resources]

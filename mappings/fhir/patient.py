@@ -1,0 +1,96 @@
+"""Patient from SDTM DM: one per subject (DM row), the same in R4 and R5.
+
+Rules (DM variable -> Patient element):
+- id: resource_id("Patient", USUBJID); identifier: USUBJID (SYSTEM_USUBJID, use official), then the
+  site's subject id SUBJID (SYSTEM_SUBJID, assigned by the site Organization);
+- gender from SEX through the required `administrative-gender` binding: M male, F female, U unknown,
+  UNDIFFERENTIATED other; SEX empty: no gender; any other value: no gender and a finding;
+- birthDate from BRTHDTC as precise as collected (FHIR `date` allows YYYY and YYYY-MM; a date with a
+  missing month, "1958---15", keeps its year and is reported);
+- deceasedDateTime from DTHDTC (a time without a zone keeps its date, reported); deceasedBoolean true
+  when DTHFL = Y without a date; nothing when the subject is not known to have died;
+- managingOrganization: the site, resource_id("Organization", "site", SITEID) (built by the
+  ResearchStudy mappings from the registry record).
+R4 and R5 have the same Patient elements here, so `R4` declares no difference.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from trialbridge.mappings.fhir.common import (
+    SYSTEM_SUBJID,
+    SYSTEM_USUBJID,
+    FhirInput,
+    R4Differences,
+    fhir_date,
+    fhir_datetime,
+    identifier,
+    prune,
+    reference,
+    resource_id,
+    sdtm_columns,
+    shortened,
+    to_r4,
+)
+from trialbridge.schemas.findings import Finding, finding
+
+DM_CHAR = ("USUBJID", "SUBJID", "SITEID", "SEX", "BRTHDTC", "DTHDTC", "DTHFL")
+GENDER: dict[str, str] = {"M": "male", "F": "female", "U": "unknown", "UNDIFFERENTIATED": "other"}
+R4 = R4Differences()  # Patient: no difference for the elements mapped here
+
+
+def patient_ids(dm: pd.DataFrame) -> pd.Series:
+    return dm["USUBJID"].map(lambda usubjid: resource_id("Patient", usubjid))
+
+
+def build_r5(inp: FhirInput) -> list[dict]:
+    dm = sdtm_columns(inp, "DM", DM_CHAR)
+    gender = dm["SEX"].map(GENDER).fillna("")
+    death = fhir_datetime(dm["DTHDTC"])
+    died_undated = (dm["DTHFL"] == "Y") & (death == "")
+    columns = zip(patient_ids(dm), dm["USUBJID"], dm["SUBJID"], dm["SITEID"], gender,
+                  fhir_date(dm["BRTHDTC"]), death, died_undated)
+    return [
+        prune({
+            "resourceType": "Patient",
+            "id": pid,
+            "identifier": [
+                identifier(SYSTEM_USUBJID, usubjid, use="official"),
+                identifier(SYSTEM_SUBJID, subjid, assigner=reference("Organization", "site", siteid))
+                if subjid else None,
+            ],
+            "gender": sex,
+            "birthDate": birth,
+            "deceasedBoolean": True if undated else None,
+            "deceasedDateTime": died,
+            "managingOrganization": reference("Organization", "site", siteid) if siteid else None,
+        })
+        for pid, usubjid, subjid, siteid, sex, birth, died, undated in columns
+    ]
+
+
+def build(inp: FhirInput, release: str) -> list[dict]:
+    resources = build_r5(inp)
+    return resources if release == "R5" else [to_r4(r, R4) for r in resources]
+
+
+def unplaced(inp: FhirInput, release: str) -> list[Finding]:
+    """What DM holds that Patient cannot carry as it is: unmapped SEX, dates cut to FHIR precision."""
+    dm = sdtm_columns(inp, "DM", DM_CHAR)
+    ids = patient_ids(dm)
+    found: list[Finding] = []
+    unmapped = (dm["SEX"] != "") & ~dm["SEX"].isin(list(GENDER))
+    for value in sorted(set(dm.loc[unmapped, "SEX"])):
+        rows = unmapped & (dm["SEX"] == value)
+        found.append(finding("FHIR-PATIENT-GENDER", f"Patient/{ids[rows].iloc[0]}.gender",
+                             dm.loc[rows, "USUBJID"], value=value, count=int(rows.sum())))
+    for variable, element, converted in (("BRTHDTC", "birthDate", fhir_date(dm["BRTHDTC"])),
+                                         ("DTHDTC", "deceasedDateTime", fhir_datetime(dm["DTHDTC"]))):
+        cut = shortened(dm[variable], converted)
+        if cut.any():
+            found.append(finding(
+                "FHIR-DATE-SHORTENED", f"Patient/{ids[cut].iloc[0]}.{element}",
+                [f"{u}: {a} -> {b}" for u, a, b in zip(dm.loc[cut, "USUBJID"], dm.loc[cut, variable], converted[cut])],
+                resource="Patient", element=element, variable=f"DM.{variable}", count=int(cut.sum()),
+            ))
+    return found

@@ -1,0 +1,467 @@
+"""FHIR resources (plain dicts) -> findings: each resource checked three ways against its release.
+
+1. The official FHIR JSON Schema of the release (`fhir/<release>/fhir.schema.json`, copied unmodified):
+   each resource against its own definition (`#/definitions/<resourceType>`), with one jsonschema
+   Draft6Validator per resource type, created once and cached, all sharing the definitions loaded once
+   per release. Each `$ref` to a definition goes through a memo of the subtrees already found valid
+   against it (bundles repeat codings, quantities, extensions and references over and over), which
+   makes validation several times faster without changing any result; see `_validator_class`.
+2. The typed models of fhir.resources: R5 from `fhir.resources`, R4 from `fhir.resources.R4B` (there are
+   no R4 models). For the ten resource types we emit and every datatype they use, the R4 and R4B
+   StructureDefinitions are identical except `Extension.value[x]`: R4B adds CodeableReference and
+   RatioRange and removes Meta. The R4 JSON Schema (layer 1) catches an R4B-only extension value; the
+   R4B model would reject only a `valueMeta` extension, which we never write. fhir.resources accepts codes
+   outside required bindings (gender "banana"), hence layer 3.
+3. Required bindings that the schema cannot see (the R5 schema has no `enum` at all; neither schema
+   checks codes inside CodeableConcept or Coding), from the HL7 ValueSets and CodeSystems copied into
+   `fhir/<release>/terminology/`, plus the UCUM unit of each Quantity whose system is UCUM (a known list).
+
+Every problem is a Finding at its FHIR path, e.g. `Bundle.entry[3].resource.status`.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import keyword
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources as package_files
+from typing import Any, Iterator, Sequence
+
+import pandas as pd
+from jsonschema import Draft6Validator, validators
+from pydantic import ValidationError
+
+from trialbridge.schemas.findings import Finding, finding
+
+RELEASES: tuple[str, ...] = ("R4", "R5")
+MODEL_PACKAGE: dict[str, str] = {"R4": "fhir.resources.R4B", "R5": "fhir.resources"}
+UCUM = "http://unitsofmeasure.org"
+QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"})
+
+# Required bindings of the resources we emit and of every datatype they use, element path -> ValueSet id,
+# listed from the StructureDefinitions of the core packages (binding.strength = required). Not checked
+# here because no offline expansion exists or we never write the element: *.language and
+# Attachment.language (all-languages, BCP-47), Attachment.contentType and Signature.* (mimetypes, BCP-13),
+# Bundle.link.relation (iana-link-relations), Bundle.entry.search.mode, Timing.repeat.* (never written).
+_COMMON_BINDINGS: dict[str, str] = {
+    "Address.type": "address-type",
+    "Address.use": "address-use",
+    "Bundle.entry.request.method": "http-verb",
+    "Bundle.type": "bundle-type",
+    "ContactPoint.system": "contact-point-system",
+    "ContactPoint.use": "contact-point-use",
+    "Group.type": "group-type",
+    "HumanName.use": "name-use",
+    "Identifier.use": "identifier-use",
+    "Location.mode": "location-mode",
+    "Location.status": "location-status",
+    "Medication.status": "medication-status",
+    "MedicationAdministration.status": "medication-admin-status",
+    "Narrative.status": "narrative-status",
+    "Patient.contact.gender": "administrative-gender",
+    "Patient.gender": "administrative-gender",
+    "Patient.link.type": "link-type",
+    "Practitioner.gender": "administrative-gender",
+    "Quantity.comparator": "quantity-comparator",
+    "RelatedArtifact.type": "related-artifact-type",
+}
+REQUIRED_BINDINGS: dict[str, dict[str, str]] = {
+    "R4": {
+        **_COMMON_BINDINGS,
+        "Location.hoursOfOperation.daysOfWeek": "days-of-week",
+        "ResearchStudy.status": "research-study-status",
+        "ResearchSubject.status": "research-subject-status",
+    },
+    "R5": {
+        **_COMMON_BINDINGS,
+        "Availability.availableTime.daysOfWeek": "days-of-week",
+        "Group.membership": "group-membership-basis",
+        "RelatedArtifact.publicationStatus": "publication-status",
+        "ResearchStudy.status": "publication-status",
+        "ResearchSubject.progress.subjectState": "research-subject-state",
+        "ResearchSubject.status": "publication-status",
+    },
+}
+
+# UCUM units this tool knows to be valid (case-sensitive UCUM codes); others get a warning, not an error.
+KNOWN_UCUM: frozenset[str] = frozenset({
+    "1", "%", "mg", "g", "kg", "ug", "ng", "mg/d", "mg/kg", "mg/m2", "m2", "kg/m2", "cm", "m",
+    "L", "dL", "mL", "uL", "fL", "pg", "a", "mo", "wk", "d", "h", "min", "s",
+    "g/L", "g/dL", "mg/dL", "mg/L", "umol/L", "mmol/L", "U/L", "[iU]/L", "/uL", "/mm3", "/L",
+    "10*3/uL", "10*6/uL", "10*6/L", "10*9/L", "10*12/L", "{cells}/uL", "mm[Hg]", "Cel", "[degF]",
+})
+
+
+# ------------------------------------------------------------------------------------ loading
+def _package_text(*parts: str) -> str:
+    return package_files.files("trialbridge.schemas").joinpath("fhir", *parts).read_text(encoding="utf-8")
+
+
+def _require_release(release: str) -> str:
+    if release not in RELEASES:
+        raise ValueError(f"unknown FHIR release {release!r}; known: {', '.join(RELEASES)}")
+    return release
+
+
+@lru_cache(maxsize=None)
+def fhir_schema(release: str) -> dict[str, Any]:
+    """The official FHIR JSON Schema of the release, as published."""
+    return json.loads(_package_text(_require_release(release), "fhir.schema.json"))
+
+
+_MEMO = "$memo"  # our keyword: {"$memo": "X"} stands for {"$ref": "#/definitions/X"}, with memoised successes
+MEMO_LIMIT = 100_000  # subtrees remembered as valid per release (the memo is emptied when full)
+MEMO_MAX_TEXT = 2_000  # longer subtrees are validated every time (they rarely repeat)
+
+
+@lru_cache(maxsize=None)
+def _definitions(release: str) -> dict[str, dict[str, Any]]:
+    """The schema's definitions with every `{"$ref": "#/definitions/X"}` written `{"$memo": "X"}`.
+
+    Draft-06 ignores the siblings of `$ref` (descriptions only, here), so the meaning is unchanged.
+    """
+    def convert(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/definitions/"):
+                return {_MEMO: ref.removeprefix("#/definitions/")}
+            return {k: convert(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [convert(v) for v in node]
+        return node
+
+    return {name: convert(definition) for name, definition in fhir_schema(release)["definitions"].items()}
+
+
+@lru_cache(maxsize=None)
+def _validator_class(release: str) -> type[Draft6Validator]:
+    """Draft6Validator plus `$memo`: a subtree once found valid against definition X is not validated again.
+
+    Validating a subtree against a definition is a pure function of the two, so remembering successes
+    (keyed by the definition and the subtree's exact JSON text) changes no result; failures are always
+    validated in full so that every error is reported at its place. Bundles repeat many subtrees (codings,
+    quantities, extensions, references to the study), which is what makes this pay. `properties` and
+    `items` look in the memo before descending (jsonschema's descent is the expensive step); they are
+    jsonschema's own draft-06 keywords otherwise (properties: in the instance's key order).
+    """
+    definitions = _definitions(release)
+    valid: set[tuple[str, Any]] = set()
+    items_draft6 = Draft6Validator.VALIDATORS["items"]
+
+    def key_of(name: str, instance: Any) -> tuple[str, Any] | None:
+        if isinstance(instance, (dict, list)):
+            text = json.dumps(instance, ensure_ascii=False, separators=(",", ":"))
+            return (name, text) if len(text) <= MEMO_MAX_TEXT else None
+        return (name, (type(instance).__name__, instance))
+
+    def known(subschema: Any, instance: Any) -> bool:
+        name = subschema.get(_MEMO) if isinstance(subschema, dict) else None
+        return name is not None and key_of(name, instance) in valid
+
+    def memo(validator: Draft6Validator, name: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+        key = key_of(name, instance)
+        if key is not None and key in valid:
+            return
+        errors = list(validator.descend(instance, definitions[name]))
+        if errors:
+            yield from errors
+        elif key is not None:
+            if len(valid) >= MEMO_LIMIT:
+                valid.clear()
+            valid.add(key)
+
+    def properties(validator: Draft6Validator, props: dict[str, Any], instance: Any, schema: dict[str, Any]
+                   ) -> Iterator[Any]:
+        if not isinstance(instance, dict):
+            return
+        for name, value in instance.items():
+            subschema = props.get(name)
+            if subschema is not None and not known(subschema, value):
+                yield from validator.descend(value, subschema, path=name, schema_path=name)
+
+    def items(validator: Draft6Validator, each: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+        if not isinstance(instance, list) or not isinstance(each, dict):
+            yield from items_draft6(validator, each, instance, schema)
+            return
+        for index, item in enumerate(instance):
+            if not known(each, item):
+                yield from validator.descend(item, each, path=index)
+
+    return validators.extend(Draft6Validator, {_MEMO: memo, "properties": properties, "items": items})
+
+
+@lru_cache(maxsize=None)
+def schema_validator(release: str, resource_type: str) -> Draft6Validator | None:
+    """The cached validator of one resource type (None when the release has no such resource)."""
+    schema = _definitions(release).get(resource_type)
+    if schema is None or "resourceType" not in schema.get("properties", {}):
+        return None
+    return _validator_class(release)(schema)
+
+
+@lru_cache(maxsize=None)
+def _children(release: str) -> dict[str, dict[str, str]]:
+    """Definition name -> {property: definition name of its value}, from the schema (`_x` keys left out)."""
+    out: dict[str, dict[str, str]] = {}
+    for name, definition in fhir_schema(release)["definitions"].items():
+        props = definition.get("properties")
+        if not props:
+            continue
+        kids: dict[str, str] = {}
+        for key, prop in props.items():
+            if key.startswith("_"):
+                continue
+            ref = prop.get("$ref") or prop.get("items", {}).get("$ref")
+            if isinstance(ref, str):
+                kids[key] = ref.rsplit("/", 1)[-1]
+            elif "enum" in prop or "enum" in prop.get("items", {}):
+                kids[key] = "code"  # the R4 schema writes a required code binding as an inline enum
+        out[name] = kids
+    return out
+
+
+@dataclass(frozen=True)
+class ValueSetCodes:
+    """The expansion of a simple ValueSet: its canonical URL and its (system, code) pairs."""
+
+    url: str
+    pairs: frozenset[tuple[str, str]]
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(code for _, code in self.pairs)
+
+
+def _concept_codes(concepts: list[dict[str, Any]]) -> Iterator[str]:
+    for concept in concepts:
+        yield concept["code"]
+        yield from _concept_codes(concept.get("concept", []))
+
+
+@lru_cache(maxsize=None)
+def _code_systems(release: str) -> dict[str, frozenset[str]]:
+    folder = package_files.files("trialbridge.schemas").joinpath("fhir", _require_release(release), "terminology")
+    out: dict[str, frozenset[str]] = {}
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        if item.name.startswith("CodeSystem-"):
+            system = json.loads(item.read_text(encoding="utf-8"))
+            out[system["url"]] = frozenset(_concept_codes(system.get("concept", [])))
+    return out
+
+
+@lru_cache(maxsize=None)
+def value_set(release: str, name: str) -> ValueSetCodes:
+    """Expand `ValueSet-<name>.json` of the release: `compose.include` of whole code systems or concepts."""
+    vs = json.loads(_package_text(_require_release(release), "terminology", f"ValueSet-{name}.json"))
+    systems = _code_systems(release)
+    pairs: set[tuple[str, str]] = set()
+    for include in vs["compose"]["include"]:
+        if "filter" in include or "valueSet" in include:
+            raise ValueError(f"ValueSet {name}: only whole code systems and concept lists are expanded")
+        system = include["system"]
+        codes = [c["code"] for c in include["concept"]] if "concept" in include else systems[system]
+        pairs.update((system, code) for code in codes)
+    return ValueSetCodes(vs["url"], frozenset(pairs))
+
+
+@lru_cache(maxsize=None)
+def model_class(release: str, resource_type: str) -> Any:
+    """The fhir.resources model class of a resource type (R5: fhir.resources; R4: fhir.resources.R4B)."""
+    package = importlib.import_module(MODEL_PACKAGE[_require_release(release)])
+    return package.get_fhir_model_class(resource_type)
+
+
+# ------------------------------------------------------------------------------------ locations
+def resource_location(base_path: str, index: int, resource: dict[str, Any]) -> str:
+    """Where a resource is: `Bundle.entry[3].resource` under a base path, else `<Type>/<id>`."""
+    if base_path:
+        return f"{base_path}[{index}].resource"
+    return f"{resource.get('resourceType', '?')}/{resource.get('id', index)}"
+
+
+def _path(location: str, steps: Sequence[Any]) -> str:
+    return location + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)
+
+
+def _model_step(step: Any) -> Any:
+    """A pydantic loc step as a FHIR element name (`birthDate__ext` -> `_birthDate`, `class_` -> `class`)."""
+    if isinstance(step, str):
+        if step.endswith("__ext"):
+            return "_" + step.removesuffix("__ext")
+        if step.endswith("_") and keyword.iskeyword(step[:-1]):
+            return step[:-1]
+    return step
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ------------------------------------------------------------------------------------ 1. JSON Schema
+_REQUIRED = re.compile(r"^'(.+)' is a required property$")
+
+
+def schema_findings(resource: dict[str, Any], release: str, location: str) -> list[Finding]:
+    """Layer 1: the resource against its definition in the release's official JSON Schema."""
+    resource_type = str(resource.get("resourceType", ""))
+    validator = schema_validator(release, resource_type)
+    if validator is None:
+        return [finding("FHIR-SCHEMA", location, [resource_type], release=release, resource_type=resource_type or "?",
+                        reason=f"'{resource_type}' is not a resource type of FHIR {release}")]
+    out = []
+    for error in validator.iter_errors(resource):
+        steps = list(error.absolute_path)
+        missing = _REQUIRED.match(error.message) if error.validator == "required" else None
+        if missing:
+            steps.append(missing.group(1))
+        reason = _short(error.message, 300)
+        value = [] if error.validator in ("required", "additionalProperties") else [_short(error.instance)]
+        out.append(finding("FHIR-SCHEMA", _path(location, steps), value,
+                           release=release, resource_type=resource_type, reason=reason))
+    return out
+
+
+# ------------------------------------------------------------------------------------ 2. models
+def model_findings(resource: dict[str, Any], release: str, location: str) -> list[Finding]:
+    """Layer 2: parse into the fhir.resources model of the release; each validation error is a finding."""
+    resource_type = str(resource.get("resourceType", ""))
+    package = MODEL_PACKAGE[release]
+    try:
+        model = model_class(release, resource_type)
+    except (KeyError, ValueError, AttributeError, ModuleNotFoundError):
+        return [finding("FHIR-MODEL", location, [resource_type], release=release, package=package,
+                        resource_type=resource_type or "?", reason="no model for this resource type")]
+    try:
+        model.model_validate(resource)
+    except ValidationError as error:
+        return [finding("FHIR-MODEL", _path(location, [_model_step(s) for s in e["loc"]]),
+                        [_short(e.get("input", ""))] if e["type"] not in ("extra_forbidden", "missing") else [],
+                        release=release, package=package, resource_type=resource_type, reason=_short(e["msg"], 300))
+                for e in error.errors()]
+    return []
+
+
+# ------------------------------------------------------------------------------------ 3. bindings
+@dataclass(frozen=True)
+class Coded:
+    """One bound element found in a resource: its element path, its location and its value."""
+
+    element: str
+    location: str
+    value: Any
+
+
+def coded_elements(node: dict[str, Any], release: str, definition: str, element: str,
+                   location: str) -> Iterator[Coded]:
+    """Every bound element and every UCUM Quantity under `node`, whose schema definition is `definition`.
+
+    `element` is the FHIR element path of `node` (a resource type, a datatype name, or a backbone
+    element path such as `Bundle.entry.request`), so a child's path is looked up in REQUIRED_BINDINGS.
+    """
+    bindings = REQUIRED_BINDINGS[release]
+    children = _children(release)
+    kids = children.get(definition, {})
+    if definition in QUANTITY_TYPES and node.get("system") == UCUM and "code" in node:
+        yield Coded("Quantity.code", f"{location}.code", node["code"])
+    for key, value in node.items():
+        child = kids.get(key)
+        if child is None:
+            continue  # unknown elements are the schema check's business
+        path = f"{element}.{key}"
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            where = f"{location}.{key}" if index is None else f"{location}.{key}[{index}]"
+            if path in bindings:
+                yield Coded(path, where, item)
+            if not isinstance(item, dict):
+                continue
+            if child == "ResourceList":
+                inner = str(item.get("resourceType", ""))
+                yield from coded_elements(item, release, inner, inner, where)
+            elif child in children:
+                inner_path = path if "_" in child else ("Quantity" if child in QUANTITY_TYPES else child)
+                yield from coded_elements(item, release, child, inner_path, where)
+
+
+def _binding_rows(coded: list[Coded], release: str) -> pd.DataFrame:
+    """One row per code to check: element, location, system ('' for code elements), code."""
+    rows = []
+    for c in coded:
+        if c.element == "Quantity.code" or isinstance(c.value, str):
+            rows.append((c.element, c.location, "", str(c.value), "code"))
+        elif isinstance(c.value, dict) and "coding" in c.value:  # CodeableConcept: one coding must fit
+            codings = c.value.get("coding") or []
+            for i, coding in enumerate(codings):
+                rows.append((c.element, f"{c.location}.coding[{i}]", str(coding.get("system", "")),
+                             str(coding.get("code", "")), c.location))
+            if not codings:
+                rows.append((c.element, c.location, "", "", c.location))
+        elif isinstance(c.value, dict):  # Coding
+            rows.append((c.element, c.location, str(c.value.get("system", "")), str(c.value.get("code", "")), "coding"))
+    return pd.DataFrame(rows, columns=["element", "location", "system", "code", "concept"])
+
+
+def binding_findings(coded: list[Coded], release: str) -> list[Finding]:
+    """Layer 3: each bound code against its ValueSet, each UCUM code against the known list."""
+    rows = _binding_rows(coded, release)
+    out: list[Finding] = []
+    for element, group in rows.groupby("element", sort=True):
+        if element == "Quantity.code":
+            bad = group[~group["code"].isin(KNOWN_UCUM)]
+            out += [finding("FHIR-UCUM", loc, [code], code=code) for loc, code in zip(bad["location"], bad["code"])]
+            continue
+        vs = value_set(release, REQUIRED_BINDINGS[release][str(element)])
+        is_code = group["concept"] == "code"
+        ok_code = group["code"].isin(vs.codes)
+        ok_pair = pd.Series([(s, c) in vs.pairs for s, c in zip(group["system"], group["code"])], index=group.index,
+                            dtype=bool)
+        fits = (is_code & ok_code) | (~is_code & ok_pair)
+        # a CodeableConcept passes when any of its codings is in the ValueSet
+        concept_ok = fits.groupby(group["concept"]).transform("any")
+        failed = ~fits & (is_code | (group["concept"] == "coding") | ~concept_ok)
+        bad = group[failed]
+        out += [finding("FHIR-BINDING", loc, [code if not system else f"{system}|{code}"],
+                        element=element, code=code or "(no coding)", valueset=vs.url, release=release)
+                for loc, system, code in zip(bad["location"], bad["system"], bad["code"])]
+    return out
+
+
+# ------------------------------------------------------------------------------------ all three
+def _guarded(layer: str, location: str, function: Any, *args: Any) -> list[Finding]:
+    """Run one check; an exception becomes an error finding and the other checks go on."""
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 - a broken check is reported, never swallowed
+        return [finding("FHIR-CHECK-ERROR", location, [type(error).__name__], layer=layer, detail=_short(str(error)))]
+
+
+def check_resources(resources: Sequence[dict[str, Any]], release: str, base_path: str = "Bundle.entry",
+                    start: int = 0) -> list[Finding]:
+    """Check every resource against the release: JSON Schema, fhir.resources model, required bindings.
+
+    Resource `i` is located at `<base_path>[start + i].resource` (a bundle entry; `start` is the index
+    of the first one when a bundle is checked in parts), or at `<Type>/<id>` when `base_path` is "".
+    """
+    _require_release(release)
+    out: list[Finding] = []
+    coded: list[Coded] = []
+    for index, resource in enumerate(resources, start):
+        where = resource_location(base_path, index, resource)
+        out += _guarded("schema", where, schema_findings, resource, release, where)
+        out += _guarded("model", where, model_findings, resource, release, where)
+        rtype = str(resource.get("resourceType", ""))
+        try:
+            coded.extend(coded_elements(resource, release, rtype, rtype, where))
+        except Exception as error:  # noqa: BLE001
+            out.append(finding("FHIR-CHECK-ERROR", where, [type(error).__name__], layer="bindings",
+                               detail=_short(str(error))))
+    out += _guarded("bindings", base_path or "resources", binding_findings, coded, release)
+    return out
+
+
+def check_codes(release: str, element: str, values: Sequence[tuple[str, str]]) -> list[Finding]:
+    """Check (location, code) pairs of one bound code element, e.g. the bundle's `Bundle.entry.request.method`."""
+    return binding_findings([Coded(element, location, code) for location, code in values], release)

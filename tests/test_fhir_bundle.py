@@ -1,0 +1,260 @@
+"""The FHIR writer and stage: a transaction Bundle of conditional creates, NDJSON per type, stable bytes,
+references that resolve, and the stage on REVALLO."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from trialbridge.converters.fhir_bundle import bundle_order, check_bundle, entry_request, write_fhir_release
+from trialbridge.mappings.fhir.common import SYSTEM_USUBJID, reference, resource_id
+
+
+def _resource(rtype: str, key: str, system: str, **elements) -> dict:
+    return {"resourceType": rtype, "id": resource_id(rtype, key),
+            "identifier": [{"system": system, "value": key}], **elements}
+
+
+def small_study() -> list[dict]:
+    """Two subjects, three administrations, given in a scrambled order (the writer puts them in bundle order)."""
+    study = reference("ResearchStudy", "REVALLO")
+    med = reference("Medication", "LENALIDOMIDE")
+    subject = {usubjid: reference("Patient", usubjid) for usubjid in ("R-001", "R-002")}
+    return [
+        _resource("MedicationAdministration", "R-002/1", "urn:trialbridge:exposure", status="completed",
+                  medication={"reference": med}, subject=subject["R-002"]),
+        _resource("Patient", "R-001", SYSTEM_USUBJID, gender="female"),
+        _resource("ResearchSubject", "R-001", SYSTEM_USUBJID, status="active", study=study,
+                  subject=subject["R-001"]),
+        _resource("Medication", "LENALIDOMIDE", "urn:trialbridge:medication"),
+        _resource("MedicationAdministration", "R-001/1", "urn:trialbridge:exposure", status="completed",
+                  medication={"reference": med}, subject=subject["R-001"]),
+        _resource("Patient", "R-002", SYSTEM_USUBJID, gender="male"),
+        _resource("ResearchStudy", "REVALLO", "https://clinicaltrials.gov", status="active"),
+        _resource("ResearchSubject", "R-002", SYSTEM_USUBJID, status="active", study=study,
+                  subject=subject["R-002"]),
+        _resource("MedicationAdministration", "R-001/2", "urn:trialbridge:exposure", status="completed",
+                  medication={"reference": med}, subject=subject["R-001"]),
+    ]
+
+
+def written(tmp_path: Path, resources: list[dict], release: str = "R5") -> tuple[dict, list]:
+    findings = write_fhir_release(resources, tmp_path / "fhir", release)
+    return json.loads((tmp_path / "fhir" / release / "bundle.json").read_text(encoding="utf-8")), findings
+
+
+def test_bundle_is_a_transaction_of_conditional_creates(tmp_path):
+    bundle, findings = written(tmp_path, small_study())
+    assert [f.rule for f in findings] == ["FHIR-WRITTEN"]
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
+    assert bundle["id"] == resource_id("Bundle", "R5", resource_id("ResearchStudy", "REVALLO"))
+    assert len(bundle["entry"]) == 9
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        ident = resource["identifier"][0]
+        assert entry["fullUrl"] == f"urn:uuid:{resource['id']}"
+        assert entry["request"] == {"method": "POST", "url": resource["resourceType"],
+                                    "ifNoneExist": f"identifier={ident['system']}|{ident['value']}"}
+
+
+def test_entries_follow_the_study_then_each_patient_with_its_resources(tmp_path):
+    bundle, _ = written(tmp_path, small_study())
+    order = [(e["resource"]["resourceType"], e["resource"]["identifier"][0]["value"]) for e in bundle["entry"]]
+    assert order == [
+        ("ResearchStudy", "REVALLO"), ("Medication", "LENALIDOMIDE"),
+        ("Patient", "R-001"), ("ResearchSubject", "R-001"),
+        ("MedicationAdministration", "R-001/1"), ("MedicationAdministration", "R-001/2"),
+        ("Patient", "R-002"), ("MedicationAdministration", "R-002/1"), ("ResearchSubject", "R-002"),
+    ]
+    assert bundle_order(bundle_order(small_study())) == bundle_order(small_study())  # applying it twice: same
+
+
+def test_every_reference_resolves_to_an_entry(tmp_path):
+    bundle, _ = written(tmp_path, small_study())
+    urls = {e["fullUrl"] for e in bundle["entry"]}
+    refs = [v for e in bundle["entry"] for v in _references(e["resource"])]
+    assert len(refs) == 10 and set(refs) <= urls  # 2 ResearchSubjects x 2, 3 administrations x 2
+
+
+def test_broken_reference_is_a_finding_at_its_path():
+    resources = bundle_order(small_study())
+    resources[3]["study"] = {"reference": "urn:uuid:00000000-0000-0000-0000-000000000000"}  # must fail
+    findings = check_bundle(resources, "R4")
+    assert [(f.rule, f.location) for f in findings] == [
+        ("FHIR-REFERENCE-UNRESOLVED", "Bundle.entry[3].resource.study.reference")]
+
+
+def test_resource_without_identifier_gets_no_ifnoneexist_and_a_finding(tmp_path):
+    resources = small_study()
+    del resources[3]["identifier"]  # the Medication: must fail
+    bundle, findings = written(tmp_path, resources)
+    assert [(f.rule, f.location) for f in findings if f.rule != "FHIR-WRITTEN"] == [
+        ("FHIR-NO-IDENTIFIER", "Bundle.entry[1].resource")]
+    assert bundle["entry"][1]["request"] == {"method": "POST", "url": "Medication"}
+
+
+def test_duplicate_resource_is_written_once_and_reported(tmp_path):
+    resources = small_study()
+    bundle, findings = written(tmp_path, resources + [copy.deepcopy(resources[1])])  # Patient R-001 twice
+    assert len(bundle["entry"]) == 9
+    assert [f.rule for f in findings].count("FHIR-DUPLICATE-RESOURCE") == 1
+
+
+def test_ifnoneexist_escapes_the_search_value():
+    resource = _resource("ResearchStudy", "x", "urn:trialbridge:org-study-id")
+    resource["identifier"][0]["value"] = "CHUBX 2010/01|a,b"  # space, FHIR search separators
+    assert entry_request(resource, "R4")["ifNoneExist"] == (
+        "identifier=urn:trialbridge:org-study-id|CHUBX%202010/01%5C%7Ca%5C%2Cb")
+
+
+def test_ndjson_has_one_line_per_resource_and_relative_references(tmp_path):
+    written(tmp_path, small_study())
+    folder = tmp_path / "fhir" / "R5" / "ndjson"
+    counts = {p.stem: len(p.read_text(encoding="utf-8").splitlines()) for p in folder.glob("*.ndjson")}
+    assert counts == {"ResearchStudy": 1, "Medication": 1, "Patient": 2, "ResearchSubject": 2,
+                      "MedicationAdministration": 3}
+    lines = [json.loads(line) for line in (folder / "MedicationAdministration.ndjson").read_text().splitlines()]
+    assert lines[0]["subject"] == {"reference": f"Patient/{resource_id('Patient', 'R-001')}"}
+    medication = f"Medication/{resource_id('Medication', 'LENALIDOMIDE')}"
+    assert lines[0]["medication"] == {"reference": {"reference": medication}}
+    ids = {json.loads(line)["id"] for p in folder.glob("*.ndjson") for line in p.read_text().splitlines()}
+    for p in folder.glob("*.ndjson"):
+        for line in p.read_text().splitlines():
+            for ref in _references(json.loads(line)):
+                rtype, rid = ref.split("/")
+                assert rid in ids and (folder / f"{rtype}.ndjson").exists()
+
+
+def test_rerun_gives_identical_bytes_and_unicode_is_kept(tmp_path):
+    resources = small_study()
+    resources[1]["name"] = [{"family": "Lévêque"}]
+    write_fhir_release(resources, tmp_path / "a", "R4")
+    write_fhir_release(copy.deepcopy(resources), tmp_path / "b", "R4")
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 6  # bundle.json + five NDJSON files
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert '"family":"Lévêque"' in (tmp_path / "a" / "R4" / "bundle.json").read_text(encoding="utf-8")
+
+
+def _references(node) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["reference"]] if isinstance(node.get("reference"), str) else []
+        return own + [r for v in node.values() for r in _references(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _references(v)]
+    return []
+
+
+# ------------------------------------------------------------------------------------ the stage on REVALLO
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "revallo"
+
+
+@pytest.fixture(scope="module")
+def revallo(tmp_path_factory):
+    """REVALLO's SDTM tables, and the FHIR stage run twice on them: in one block of subjects, in blocks of 4."""
+    from trialbridge.converters import fhir_stage
+    from trialbridge.converters.fhir_stage import write_fhir
+    from trialbridge.converters.native_reader import read_native
+    from trialbridge.converters.sdtm_package import map_sdtm
+
+    trial, _ = read_native(EXAMPLE)
+    tables = map_sdtm(trial).tables
+    runs = [tmp_path_factory.mktemp("fhir") for _ in range(2)]
+    findings = [write_fhir(trial.registry, tables, runs[0], ["R4", "R5"])]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fhir_stage, "BLOCK_SUBJECTS", 4)
+        findings.append(write_fhir(trial.registry, tables, runs[1], ["R4", "R5"]))
+    return tables, runs, findings
+
+
+def test_revallo_stage_writes_both_releases_without_errors(revallo):
+    _, runs, findings = revallo
+    assert [f for f in findings[0] if f.severity == "error"] == []
+    assert [f.location for f in findings[0] if f.rule == "FHIR-WRITTEN"] == [
+        f"{runs[0].name}/R4/bundle.json", f"{runs[0].name}/R5/bundle.json"]
+
+
+@pytest.mark.parametrize("release", ["R4", "R5"])
+def test_revallo_counts_agree_with_sdtm_and_between_bundle_and_ndjson(revallo, release):
+    tables, runs, _ = revallo
+    bundle = json.loads((runs[0] / release / "bundle.json").read_text(encoding="utf-8"))
+    in_bundle: dict[str, int] = {}
+    for entry in bundle["entry"]:
+        in_bundle[entry["resource"]["resourceType"]] = in_bundle.get(entry["resource"]["resourceType"], 0) + 1
+    in_ndjson = {p.stem: len(p.read_text(encoding="utf-8").splitlines())
+                 for p in (runs[0] / release / "ndjson").glob("*.ndjson")}
+    assert in_ndjson == in_bundle
+    assert in_bundle["Patient"] == in_bundle["ResearchSubject"] == len(tables["DM"])
+    assert in_bundle["MedicationAdministration"] == len(tables["EX"])
+    assert in_bundle["ResearchStudy"] == 1
+    assert bundle["entry"][0]["resource"]["resourceType"] == "ResearchStudy"
+    assert check_bundle([e["resource"] for e in bundle["entry"]], release) == []  # every reference resolves
+
+
+def test_revallo_rerun_is_byte_identical_whatever_the_block_size(revallo):
+    _, runs, _ = revallo  # run 0 in one block of subjects (13 < BLOCK_SUBJECTS), run 1 in blocks of 4
+    files = sorted(p.relative_to(runs[0]) for p in runs[0].rglob("*") if p.is_file())
+    assert len(files) > 10
+    assert all((runs[0] / f).read_bytes() == (runs[1] / f).read_bytes() for f in files)
+
+
+def test_every_resource_module_is_in_the_build_order():
+    import pkgutil
+    import trialbridge.mappings.fhir as package
+    from trialbridge.converters.fhir_stage import RESOURCE_MODULES, _module
+
+    with_build = {m.name for m in pkgutil.iter_modules(package.__path__) if hasattr(_module(m.name), "build")}
+    assert with_build == set(RESOURCE_MODULES)
+
+
+def test_a_failing_module_is_a_finding_and_the_others_still_build(revallo):
+    from trialbridge.converters.fhir_stage import build_resources, fhir_input
+
+    tables, _, _ = revallo
+    inp = fhir_input({"protocolSection": {}}, tables)  # no registry content: the study module may fail
+    resources, findings = build_resources(inp, "R5", modules=("patient", "no_such_module"))
+    assert [r["resourceType"] for r in resources] == ["Patient"] * len(tables["DM"])
+    assert [(f.rule, f.location) for f in findings if f.rule == "FHIR-BUILD-ERROR"] == [
+        ("FHIR-BUILD-ERROR", "mappings/fhir/no_such_module.py")]
+
+
+def test_unknown_release_is_a_finding(tmp_path):
+    from trialbridge.converters.fhir_stage import write_fhir
+
+    findings = write_fhir({}, {}, tmp_path, ["R3"])
+    assert [(f.rule, f.values) for f in findings] == [("FHIR-RELEASE-UNKNOWN", ("R3",))]
+    assert not (tmp_path / "R3").exists()
+
+
+def test_no_resources_gives_a_bundle_without_an_empty_entry_array(tmp_path):
+    bundle, findings = written(tmp_path, [])
+    assert "entry" not in bundle and bundle["type"] == "transaction"
+    assert [f.rule for f in findings] == ["FHIR-WRITTEN"]
+
+
+def test_stream_in_chunks_reports_a_reference_to_a_later_chunk(tmp_path):
+    from trialbridge.converters.fhir_bundle import BundleStream
+
+    site = _resource("Organization", "01", "urn:trialbridge:siteid")
+    patient = _resource("Patient", "R-001", SYSTEM_USUBJID, managingOrganization=reference("Organization", "01"))
+    with BundleStream(tmp_path, "R4") as stream:
+        findings = stream.write(stream.admit([patient]))  # written before the Organization: must warn
+        findings += stream.write(stream.admit([site, copy.deepcopy(patient)]))  # the Patient again: dropped
+        findings += stream.finish()
+    assert [(f.rule, f.location) for f in findings if f.rule != "FHIR-WRITTEN"] == [
+        ("FHIR-NDJSON-FORWARD-REFERENCE", "Bundle.entry[0].resource.managingOrganization.reference"),
+        ("FHIR-DUPLICATE-RESOURCE", f"Patient/{patient['id']}"),
+    ]
+    line = json.loads((tmp_path / "R4" / "ndjson" / "Patient.ndjson").read_text())
+    assert line["managingOrganization"]["reference"] == f"urn:uuid:{site['id']}"  # as the warning says
+    bundle = json.loads((tmp_path / "R4" / "bundle.json").read_text())
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Patient", "Organization"]
+
+
+def test_r4_adverse_event_is_put_at_its_id_as_r4_cannot_search_it_by_identifier():
+    event = _resource("AdverseEvent", "R-001/1", "urn:trialbridge:adverse-event")
+    assert entry_request(event, "R4") == {"method": "PUT", "url": f"AdverseEvent/{event['id']}"}
+    assert entry_request(event, "R5")["ifNoneExist"] == "identifier=urn:trialbridge:adverse-event|R-001/1"
