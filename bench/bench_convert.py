@@ -41,7 +41,6 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("read + check native", "trialbridge.converters.pipeline", "read_native"),
     ("map (all domains)", "trialbridge.converters.sdtm_package", "map_sdtm"),
     ("reconcile", "trialbridge.converters.sdtm_package", "reconcile"),
-    ("prepare for XPT", "trialbridge.converters.sdtm_package", "prepare_tables"),
     ("prepare for XPT", "trialbridge.converters.sdtm_package", "prepare_for_xpt"),
     ("SDTM checks", "trialbridge.converters.sdtm_package", "check_sdtm"),
     ("write XPT", "trialbridge.converters.sdtm_package", "write_xpt"),

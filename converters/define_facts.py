@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from trialbridge.schemas.define_checks import (
-    ISO_DATA_TYPES, NUMERIC_TEXT, XptReader, iso_shapes, number_decimals, number_width,
+    ISO_DATA_TYPES, NUMERIC_TEXT, XptReader, distinct_text, iso_shapes, number_decimals, number_width,
 )
 from trialbridge.schemas.findings import Finding
 from trialbridge.schemas.sdtm_spec import Dataset, StudySpec
@@ -77,7 +77,7 @@ def _iso_data_type(values: pd.Series) -> str:
 
 def char_facts(name: str, column: pd.Series, length: int | None = None, with_values: bool = False) -> VariableFacts:
     """Facts of a character column ("" is null). `length` is the XPT length; measured when None."""
-    distinct = pd.Series(pd.unique(column.astype(str)), dtype=object)  # every measure below is per distinct value
+    distinct = distinct_text(column)  # every measure below is per distinct value
     present = distinct[distinct != ""]
     if not length:
         length = int(present.str.encode("utf-8").str.len().max()) if not present.empty else 1

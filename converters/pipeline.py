@@ -123,11 +123,13 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
         return RunResult(findings, 2, f"{source}: input rejected, nothing written to {out}")
     stamp = created or creation_datetime(trial.registry)
     with atomic_output_dir(Path(out)) as work:
-        sdtm_findings, results, reconciliation, written = write_sdtm_package(
-            trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD)
-        findings = findings + sdtm_findings
+        mapped = map_sdtm(trial)  # the hub: the SDTM package and the FHIR bundles come from these same tables
         if fhir_releases:
-            findings += write_fhir(trial.registry, map_sdtm(trial).tables, work / "fhir", fhir_releases)
+            findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases)
+        sdtm_findings, results, reconciliation, written = write_sdtm_package(
+            trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD, mapped=mapped)
+        del mapped
+        findings = findings + sdtm_findings
         (work / "findings.json").write_text(findings_json_text(
             findings,
             tool={"name": "trialbridge", "version": _tool_version()},

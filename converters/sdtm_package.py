@@ -30,7 +30,7 @@ from trialbridge.schemas.define_checks import check_define_against_data, validat
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.native import FORM_NAMES, form_file
 from trialbridge.schemas.sdtm_checks import RuleResult, check_sdtm
-from trialbridge.schemas.sdtm_spec import StudySpec, study_spec
+from trialbridge.schemas.sdtm_spec import study_spec
 
 Mapping = Callable[[Trial, dict[str, pd.DataFrame]], Mapped]
 DOMAIN_MAPPINGS: tuple[tuple[str, Mapping], ...] = (
@@ -98,29 +98,20 @@ def reconcile(trial: Trial, sdtm: SdtmTables) -> tuple[dict[str, dict[str, objec
 
 
 def with_provenance(ready: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """A prepared table with the provenance columns of the table it was prepared from, for the checks."""
+    """A table as the XPT writer's stages prepared it (`prepare_for_xpt`: exactly what will be written) with
+    the provenance columns of the table it was prepared from put back, for the checks' messages."""
     if len(ready) != len(table):
         return ready
     return ready.assign(**{SOURCE_FILE: table[SOURCE_FILE].to_numpy(), SOURCE_LINE: table[SOURCE_LINE].to_numpy()})
 
 
-def prepare_tables(tables: dict[str, pd.DataFrame], spec: StudySpec) -> tuple[dict[str, pd.DataFrame], list[Finding]]:
-    """The tables exactly as they will be written (XPT writer stages), provenance columns kept for the checks."""
-    prepared: dict[str, pd.DataFrame] = {}
-    findings: list[Finding] = []
-    for name, table in tables.items():
-        ready, found = prepare_for_xpt(table, spec.dataset(name))
-        findings += found
-        prepared[name] = with_provenance(ready, table)
-    return prepared, findings
-
-
 def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
-                       split_threshold: int = SPLIT_THRESHOLD) -> tuple[list[Finding], list[RuleResult], dict[str, dict[str, object]], list[str]]:
-    """Map, reconcile, check and write `sdtm_dir/*.xpt` + define.xml; return findings, rule results,
-    the reconciliation and the names of the datasets written."""
+                       split_threshold: int = SPLIT_THRESHOLD, mapped: SdtmTables | None = None,
+                       ) -> tuple[list[Finding], list[RuleResult], dict[str, dict[str, object]], list[str]]:
+    """Map (unless `mapped` is given), reconcile, check and write `sdtm_dir/*.xpt` + define.xml; return
+    findings, rule results, the reconciliation and the names of the datasets written."""
     spec = study_spec()
-    sdtm = map_sdtm(trial)
+    sdtm = mapped if mapped is not None else map_sdtm(trial)
     reconciliation, findings = reconcile(trial, sdtm)
     findings = sdtm.findings + findings
     # the XPT writer's stages, run once: their tables are checked and written, their findings reported below

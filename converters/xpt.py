@@ -401,17 +401,34 @@ class XptMeta:
         return next(c for c in self.columns if c.name == name)
 
 
-def _read_char(values: list[object]) -> np.ndarray:
-    """A character column as read: `str` values, "" for blank, each distinct value one shared object.
+def _shared_text(columns: dict[str, list[object]], block: int = 4_096) -> dict[str, np.ndarray]:
+    """Character columns as read (lists of `str`) -> object arrays ("" for blank) in which each distinct
+    value is one shared object.
 
-    A column repeats few values over many rows: with the values shared, a million-row dataset is held as
-    pointers to a few thousand strings, and every later comparison or hash of a value is done once per
-    distinct value instead of once per row.
+    A column repeats few values over many rows: shared, a million-row dataset is held as pointers to a
+    few thousand strings, and every later comparison or hash of a value is done once per distinct value.
+    The reader creates the strings row by row, so the rows are taken in blocks across all columns: the
+    strings of one block lie together in memory, and each is visited while it is still in the cache.
     """
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
-    uniques = np.asarray(uniques, dtype=object)
-    uniques[pd.isna(uniques)] = ""
-    return uniques[codes]
+    rows = len(next(iter(columns.values()), []))
+    codes: dict[str, list[np.ndarray]] = {name: [] for name in columns}  # per block: row -> block value
+    values: dict[str, list[np.ndarray]] = {name: [] for name in columns}  # per block: its distinct values
+    for start in range(0, rows, block):
+        for name, column in columns.items():
+            block_codes, block_values = pd.factorize(np.asarray(column[start:start + block], dtype=object),
+                                                     use_na_sentinel=False)
+            codes[name].append(block_codes)
+            values[name].append(np.asarray(block_values, dtype=object))
+    shared: dict[str, np.ndarray] = {}
+    for name in columns:
+        stacked = np.concatenate(values[name]) if rows else np.empty(0, dtype=object)
+        distinct_of, distinct = pd.factorize(stacked, use_na_sentinel=False)  # block value -> column value
+        distinct = np.asarray(distinct, dtype=object)
+        distinct[pd.isna(distinct)] = ""
+        offsets = np.cumsum([0] + [len(v) for v in values[name]])[:-1]
+        rows_of = [distinct_of[offset + block_codes] for offset, block_codes in zip(offsets, codes[name])]
+        shared[name] = distinct[np.concatenate(rows_of)] if rows else distinct
+    return shared
 
 
 def read_xpt(path: Path) -> tuple[pd.DataFrame, XptMeta]:
@@ -422,9 +439,9 @@ def read_xpt(path: Path) -> tuple[pd.DataFrame, XptMeta]:
     columns = tuple(
         XptColumn(n, labels.get(n) or "", types[n], int(meta.variable_storage_width[n])) for n in meta.column_names
     )
+    text = _shared_text({c.name: data.pop(c.name) for c in columns if c.is_char})
     frame = pd.DataFrame({
-        c.name: pd.Series(_read_char(data.pop(c.name)), dtype=object) if c.is_char
-        else pd.Series(data.pop(c.name), dtype=np.float64)
+        c.name: pd.Series(text.pop(c.name), dtype=object) if c.is_char else pd.Series(data.pop(c.name), dtype=np.float64)
         for c in columns
     })
     rows = meta.number_rows if meta.number_rows is not None else len(frame)

@@ -178,16 +178,21 @@ def ibm_from_float(values: np.ndarray) -> np.ndarray:
 
 
 def _char_block(values: np.ndarray, out: np.ndarray) -> None:
-    """Printable ASCII strings -> the blank-padded bytes of `out` (rows, width); anything else is refused."""
+    """Printable ASCII strings -> the blank-padded bytes of `out` (rows, width); anything else is refused.
+
+    Each distinct value is encoded and checked once, then its bytes are copied to its rows.
+    """
     width = out.shape[1]
-    encoded = values.astype("S")  # itemsize = the longest value here (numpy raises on non-ASCII)
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    encoded = np.asarray(distinct, dtype=object).astype("S")  # itemsize = the longest value (raises on non-ASCII)
     if encoded.dtype.itemsize > width and np.any(np.char.str_len(encoded) > width):
         raise ValueError(f"a value is longer than its declared length {width}")
     used = min(encoded.dtype.itemsize, width)
-    raw = encoded.astype(f"S{used}", copy=False).view(np.uint8).reshape(len(values), used)
-    np.take(_PAD_OR_REFUSE, raw, out=out[:, :used])   # NUL padding -> blank; a control byte -> 0xFF
-    if np.any(out[:, :used] == 0xFF):
+    raw = encoded.astype(f"S{used}", copy=False).view(np.uint8).reshape(len(encoded), used)
+    padded = np.take(_PAD_OR_REFUSE, raw)   # NUL padding -> blank; a control byte -> 0xFF
+    if np.any(padded == 0xFF):
         raise ValueError("a character value holds a control character")
+    out[:, :used] = padded[codes]
     out[:, used:] = 0x20
 
 

@@ -262,9 +262,9 @@ XptReader = Callable[[Path], tuple[pd.DataFrame, Any]]  # `xpt.read_xpt`, or one
 
 
 def read_xpt_file(path: Path, read: XptReader | None = None) -> XptData:
-    """An XPT file through the project's one reader (`read` if given, e.g. the same reader memoised so
-    that a package is read once for define.xml and once only for this check): rows ("" for blank Char)
-    and declared metadata."""
+    """An XPT file through the project's one reader (or `read`: the same reader memoised, so that convert
+    reads each file once for define.xml and this check together): rows ("" for blank Char) and declared
+    metadata."""
     from trialbridge.converters.xpt import read_xpt  # the reader lives with the writer
 
     table, meta = (read or read_xpt)(path)
@@ -302,6 +302,15 @@ def number_width(numbers: np.ndarray, decimals: int) -> int:
     return int(whole.max()) + decimals
 
 
+def distinct_text(values: pd.Series) -> pd.Series:
+    """The distinct values of `values.astype(str)` in order of first appearance (object Series), converted
+    once per distinct value: a column of text (every Char column read from an XPT file) needs no conversion."""
+    distinct = pd.unique(values)
+    if pd.api.types.infer_dtype(distinct, skipna=False) == "string":
+        return pd.Series(distinct, dtype=object)
+    return pd.Series(pd.unique(values.astype(str)), dtype=object)
+
+
 NUMERIC_TEXT = r"-?\d+(\.\d+)?"  # a plain decimal number written as text
 NUMERIC_RESULT = r"(<=|>=|<|>)?\s*-?\d+(\.\d+)?"  # "150", "7.76", "<5": a measured number, not a term
 
@@ -309,7 +318,7 @@ NUMERIC_RESULT = r"(<=|>=|<|>)?\s*-?\d+(\.\d+)?"  # "150", "7.76", "<5": a measu
 def coded_values(values: pd.Series, terms: Iterable[str]) -> pd.Series:
     """The distinct values a codelist must list. A variable such as LBSTRESC takes its CodeList for the
     character results only: numeric results are exempt unless the codelist itself has numeric terms."""
-    values = pd.Series(pd.unique(values.astype(str)), dtype=object)
+    values = distinct_text(values)
     values = values[values != ""]
     if any(pd.Series(list(terms), dtype=object).astype(str).str.fullmatch(NUMERIC_RESULT)):
         return values
@@ -428,7 +437,7 @@ class _Checker:
                          define=f"SignificantDigits {item.significant_digits}", data=f"values with {decimals} decimals",
                          where=where)
             return
-        present = pd.Series(pd.unique(column.astype(str)), dtype=object)  # distinct values are enough
+        present = distinct_text(column)  # distinct values are enough
         present = present[present != ""]
         if item.data_type in ISO_ADMITS:
             if not present.empty:

@@ -7,7 +7,9 @@
    against it (bundles repeat codings, quantities, extensions and references over and over), which
    makes validation several times faster without changing any result; see `_validator_class`.
 2. The typed models of fhir.resources: R5 from `fhir.resources`, R4 from `fhir.resources.R4B` (there are
-   no R4 models). For the ten resource types we emit and every datatype they use, the R4 and R4B
+   no R4 models). For the resource types we emit (ResearchStudy, ResearchSubject, Patient, Medication,
+   MedicationAdministration, Organization, Location, Practitioner, PractitionerRole, Group, AdverseEvent,
+   Observation, contained Specimen) and every datatype they use, the R4 and R4B
    StructureDefinitions are identical except `Extension.value[x]`: R4B adds CodeableReference and
    RatioRange and removes Meta. The R4 JSON Schema (layer 1) catches an R4B-only extension value; the
    R4B model would reject only a `valueMeta` extension, which we never write. fhir.resources accepts codes
@@ -48,6 +50,7 @@ QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", 
 _COMMON_BINDINGS: dict[str, str] = {
     "Address.type": "address-type",
     "Address.use": "address-use",
+    "AdverseEvent.actuality": "adverse-event-actuality",
     "Bundle.entry.request.method": "http-verb",
     "Bundle.type": "bundle-type",
     "ContactPoint.system": "contact-point-system",
@@ -60,28 +63,36 @@ _COMMON_BINDINGS: dict[str, str] = {
     "Medication.status": "medication-status",
     "MedicationAdministration.status": "medication-admin-status",
     "Narrative.status": "narrative-status",
+    "Observation.status": "observation-status",
     "Patient.contact.gender": "administrative-gender",
     "Patient.gender": "administrative-gender",
     "Patient.link.type": "link-type",
     "Practitioner.gender": "administrative-gender",
     "Quantity.comparator": "quantity-comparator",
     "RelatedArtifact.type": "related-artifact-type",
+    "Specimen.status": "specimen-status",
 }
 REQUIRED_BINDINGS: dict[str, dict[str, str]] = {
     "R4": {
         **_COMMON_BINDINGS,
+        "AdverseEvent.outcome": "adverse-event-outcome",
+        "AdverseEvent.severity": "adverse-event-severity",
         "Location.hoursOfOperation.daysOfWeek": "days-of-week",
+        "PractitionerRole.availableTime.daysOfWeek": "days-of-week",
         "ResearchStudy.status": "research-study-status",
         "ResearchSubject.status": "research-subject-status",
     },
     "R5": {
         **_COMMON_BINDINGS,
+        "AdverseEvent.status": "adverse-event-status",
         "Availability.availableTime.daysOfWeek": "days-of-week",
         "Group.membership": "group-membership-basis",
+        "Observation.triggeredBy.type": "observation-triggeredbytype",
         "RelatedArtifact.publicationStatus": "publication-status",
         "ResearchStudy.status": "publication-status",
         "ResearchSubject.progress.subjectState": "research-subject-state",
         "ResearchSubject.status": "publication-status",
+        "Specimen.combined": "specimen-combined",
     },
 }
 

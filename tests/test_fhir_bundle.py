@@ -258,3 +258,24 @@ def test_r4_adverse_event_is_put_at_its_id_as_r4_cannot_search_it_by_identifier(
     event = _resource("AdverseEvent", "R-001/1", "urn:trialbridge:adverse-event")
     assert entry_request(event, "R4") == {"method": "PUT", "url": f"AdverseEvent/{event['id']}"}
     assert entry_request(event, "R5")["ifNoneExist"] == "identifier=urn:trialbridge:adverse-event|R-001/1"
+
+
+def test_findings_point_at_the_written_entry_whatever_the_blocks_and_workers(revallo, tmp_path, monkeypatch):
+    from trialbridge.converters.fhir_stage import fhir_input, write_release
+    from trialbridge.mappings.fhir import patient
+
+    tables, _, _ = revallo
+    last = tables["DM"]["USUBJID"].iloc[-1]
+    build = patient.build
+
+    def banana_for_the_last(inp, release):  # the last subject's gender must fail the ValueSet
+        return [{**r, "gender": "banana"} if r["identifier"][0]["value"] == last else r for r in build(inp, release)]
+
+    monkeypatch.setattr(patient, "build", banana_for_the_last)
+    inp = fhir_input({"protocolSection": {}}, tables)
+    for size, workers in ((1_000, 1), (4, 2)):  # one block here; four blocks in two forked workers
+        findings = write_release(inp, tmp_path / f"{size}", "R5", block_subjects=size, workers=workers)
+        bundle = json.loads((tmp_path / f"{size}" / "R5" / "bundle.json").read_text(encoding="utf-8"))
+        index = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Patient"
+                     and e["resource"]["identifier"][0]["value"] == last)
+        assert [f.location for f in findings if f.rule == "FHIR-BINDING"] == [f"Bundle.entry[{index}].resource.gender"]

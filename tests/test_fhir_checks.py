@@ -188,3 +188,24 @@ def test_json_schemas_are_the_official_files_unmodified(release):
     assert hashlib.sha256(ours).hexdigest() == hashlib.sha256(theirs).hexdigest()
     readme = package_files.files("trialbridge.schemas").joinpath("fhir", "README.md").read_text(encoding="utf-8")
     assert re.search(hashlib.sha256(ours).hexdigest(), readme)
+
+
+@pytest.mark.parametrize("release", ["R4", "R5"])
+def test_bindings_reach_into_contained_resources(release):
+    observation = {"resourceType": "Observation", "id": "o1",
+                   "contained": [{"resourceType": "Specimen", "id": "specimen", "status": "spilt"}],  # must fail
+                   "status": "final", "code": {"text": "Hemoglobin"}, "specimen": {"reference": "#specimen"}}
+    found = rules_at(check_resources([observation], release))
+    assert ("FHIR-BINDING", "Bundle.entry[0].resource.contained[0].status") in found
+    # R4's schema (an enum) also refuses it, through `contained`'s oneOf over every resource type
+    assert found[1:] == ([("FHIR-SCHEMA", "Bundle.entry[0].resource.contained[0]")] if release == "R4" else [])
+
+
+def test_r4_adverse_event_codeable_concepts_are_bound():
+    event = {"resourceType": "AdverseEvent", "id": "e1", "actuality": "actual", "subject": {"reference": "urn:uuid:p1"},
+             "severity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-severity",
+                                      "code": "grave"}]},  # must fail: mild, moderate, severe
+             "outcome": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-outcome",
+                                     "code": "resolved"}]}}
+    assert rules_at(check_resources([event], "R4")) == [
+        ("FHIR-BINDING", "Bundle.entry[0].resource.severity.coding[0]")]

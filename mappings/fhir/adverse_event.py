@@ -61,7 +61,7 @@ from trialbridge.mappings.fhir.common import (
     shortened,
     to_r4,
 )
-from trialbridge.mappings.fhir.observation import present
+from trialbridge.mappings.fhir.observation import THO, number_text, present
 from trialbridge.mappings.fhir.registry import in_order, xver
 from trialbridge.mappings.fhir.research_study import study_key
 from trialbridge.schemas.findings import Finding, finding
@@ -69,7 +69,6 @@ from trialbridge.schemas.sdtm_spec import terminology
 
 SYSTEM_ADVERSE_EVENT = "urn:trialbridge:adverse-event"  # one AE record: "<USUBJID>/<AESEQ>"
 MEDDRA = "https://www.meddra.org"  # THO NamingSystem mdr: preferred URI (http://terminology.hl7.org/CodeSystem/mdr retired)
-THO = "http://terminology.hl7.org/CodeSystem/"
 ADVERSE_EVENT_IG = "http://hl7.org/fhir/uv/ae-research-ig/StructureDefinition/"  # HL7 AE Clinical Research (R5)
 ADVERSE_EVENT_IG_R4 = "http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/"  # its R4 backport
 GRADE, CRITERIA = "ae-grade", "seriousness-criteria"
@@ -114,14 +113,9 @@ AE_NUM = ("AESEQ", "AELLTCD", "AEPTCD")
 
 
 # ------------------------------------------------------------------------------------------ keys
-def _text_number(values: pd.Series) -> pd.Series:
-    """A Num column as text: 3.0 -> "3", 10018651.0 -> "10018651", NaN -> ""."""
-    return values.map(lambda v: "" if pd.isna(v) else f"{v:.15g}").astype(object)
-
-
 def event_keys(ae: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """The resource ids of the AE records and their AESEQ as text."""
-    seq = _text_number(ae["AESEQ"])
+    seq = number_text(ae["AESEQ"])
     ids = [resource_id("AdverseEvent", u, s) for u, s in zip(ae["USUBJID"], seq)]
     return pd.Series(ids, index=ae.index, dtype=object), seq
 
@@ -138,7 +132,7 @@ def _supp(inp: FhirInput, ae: pd.DataFrame) -> pd.DataFrame:
         if table is None or idvar not in table.columns:
             continue
         values = table[idvar]
-        key = _text_number(values) if pd.api.types.is_numeric_dtype(values) else values.fillna("").astype(str)
+        key = number_text(values) if pd.api.types.is_numeric_dtype(values) else values.fillna("").astype(str)
         parents = pd.DataFrame({"USUBJID": ae["USUBJID"].to_numpy(), "IDVARVAL": key.to_numpy(),
                                 "parent": range(len(ae))}).drop_duplicates(["USUBJID", "IDVARVAL"])
         rows = supp["IDVAR"] == idvar
@@ -262,8 +256,8 @@ def build_r5(inp: FhirInput) -> list[dict]:
     seriousness = {value: concept(code) for value, code in SERIOUSNESS.items()}
     subjects = {usubjid: reference("Patient", usubjid) for usubjid in ae["USUBJID"].unique()}
     category, study = [concept(CATEGORY)], [reference("ResearchStudy", *study_key(inp))]
-    codes = [_code(*parts) or None for parts in zip(_terms(ae, supp), _text_number(ae["AEPTCD"]), ae["AEDECOD"],
-                                                     _text_number(ae["AELLTCD"]), ae["AELLT"])]
+    codes = [_code(*parts) or None for parts in zip(_terms(ae, supp), number_text(ae["AEPTCD"]), ae["AEDECOD"],
+                                                     number_text(ae["AELLTCD"]), ae["AELLT"])]
     periods = [{**({"start": start} if start else {}), **({"end": end} if end else {})} or None
                for start, end in zip(fhir_datetime(ae["AESTDTC"]), fhir_datetime(ae["AEENDTC"]))]
     notes = [[{"text": text} for text in texts] or None for texts in _notes(ae, supp, untreated)]

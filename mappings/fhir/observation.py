@@ -92,13 +92,14 @@ R4 = R4Differences()  # Observation: no difference for the elements mapped here
 
 
 # ------------------------------------------------------------------------------------------ keys
-def _text_number(values: pd.Series) -> pd.Series:
+def number_text(values: pd.Series) -> pd.Series:
+    """A Num column as text: 3.0 -> "3", 10018651.0 -> "10018651", NaN -> ""."""
     return values.map(lambda v: "" if pd.isna(v) else f"{v:.15g}").astype(object)
 
 
 def result_keys(lb: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """The resource ids of the LB records and their LBSEQ as text."""
-    seq = _text_number(lb["LBSEQ"])
+    seq = number_text(lb["LBSEQ"])
     ids = [resource_id("Observation", u, s) for u, s in zip(lb["USUBJID"], seq)]
     return pd.Series(ids, index=lb.index, dtype=object), seq
 

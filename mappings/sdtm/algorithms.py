@@ -375,6 +375,7 @@ def lookup(table: pd.DataFrame, other: pd.DataFrame, column: str, by: Sequence[s
 
 
 def _key_index(frame: pd.DataFrame, by: Sequence[str]) -> pd.Index:
+    """The key columns `by` of `frame` as an index (one row per row of `frame`), to look rows up by key."""
     return pd.Index(frame[by[0]]) if len(by) == 1 else pd.MultiIndex.from_frame(frame[list(by)])
 
 
