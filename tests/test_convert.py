@@ -7,6 +7,7 @@ re-runs are byte-identical, and bad input leaves nothing behind.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -188,3 +189,36 @@ def test_each_kind_of_bad_input_exits_2_names_file_row_column_value_and_writes_n
         assert text in result.stderr, (broken, text, result.stderr[-2000:])
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["native"]
+
+
+@pytest.mark.parametrize("release", ["R4", "R5"])
+def test_fhir_and_sdtm_agree_on_subjects_dates_and_doses(revallo, release):
+    # SDTM is the hub: the FHIR bundles are built from the tables the XPT files hold
+    dm, _ = read_xpt(revallo / "sdtm" / "dm.xpt")
+    ex, _ = read_xpt(revallo / "sdtm" / "ex.xpt")
+    ts, _ = read_xpt(revallo / "sdtm" / "ts.xpt")
+    bundle = json.loads((revallo / "fhir" / release / "bundle.json").read_text(encoding="utf-8"))
+    assert bundle["type"] == "transaction"
+    resources = [e["resource"] for e in bundle["entry"]]
+    by_type: dict[str, list[dict]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    assert len(by_type["Patient"]) == len(by_type["ResearchSubject"]) == len(dm)
+    patient_usubjid = {p["id"]: next(i["value"] for i in p["identifier"] if i["system"] == "urn:trialbridge:usubjid")
+                       for p in by_type["Patient"]}
+    assert sorted(patient_usubjid.values()) == sorted(dm["USUBJID"])
+    assert len(by_type["MedicationAdministration"]) == len(ex)
+    period = "occurencePeriod" if release == "R5" else "effectivePeriod"
+    fhir_doses = sorted(
+        (patient_usubjid[m["subject"]["reference"].removeprefix("urn:uuid:")], m[period]["start"],
+         m[period].get("end", ""), m["dosage"]["dose"]["value"], m["dosage"]["dose"]["unit"])
+        for m in by_type["MedicationAdministration"])
+    sdtm_doses = sorted(zip(ex["USUBJID"], ex["EXSTDTC"], ex["EXENDTC"], ex["EXDOSE"], ex["EXDOSU"]))
+    assert fhir_doses == sdtm_doses
+    (study,) = by_type["ResearchStudy"]
+    regid = ts.loc[ts["TSPARMCD"] == "REGID", "TSVAL"].tolist()
+    assert study["identifier"][0]["value"] == "NCT01421927"
+    assert "NCT01421927" in regid  # TS REGID: the registry id of STUDYID
+    full_urls = {e["fullUrl"] for e in bundle["entry"]}
+    references = re.findall(r'"reference":\s*"(urn:uuid:[0-9a-f-]+)"', json.dumps(bundle))
+    assert set(references) <= full_urls, "every reference resolves inside the bundle"
