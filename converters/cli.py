@@ -1,12 +1,13 @@
 """The `trialbridge` command: a thin layer that parses options, calls one pipeline function and renders.
 
 Exit codes: 0 all good; 1 outputs written but conformance errors found; 2 bad input or usage (nothing
-written).
+written); 3 an internal error of trialbridge (nothing written; the traceback is printed to report it).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -16,7 +17,7 @@ from trialbridge.converters import pipeline
 from trialbridge.converters.report import findings_json_text, print_findings
 from trialbridge.schemas.findings import Finding, finding
 
-EXIT_OK, EXIT_CONFORMANCE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_CONFORMANCE, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _version() -> str:
@@ -117,6 +118,17 @@ def _render(findings: list[Finding], args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except Exception as error:  # a defect of ours, not bad input: say so, with the traceback to report
+        traceback.print_exc(file=sys.stderr)
+        print_findings([finding("PIPELINE-INTERNAL", args.command or "trialbridge", (),
+                                stage=f"running '{args.command}'", error=f"{type(error).__name__}: {error}")],
+                       sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command is None:
         build_parser().print_help(sys.stderr)
         return EXIT_BAD_INPUT

@@ -30,7 +30,7 @@ from trialbridge.schemas.define_checks import check_define_against_data, validat
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.native import FORM_NAMES, form_file
 from trialbridge.schemas.sdtm_checks import RuleResult, check_sdtm
-from trialbridge.schemas.sdtm_spec import study_spec
+from trialbridge.schemas.sdtm_spec import study_spec, with_continuations
 
 Mapping = Callable[[Trial, dict[str, pd.DataFrame]], Mapped]
 DOMAIN_MAPPINGS: tuple[tuple[str, Mapping], ...] = (
@@ -110,8 +110,10 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
                        ) -> tuple[list[Finding], list[RuleResult], dict[str, dict[str, object]], list[str]]:
     """Map (unless `mapped` is given), reconcile, check and write `sdtm_dir/*.xpt` + define.xml; return
     findings, rule results, the reconciliation and the names of the datasets written."""
-    spec = study_spec()
     sdtm = mapped if mapped is not None else map_sdtm(trial)
+    spec = study_spec()
+    if "TS" in sdtm.tables:  # a TSVAL over 200 characters continues in TSVAL1, ... (SDTMIG 3.4 TS assumption 8)
+        spec = with_continuations(spec, "TS", list(sdtm.tables["TS"].columns))
     reconciliation, findings = reconcile(trial, sdtm)
     findings = sdtm.findings + findings
     # the XPT writer's stages, run once: their tables are checked and written, their findings reported below

@@ -14,10 +14,10 @@ a `Terminology`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -343,3 +343,37 @@ def study_spec() -> StudySpec:
     if undefined:
         raise ValueError(f"study-spec.json: methods used but not described: {undefined}")
     return StudySpec(datasets=datasets, value_level=tuple(value_level), methods=methods, parents=parents)
+
+
+# Text continuation columns: SDTMIG 3.4 TS assumption 8 continues a TSVAL over 200 characters in TSVAL1,
+# TSVAL2, ... placed right after TSVAL. SDTMIG's metadata lists no such variables, so the study adds the
+# ones the data needs, each copying TSVAL's facts (type, role, origin) with a numbered label.
+CONTINUED_VARIABLES: dict[tuple[str, str], str] = {("TS", "TSVAL"): "Parameter Value {n}"}
+
+
+def continuation_names(variable: str, columns: Sequence[str]) -> list[str]:
+    """The continuation columns of `variable` present in `columns`, in order: TSVAL1, TSVAL2, ..."""
+    found = []
+    while f"{variable}{len(found) + 1}" in columns:
+        found.append(f"{variable}{len(found) + 1}")
+    return found
+
+
+def with_continuations(spec: StudySpec, dataset: str, columns: Sequence[str]) -> StudySpec:
+    """`spec` with the continuation variables (TSVAL1 ...) that `columns` hold declared after their base."""
+    ds = spec.datasets.get(dataset)
+    if ds is None:
+        return spec
+    variables: list[Variable] = []
+    for variable in ds.variables:
+        variables.append(variable)
+        template = CONTINUED_VARIABLES.get((dataset, variable.name))
+        if template is None:
+            continue
+        for n, name in enumerate(continuation_names(variable.name, columns), start=1):
+            variables.append(replace(variable, name=name, label=template.format(n=n), core="Perm",
+                                     comment=f"Continuation of {variable.name} (characters beyond 200), "
+                                             "SDTMIG 3.4 TS assumption 8."))
+    if len(variables) == len(ds.variables):
+        return spec
+    return replace(spec, datasets={**spec.datasets, dataset: replace(ds, variables=tuple(variables))})

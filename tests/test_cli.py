@@ -49,3 +49,16 @@ def test_convert_of_a_missing_folder_is_exit_2_and_writes_nothing(tmp_path):
     assert "no-such-trial" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_internal_error_is_exit_3_with_the_traceback_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from trialbridge.converters import pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated defect")
+
+    monkeypatch.setattr(pipeline, "convert", broken)
+    assert main(["convert", str(tmp_path), "--out", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert "PIPELINE-INTERNAL" in err and "RuntimeError: simulated defect" in err and "Traceback" in err
+    assert not (tmp_path / "out").exists()

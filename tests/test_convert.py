@@ -222,3 +222,21 @@ def test_fhir_and_sdtm_agree_on_subjects_dates_and_doses(revallo, release):
     full_urls = {e["fullUrl"] for e in bundle["entry"]}
     references = re.findall(r'"reference":\s*"(urn:uuid:[0-9a-f-]+)"', json.dumps(bundle))
     assert set(references) <= full_urls, "every reference resolves inside the bundle"
+
+
+def test_a_registry_title_over_200_characters_continues_in_tsval1(tmp_path):
+    # SDTMIG 3.4 TS assumption 8: TSVAL holds 200 characters at most, the rest continues in TSVAL1, ...
+    folder = _copy_example(tmp_path / "native")
+    record = json.loads((folder / "registry.json").read_text(encoding="utf-8"))
+    title = record["protocolSection"]["identificationModule"]["officialTitle"] + \
+        ": a Phase 1 Single-arm Open-label Multicentre Study of Dose Escalation Every Third Month in Adults"
+    record["protocolSection"]["identificationModule"]["officialTitle"] = title
+    (folder / "registry.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    result = convert(folder, tmp_path / "out", "--fhir", "none")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ts, meta = read_xpt(tmp_path / "out" / "sdtm" / "ts.xpt")
+    names = [c.name for c in meta.columns]
+    assert names[names.index("TSVAL") + 1] == "TSVAL1"
+    row = ts[ts["TSPARMCD"] == "TITLE"].iloc[0]
+    assert len(row["TSVAL"]) <= 200 and (row["TSVAL"] + " " + row["TSVAL1"]) == title
+    assert 'Name="TSVAL1"' in (tmp_path / "out" / "sdtm" / "define.xml").read_text(encoding="utf-8")
