@@ -85,6 +85,20 @@ def test_a_death_ends_treatment_and_study_in_order_with_study_days_and_epochs():
     assert one["DSSTDY"].tolist() == [-70.0, 144.0, 177.0]  # consent before day 1: negative, no day 0
 
 
+def test_every_death_record_is_dated_on_the_death_date_even_when_treatment_ended_by_death():
+    # DS records with DSDECOD DEATH carry DSSTDTC = DM.DTHDTC (CDISC CORE-000034): the end-of-treatment
+    # record of a subject whose treatment ended by death is dated on the death, not on the last dose
+    eos = END_OF_STUDY.copy()
+    eos.loc[0, ["EOTREAS", "EOSDAT", "DTHDAT"]] = ["DEATH", "2012-05-09", "2012-05-09"]
+    ds = mapped(eos).table
+    dm_death = "2012-05-09"
+    deaths = ds[(ds["USUBJID"] == "REVALLO-01-001") & (ds["DSDECOD"] == "DEATH")]
+    assert deaths["DSSCAT"].tolist() == ["STUDY TREATMENT", "STUDY PARTICIPATION"]
+    assert deaths["DSSTDTC"].tolist() == [dm_death, dm_death]
+    other = ds[(ds["USUBJID"] == "REVALLO-01-002") & (ds["DSSCAT"] == "STUDY TREATMENT")]
+    assert other["DSSTDTC"].tolist() == ["2012-12-01"]  # no death: the last dose
+
+
 def test_death_keeps_the_verbatim_cause_split_into_suppds_beyond_200_characters():
     result = mapped()
     death = result.table[(result.table["DSDECOD"] == "DEATH")].iloc[0]

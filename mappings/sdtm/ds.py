@@ -123,7 +123,10 @@ def map_ds(trial: Trial, sdtm: dict[str, pd.DataFrame]) -> Mapped:
     findings += found
     treatment["DSCAT"] = hardcode_ct(eos, "DISPOSITION EVENT", "C74558")  # DSCAT: DISPOSITION EVENT
     treatment["DSSCAT"] = hardcode_ct(eos, "STUDY TREATMENT", "C170443")  # DSSCAT: STUDY TREATMENT
-    treatment["DSSTDTC"] = assign_datetime(eos, "EOTDAT")  # DSSTDTC: last lenalidomide dose
+    ended_by_death = is_in(eos, "EOTREAS", ["DEATH"]) & is_present(eos, "DTHDAT")
+    treatment["DSSTDTC"] = coalesce(
+        assign_datetime(eos, "DTHDAT").where(ended_by_death, ""),  # DSSTDTC: a DEATH record is dated DTHDTC,
+        assign_datetime(eos, "EOTDAT"))  # else the last lenalidomide dose (CORE-000034)
 
     study = start_table(eos)  # end of study: a disposition event of the study participation
     _identify(study, eos, studyid)
@@ -138,7 +141,9 @@ def map_ds(trial: Trial, sdtm: dict[str, pd.DataFrame]) -> Mapped:
     study["DSDECOD"] = coalesce(reason, status)  # DSDECOD: NCOMPLT term of the reason, else COMPLETED
     study["DSCAT"] = hardcode_ct(eos, "DISPOSITION EVENT", "C74558")  # DSCAT: DISPOSITION EVENT
     study["DSSCAT"] = hardcode_ct(eos, "STUDY PARTICIPATION", "C170443")  # DSSCAT: STUDY PARTICIPATION
-    study["DSSTDTC"] = assign_datetime(eos, "EOSDAT")  # DSSTDTC: date the subject left the study
+    study["DSSTDTC"] = coalesce(
+        assign_datetime(eos, "DTHDAT").where(death & is_present(eos, "DTHDAT"), ""),  # DSSTDTC: death date,
+        assign_datetime(eos, "EOSDAT"))  # else the date the subject left the study
     findings += _deaths_without_disposition(eos, studyid)
 
     ds = bind_rows(consent, treatment, study)
