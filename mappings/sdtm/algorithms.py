@@ -473,15 +473,20 @@ def split_long_text(table: pd.DataFrame, variable: str, supp_qnam_prefix: str,
         rest = _char(rest.index).where(~long, tail).where(long, "")
         index += 1
     frame = pd.DataFrame({name: _text(values) for name, values in parts.items()}, index=table.index)
-    extra = [c for c in frame.columns if c != variable]
-    split = (frame[extra] != "").any(axis=1) if extra else pd.Series(False, index=table.index)
-    findings = []
-    if split.any():
-        records = _records(table, split)
-        findings.append(finding("SDTM-TEXT-SPLIT", f"{records[0]}:{variable}", [], variable=variable,
-                                count=len(records), length=length, qnams=", ".join(extra),
-                                records=_shown(records)))
-    return frame, findings
+    return frame, _split_report(table, frame, variable, length, "SDTM-TEXT-SPLIT", "qnams")
+
+
+def _split_report(table: pd.DataFrame, parts: pd.DataFrame, variable: str, length: int, rule_id: str,
+                  names_field: str) -> list[Finding]:
+    """The one finding of a text split: how many records, which continuation names (`names_field` is the
+    message template's name for them: `qnams` for SUPP-- qualifiers, `columns` for TSVAL1 ...)."""
+    extra = [c for c in parts.columns if c != variable]
+    split = (parts[extra] != "").any(axis=1) if extra else pd.Series(False, index=table.index)
+    if not split.any():
+        return []
+    records = _records(table, split)
+    return [finding(rule_id, f"{records[0]}:{variable}", [], variable=variable, count=len(records),
+                    length=length, records=_shown(records), **{names_field: ", ".join(extra)})]
 
 
 def to_supp(table: pd.DataFrame, domain: str, qvals: Sequence[tuple[str, str, str, str]],
@@ -699,15 +704,7 @@ def split_to_columns(table: pd.DataFrame, variable: str, length: int = MAX_TEXT)
     and continues in the additional columns `<variable>1`, `<variable>2`, ... of the same dataset, each cut
     at a word boundary: `split_long_text` with the parts kept as columns instead of SUPP-- qualifiers."""
     parts, _ = split_long_text(table, variable, variable, length)
-    extra = [c for c in parts.columns if c != variable]
-    split = (parts[extra] != "").any(axis=1) if extra else pd.Series(False, index=table.index)
-    findings = []
-    if split.any():
-        records = _records(table, split)
-        findings.append(finding("SDTM-TEXT-SPLIT-COLUMNS", f"{records[0]}:{variable}", [], variable=variable,
-                                count=len(records), length=length, columns=", ".join(extra),
-                                records=_shown(records)))
-    return parts, findings
+    return parts, _split_report(table, parts, variable, length, "SDTM-TEXT-SPLIT-COLUMNS", "columns")
 
 
 def report_values(source: pd.DataFrame, source_column: str, mask: pd.Series, rule_id: str,
