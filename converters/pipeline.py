@@ -71,7 +71,8 @@ def check(path: Path) -> RunResult:
         from trialbridge.schemas.define_checks import check_define_package
 
         findings = check_define_package(path)
-        return RunResult(findings, 1 if has_errors(findings) else 0, f"checked {path}")
+        unreadable = any(f.rule == "DEFINE-XML-SYNTAX" or f.rule.startswith("XML-") for f in findings)
+        return RunResult(findings, 2 if unreadable else 1 if has_errors(findings) else 0, f"checked {path}")
     package = _package_dir(path) if path.is_dir() and not (path / "registry.json").exists() else None
     if package is not None:
         findings = check_package(package)

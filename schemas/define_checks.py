@@ -21,6 +21,7 @@ import pandas as pd
 from lxml import etree
 
 from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.safe_xml import XmlError, parse_file
 
 DEFINE_DIR = Path(__file__).resolve().parent / "define-xml-2.1"
 SCHEMA_DIR = DEFINE_DIR / "schema"
@@ -95,11 +96,13 @@ def _short_names(text: str) -> str:
 
 
 def _parse(path: Path) -> tuple[etree._ElementTree | None, list[Finding]]:
+    """The define.xml tree, read through the safe parser (no DTD, no entities, no network)."""
     try:
-        return etree.parse(str(path), no_network_parser()), []
-    except (etree.XMLSyntaxError, OSError) as error:
-        line = getattr(error, "lineno", 0) or 0
-        return None, [finding("DEFINE-XML-SYNTAX", f"{path.name}:{line}", (), reason=str(error))]
+        return parse_file(path), []
+    except XmlError as error:
+        if error.kind in ("syntax", "encoding", "unreadable"):
+            return None, [finding("DEFINE-XML-SYNTAX", error.location, (), reason=error.reason)]
+        return None, [error.finding()]
 
 
 def validate_define(path: Path) -> list[Finding]:
@@ -135,7 +138,7 @@ def check_define_package(path: Path) -> list[Finding]:
     if define is None:
         return [finding("DEFINE-NOT-FOUND", str(path), (), path=str(path))]
     findings = validate_define(define)
-    if not any(f.rule == "DEFINE-XML-SYNTAX" for f in findings):
+    if not any(f.rule == "DEFINE-XML-SYNTAX" or f.rule.startswith("XML-") for f in findings):
         findings += check_define_against_data(define, define.parent)
     return findings
 
