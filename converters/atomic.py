@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Iterator
 
 
+class NotPublished(Exception):
+    """Raised inside `atomic_output_dir` to abandon the work folder: nothing is published, nothing is left."""
+
+
 @contextmanager
 def atomic_output_dir(target: Path) -> Iterator[Path]:
     """Yield an empty work folder beside `target`; on success it replaces `target`, on any error it vanishes.

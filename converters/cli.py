@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="FHIR releases to write, comma-separated: R4, R5, both (default R4,R5) or none")
     convert.add_argument("--created", type=_timestamp, default=None, metavar="ISO-DATETIME",
                          help="creation timestamp stamped into every output (default: the registry record's last update)")
+    convert.add_argument("--ascii-placeholder", action="store_true",
+                         help="in XPT values, replace characters with no ASCII form (emoji, CJK, control characters) "
+                              "by [U+XXXX] (each reported) instead of stopping the package; see README")
 
     validate = commands.add_parser("validate", parents=[report], help="check a native folder or an output",
                                    description="Check PATH without writing anything: a native record folder, an SDTM package folder "
@@ -144,7 +147,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.format == "table":
             print(result.summary, file=sys.stderr)
         return result.exit_code
-    result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir)
+    result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
+                              ascii_placeholder=args.ascii_placeholder)
     _render(result.findings, args)
     if args.format == "table":
         print(result.summary, file=sys.stderr)

@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from trialbridge.converters.atomic import atomic_output_dir
+from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.trial import Trial
 from trialbridge.converters.report import findings_json_text
@@ -107,13 +107,15 @@ def _tool_version() -> str:
 
 
 def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
-            fhir_releases: tuple[str, ...] = ("R4", "R5")) -> RunResult:
+            fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
     define.html), `out/fhir/<release>/` (transaction bundle.json and ndjson/ per resource type, built
     from the same SDTM tables) and `out/findings.json` (every finding, the rule results and the
-    reconciliation of input rows); exit code 1 when a conformance error was found, else 0.
+    reconciliation of input rows); exit code 1 when a conformance error was found, else 0. When a
+    dataset cannot be written (e.g. a value with no ASCII form, unless `ascii_placeholder`), nothing is
+    published and the exit code is 2.
     """
     from trialbridge.converters.fhir_stage import write_fhir
     from trialbridge.converters.sdtm_package import map_sdtm, write_sdtm_package
@@ -123,26 +125,32 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     if trial is None or has_errors(findings):
         return RunResult(findings, 2, f"{source}: input rejected, nothing written to {out}")
     stamp = created or creation_datetime(trial.registry)
-    with atomic_output_dir(Path(out)) as work:
-        mapped = map_sdtm(trial)  # the hub: the SDTM package and the FHIR bundles come from these same tables
-        if fhir_releases:
-            findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases)
-        sdtm_findings, results, reconciliation, written = write_sdtm_package(
-            trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD, mapped=mapped)
-        del mapped
-        findings = findings + sdtm_findings
-        (work / "findings.json").write_text(findings_json_text(
-            findings,
-            tool={"name": "trialbridge", "version": _tool_version()},
-            input=str(Path(source)),
-            created=stamp.isoformat(),
-            reconciliation=reconciliation,
-            rule_results=[r.as_dict() for r in results],
-        ), encoding="utf-8")
+    try:
+        with atomic_output_dir(Path(out)) as work:
+            mapped = map_sdtm(trial)  # the hub: the SDTM package and the FHIR bundles come from these same tables
+            if fhir_releases:
+                findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases)
+            package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
+                                         mapped=mapped, placeholder=ascii_placeholder)
+            del mapped
+            findings = findings + package.findings
+            if not package.complete:
+                raise NotPublished()
+            (work / "findings.json").write_text(findings_json_text(
+                findings,
+                tool={"name": "trialbridge", "version": _tool_version()},
+                input=str(Path(source)),
+                created=stamp.isoformat(),
+                reconciliation=package.reconciliation,
+                rule_results=[r.as_dict() for r in package.results],
+            ), encoding="utf-8")
+    except NotPublished:
+        return RunResult(findings, 2, f"{source}: the SDTM package cannot be written whole, nothing written to {out}")
     exit_code = 1 if has_errors(findings) else 0
-    lines = [describe_trial(trial), f"wrote {out}/sdtm: {', '.join(n.lower() + '.xpt' for n in written)}, define.xml, define.html",
+    lines = [describe_trial(trial), f"wrote {out}/sdtm: {', '.join(n.lower() + '.xpt' for n in package.written)}, "
+             "define.xml, define.html (every file read back)",
              "reconciliation (rows read = written + rejected):"]
-    for name, counts in reconciliation.items():
+    for name, counts in package.reconciliation.items():
         lines.append(f"  {name:24} read {counts['read']:>8,}  written {counts['written']:>8,}  "
                      f"rejected {counts['rejected']:>6,}  lost {counts['lost']:>4,}")
     if fhir_releases:

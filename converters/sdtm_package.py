@@ -105,36 +105,88 @@ def with_provenance(ready: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     return ready.assign(**{SOURCE_FILE: table[SOURCE_FILE].to_numpy(), SOURCE_LINE: table[SOURCE_LINE].to_numpy()})
 
 
+@dataclass(frozen=True)
+class PackageWrite:
+    """What `write_sdtm_package` did. `complete` is False when a dataset could not be written: the caller
+    must then publish nothing (whole or nothing); `written` lists the datasets read back from disk."""
+
+    findings: list[Finding]
+    results: list[RuleResult]
+    reconciliation: dict[str, dict[str, object]]
+    written: list[str]
+    complete: bool
+
+
+def _files_of(sdtm_dir: Path, name: str) -> list[Path]:
+    """The file(s) holding dataset `name` on disk: `name.xpt`, or its `split/` parts."""
+    whole = sdtm_dir / f"{name.lower()}.xpt"
+    if whole.is_file():
+        return [whole]
+    return sorted((sdtm_dir / "split").glob(f"{name.lower()}[0-9]*.xpt"),
+                  key=lambda p: int(p.stem[len(name):]) if p.stem[len(name):].isdigit() else 0)
+
+
+def read_back(sdtm_dir: Path, expected: dict[str, int], read: Callable = read_xpt) -> tuple[list[str], list[Finding]]:
+    """Every dataset in `expected` (name -> records prepared) must be on disk with exactly that many records:
+    the names found so, and an error finding for each one missing, unreadable or short."""
+    found: list[str] = []
+    problems: list[Finding] = []
+    for name, records in expected.items():
+        files = _files_of(sdtm_dir, name)
+        try:
+            on_disk = sum(read(path)[1].rows for path in files) if files else -1
+        except Exception as error:  # an unreadable file we just wrote: report it, never claim it
+            on_disk, reason = -1, f"{type(error).__name__}: {error}"
+        else:
+            reason = "no file" if not files else f"{on_disk} record(s) read back"
+        if on_disk == records:
+            found.append(name)
+        else:
+            problems.append(finding("PACKAGE-NOT-WRITTEN", f"{name.lower()}.xpt", [name, str(records)],
+                                    dataset=name, records=records, reason=reason))
+    return found, problems
+
+
 def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
                        split_threshold: int = SPLIT_THRESHOLD, mapped: SdtmTables | None = None,
-                       ) -> tuple[list[Finding], list[RuleResult], dict[str, dict[str, object]], list[str]]:
-    """Map (unless `mapped` is given), reconcile, check and write `sdtm_dir/*.xpt` + define.xml; return
-    findings, rule results, the reconciliation and the names of the datasets written."""
+                       placeholder: bool = False) -> PackageWrite:
+    """Map (unless `mapped` is given), reconcile, check and write `sdtm_dir/*.xpt` + define.xml, whole or
+    nothing: when the writer's stages find an error in any dataset (a value with no ASCII form, a value
+    over 200 bytes, ...), no file is written and `complete` is False. Every file is read back; the names
+    written and the reconciliation come from what is on disk. `placeholder`: see `prepare_for_xpt`."""
     sdtm = mapped if mapped is not None else map_sdtm(trial)
     spec = study_spec()
     if "TS" in sdtm.tables:  # a TSVAL over 200 characters continues in TSVAL1, ... (SDTMIG 3.4 TS assumption 8)
         spec = with_continuations(spec, "TS", list(sdtm.tables["TS"].columns))
-    reconciliation, findings = reconcile(trial, sdtm)
-    findings = sdtm.findings + findings
     # the XPT writer's stages, run once: their tables are checked and written, their findings reported below
-    staged = {name: prepare_for_xpt(table, spec.dataset(name)) for name, table in sdtm.tables.items()}
+    staged = {name: prepare_for_xpt(table, spec.dataset(name), placeholder) for name, table in sdtm.tables.items()}
+    stage_findings = [f for name in spec.datasets if name in staged for f in staged[name][1]]
+    if has_errors(stage_findings):  # a dataset that cannot be written stops the package: nothing is written
+        blocked = sorted(name for name, (_, found) in staged.items() if has_errors(found))
+        stop = [finding("PACKAGE-STOPPED", ", ".join(n.lower() + ".xpt" for n in blocked), blocked,
+                        datasets=", ".join(blocked))]
+        return PackageWrite(sdtm.findings + stage_findings + stop, [], {}, [], False)
     check_findings, results = check_sdtm(
         {name: with_provenance(ready, sdtm.tables[name]) for name, (ready, _) in staged.items()}, spec)
     sdtm_dir.mkdir(parents=True, exist_ok=True)
-    written: list[str] = []
-    write_findings: list[Finding] = []
-    for name in spec.datasets:  # as `write_xpt`: a dataset whose stages found an error is not written
-        if name not in staged:
-            continue
-        ready, found = staged[name]
-        if not has_errors(found):
-            found = found + write_prepared(ready, spec.dataset(name), sdtm_dir / f"{name.lower()}.xpt",
-                                           created, split_threshold)
-        write_findings += found
-        written.append(name)
-    del sdtm, staged  # from here on only the files are read: free the tables
+    write_findings: list[Finding] = list(stage_findings)
+    for name in spec.datasets:
+        if name in staged:
+            ready, _ = staged[name]
+            write_findings += write_prepared(ready, spec.dataset(name), sdtm_dir / f"{name.lower()}.xpt",
+                                             created, split_threshold)
+    expected = {name: len(staged[name][0]) for name in spec.datasets if name in staged}
+    del staged
     read_once = lru_cache(maxsize=None)(read_xpt)  # define.xml and its check read each file once (read-only)
+    written, missing = read_back(sdtm_dir, expected, read_once)
+    on_disk = SdtmTables({name: sdtm.tables[name] for name in written}, sdtm.findings, sdtm.rejected)
+    reconciliation, recon_findings = reconcile(trial, on_disk)  # rows carried by the files actually written
+    findings = sdtm.findings + recon_findings
+    del sdtm, on_disk  # from here on only the files are read: free the tables
+    if missing:
+        return PackageWrite(findings + write_findings + missing, results, reconciliation, written, False)
     define_findings = write_define_package(sdtm_dir, spec, trial, created, write_findings, read=read_once)
     define_findings += validate_define(sdtm_dir / "define.xml")
     define_findings += check_define_against_data(sdtm_dir / "define.xml", sdtm_dir, read=read_once)
-    return findings + write_findings + check_findings + define_findings, results, reconciliation, written
+    return PackageWrite(findings + write_findings + check_findings + define_findings, results, reconciliation,
+                        written, True)

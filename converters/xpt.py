@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import reduce
+from functools import partial, reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -182,8 +182,8 @@ def _as_num(table: pd.DataFrame, dataset: Dataset, name: str) -> tuple[pd.Series
     magnitude = numbers.abs().to_numpy()
     out_of_range = (magnitude > IBM_MAX) | ((magnitude > 0) & (magnitude < IBM_MIN))
     for g in _groups(numbers, out_of_range):
-        found.append(finding("XPT-NUM-RANGE", _where(dataset, name, g.records[0]), [repr(g.value)],
-                             variable=name, value=repr(g.value), count=g.count,
+        found.append(finding("XPT-NUM-RANGE", _where(dataset, name, g.records[0]), [repr(float(g.value))],
+                             variable=name, value=repr(float(g.value)), count=g.count,
                              records=_records(g.records, g.count), source=_source(table, g.first)))
     return pd.Series(numbers.to_numpy(), index=table.index, dtype=np.float64, name=name), found
 
@@ -201,7 +201,8 @@ def xpt_type(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[
     return table.assign(**typed), found
 
 
-def _ascii_column(table: pd.DataFrame, dataset: Dataset, name: str) -> tuple[pd.Series | None, list[Finding]]:
+def _ascii_column(table: pd.DataFrame, dataset: Dataset, name: str,
+                  placeholder: bool = False) -> tuple[pd.Series | None, list[Finding]]:
     column = table[name]
     if not NOT_PRINTABLE_ASCII.search("".join(column.tolist())):
         return None, []                                    # fast path: the whole column is printable ASCII
@@ -211,10 +212,15 @@ def _ascii_column(table: pd.DataFrame, dataset: Dataset, name: str) -> tuple[pd.
     found: list[Finding] = []
     replacements: dict[str, str] = {}
     for g in _groups(column, mask):
-        result = transliterate(str(g.value))
+        result = transliterate(str(g.value), placeholder)
         fields = dict(variable=name, original=result.original, replacement=result.replacement,
                       count=g.count, records=_records(g.records, g.count), source=_source(table, g.first))
         where = _where(dataset, name, g.records[0])
+        if result.placeholders:
+            found.append(finding("XPT-ASCII-PLACEHOLDER", where, [result.original, result.replacement],
+                                 unmapped=result.unmapped, **fields))
+            replacements[result.original] = result.replacement
+            continue
         if result.unmapped:
             found.append(finding("XPT-ASCII-UNMAPPED", where, [result.original, result.unmapped],
                                  unmapped=result.unmapped, **fields))
@@ -227,12 +233,16 @@ def _ascii_column(table: pd.DataFrame, dataset: Dataset, name: str) -> tuple[pd.
     return changed, found
 
 
-def xpt_ascii(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
-    """Character values become printable ASCII by the documented policy; every changed value is a finding."""
+def xpt_ascii(table: pd.DataFrame, dataset: Dataset, placeholder: bool = False) -> tuple[pd.DataFrame, list[Finding]]:
+    """Character values become printable ASCII by the documented policy; every changed value is a finding.
+
+    `placeholder` (the user's opt-in, `convert --ascii-placeholder`): characters with no ASCII form become
+    `[U+XXXX]` (a warning) instead of an error that stops the package.
+    """
     changed: dict[str, pd.Series] = {}
     found: list[Finding] = []
     for name in _spec_columns(table, dataset, "Char"):
-        column, more = _ascii_column(table, dataset, name)
+        column, more = _ascii_column(table, dataset, name, placeholder)
         if column is not None:
             changed[name] = column
         found += more
@@ -305,12 +315,19 @@ def xpt_order(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list
 STAGES: tuple[Stage, ...] = (xpt_name, xpt_label, xpt_type, xpt_ascii, xpt_trim, xpt_length, xpt_order)
 
 
-def prepare_for_xpt(table: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, list[Finding]]:
-    """Run every stage in turn; the table that comes out is exactly what the file will hold."""
+def prepare_for_xpt(table: pd.DataFrame, dataset: Dataset,
+                    placeholder: bool = False) -> tuple[pd.DataFrame, list[Finding]]:
+    """Run every stage in turn; the table that comes out is exactly what the file will hold.
+
+    `placeholder`: the ASCII stage's opt-in for characters with no ASCII form (see `xpt_ascii`).
+    """
+    stages = STAGES if not placeholder else tuple(
+        partial(xpt_ascii, placeholder=True) if stage is xpt_ascii else stage for stage in STAGES)
+
     def step(state: tuple[pd.DataFrame, list[Finding]], stage: Stage) -> tuple[pd.DataFrame, list[Finding]]:
         prepared, more = stage(state[0], dataset)
         return prepared, state[1] + more
-    return reduce(step, STAGES, (table, []))
+    return reduce(step, stages, (table, []))
 
 
 # ------------------------------------------------------------------------------------------- writing

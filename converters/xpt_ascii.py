@@ -15,9 +15,14 @@ value is made ASCII before writing, in three steps, and every changed value is r
 2. Unicode NFKD decomposition, then every combining mark dropped: `é` -> `e`, `ô` -> `o`, `ç` -> `c`;
    compatibility forms fold to their plain letters (`ﬁ` -> `fi`, `…` -> `...`, no-break and thin
    spaces -> a space, `™` -> `TM`, subscript digits -> digits).
-3. Anything still outside printable ASCII (0x20-0x7E), including other control characters, is NOT
-   replaced by `?`: the value is refused with the list of those characters, and the writer reports an
-   error instead of writing the file.
+3. Greek letters (after step 2, so accented Greek too) become their English names: `β` -> `beta`,
+   `Δ` -> `DELTA` (a capital letter gives the name in capitals); the Greek mu stays `u` (step 1), as it is
+   the micro prefix of units far more often than a letter.
+4. Anything still outside printable ASCII (0x20-0x7E), including other control characters (NUL, ESC),
+   emoji and CJK, is NOT replaced by `?`: the value is refused with the list of those characters, and
+   the package is not written (`converters/sdtm_package.py`). Only when the user opts in
+   (`convert --ascii-placeholder`) each such character becomes the placeholder `[U+XXXX]` (its code
+   point: `🤒` -> `[U+1F912]`), reported as a warning with the original value.
 
 A change made by step 2 alone (accents only) is reported as information; a change that needed step 1
 is reported as a warning, since it replaces a symbol rather than dropping a mark.
@@ -43,6 +48,15 @@ _TABLE: dict[str, str] = {
     "\t": " ", "\n": " ", "\r": " ",
     "\u00ad": "", "\u200b": "", "\u200c": "", "\u200d": "", "\u2060": "", "\ufeff": "",
 }
+_GREEK_NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
+                "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega")
+_GREEK_SMALL = "αβγδεζηθικλμνξοπρστυφχψω"
+_GREEK_CAPITAL = "ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ"
+_GREEK = str.maketrans({
+    **dict(zip(_GREEK_SMALL, _GREEK_NAMES)), **{c: n.upper() for c, n in zip(_GREEK_CAPITAL, _GREEK_NAMES)},
+    "ς": "sigma",  # final sigma
+})
+PLACEHOLDER = "[U+{code:04X}]"
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 _SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+")
 _CRLF = re.compile("\r\n")
@@ -59,18 +73,22 @@ class Transliteration:
     replacement: str       # the ASCII value (when `unmapped` is empty)
     unmapped: str          # characters with no ASCII form, as `U+00E9 'é'` items joined by ", "
     accents_only: bool     # step 2 alone produced the change
+    placeholders: bool = False  # `unmapped` characters were replaced by PLACEHOLDER (the user opted in)
 
 
 def _drop_marks(text: str, form: str = "NFKD") -> str:
     return "".join(ch for ch in unicodedata.normalize(form, text) if not unicodedata.combining(ch))
 
 
-def transliterate(text: str) -> Transliteration:
-    """Apply the policy above to one value."""
+def transliterate(text: str, placeholder: bool = False) -> Transliteration:
+    """Apply the policy above to one value; with `placeholder`, step 4 replaces instead of refusing."""
     step1 = _SUPERSCRIPT_RUN.sub(lambda m: "^" + m.group().translate(_SUPERSCRIPTS), _CRLF.sub(" ", text))
     step1 = step1.translate(_TRANSLATE)
-    result = _drop_marks(step1)
+    result = _drop_marks(step1).translate(_GREEK)
     bad = sorted(set(NOT_PRINTABLE_ASCII.findall(result)))
     unmapped = ", ".join(f"U+{ord(ch):04X} {ch!r}" for ch in bad)
     accents_only = not bad and step1 == text and result == _drop_marks(text, "NFD")
+    if bad and placeholder:
+        result = NOT_PRINTABLE_ASCII.sub(lambda m: PLACEHOLDER.format(code=ord(m.group())), result)
+        return Transliteration(text, result, unmapped, False, placeholders=True)
     return Transliteration(text, result, unmapped, accents_only)

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from importlib import resources
 
 import pytest
@@ -120,11 +118,3 @@ def test_terminology_lookups():
     assert ct.decode("C71113", "QD") == "Daily"
     with pytest.raises(KeyError, match="C0000"):
         ct.codelist_name("C0000")
-
-
-def test_loading_the_spec_and_the_terminology_takes_under_two_seconds():
-    code = ("import time; t = time.perf_counter(); "
-            "from trialbridge.schemas.sdtm_spec import study_spec, terminology; "
-            "study_spec(); terminology(); print(time.perf_counter() - t)")
-    seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    assert seconds < 2.0
