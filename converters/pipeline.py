@@ -12,6 +12,7 @@ from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.trial import Trial
 from trialbridge.converters.report import findings_json_text
 from trialbridge.schemas.findings import Finding, has_errors
+from trialbridge.schemas.triage import triage
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def check_package(folder: Path) -> list[Finding]:
         findings += sdtm_findings
     if find_define(folder) is not None:
         findings += check_define_package(folder)
-    return findings
+    return triage(findings)
 
 
 def check(path: Path) -> RunResult:
@@ -70,7 +71,7 @@ def check(path: Path) -> RunResult:
     if path.is_file() and path.suffix.lower() == ".xml":
         from trialbridge.schemas.define_checks import check_define_package
 
-        findings = check_define_package(path)
+        findings = triage(check_define_package(path))
         unreadable = any(f.rule == "DEFINE-XML-SYNTAX" or f.rule.startswith("XML-") for f in findings)
         return RunResult(findings, 2 if unreadable else 1 if has_errors(findings) else 0, f"checked {path}")
     package = _package_dir(path) if path.is_dir() and not (path / "registry.json").exists() else None
@@ -80,6 +81,7 @@ def check(path: Path) -> RunResult:
                          f"checked the SDTM package {package} against SDTMIG 3.4" +
                          (" and its define.xml" if (package / "define.xml").exists() else ""))
     trial, findings = read_native(path)
+    findings = triage(findings)
     if trial is None or has_errors(findings):
         return RunResult(findings, 2, f"{path}: input rejected, see the errors above")
     return RunResult(findings, 0, describe_trial(trial))
@@ -123,7 +125,7 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
 
     trial, findings = read_native(Path(source))
     if trial is None or has_errors(findings):
-        return RunResult(findings, 2, f"{source}: input rejected, nothing written to {out}")
+        return RunResult(triage(findings), 2, f"{source}: input rejected, nothing written to {out}")
     stamp = created or creation_datetime(trial.registry)
     try:
         with atomic_output_dir(Path(out)) as work:
@@ -133,7 +135,7 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
                                          mapped=mapped, placeholder=ascii_placeholder)
             del mapped
-            findings = findings + package.findings
+            findings = triage(findings + package.findings)
             if not package.complete:
                 raise NotPublished()
             (work / "findings.json").write_text(findings_json_text(

@@ -5,7 +5,7 @@ import json
 from collections import Counter
 from typing import Iterable, TextIO
 
-from trialbridge.schemas.findings import Finding, sort_findings
+from trialbridge.schemas.findings import Finding, Record, sort_findings
 
 
 def findings_document(findings: Iterable[Finding], **extra: object) -> dict[str, object]:
@@ -25,6 +25,22 @@ def findings_json_text(findings: Iterable[Finding], **extra: object) -> str:
     return json.dumps(findings_document(findings, **extra), indent=2, ensure_ascii=False) + "\n"
 
 
+def records_line(f: Finding, shown: int = 8) -> str:
+    """`42 records: 3 (S1), 7 (S2), ...; knock-on: 40 SD-DY LB.LBDY` for a grouped finding."""
+    def name(r: Record) -> str:
+        place = str(r.row) if r.row is not None else (f"{r.file}:{r.line}" if r.line is not None else r.location)
+        return f"{place} ({r.usubjid})" if r.usubjid else place
+
+    text = ""
+    if f.count > 1:
+        listed = ", ".join(name(r) for r in f.records[:shown]) + (", ..." if len(f.records) > shown else "")
+        text = f"{f.count} records: {listed}"
+    if f.knock_on:
+        caused = ", ".join(f"{k.count} {k.rule} {k.dataset}.{k.variable}" for k in f.knock_on)
+        text += ("; " if text else "") + f"knock-on (not reported again): {caused}"
+    return text
+
+
 def print_findings(findings: Iterable[Finding], stream: TextIO, max_per_rule: int = 20, show_info: bool = True) -> None:
     """Print findings grouped by rule, at most `max_per_rule` lines each, then a count line.
 
@@ -41,6 +57,11 @@ def print_findings(findings: Iterable[Finding], stream: TextIO, max_per_rule: in
             continue
         value = f" [value: {', '.join(repr(v) for v in f.values)}]" if f.values else ""
         print(f"{f.severity.upper():7} {f.rule:24} {f.location}: {f.message}{value}", file=stream)
+        if f.count > 1 or f.knock_on:
+            print(f"{'':33}{records_line(f)}", file=stream)
+        if f.explanation is not None:
+            print(f"{'':33}explained: {f.explanation.justification} ({f.explanation.author}, "
+                  f"{f.explanation.date})", file=stream)
         if f.hint:
             print(f"{'':33}hint: {f.hint}", file=stream)
     for rule, count in sorted(shown.items()):

@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.findings import Finding, Record, finding
 from trialbridge.schemas.sdtm_checks_masks import (
     NUMERIC_TEXT,
     Distinct,
@@ -102,13 +102,23 @@ Check = Callable[[Package], Outcome]
 
 
 # ------------------------------------------------------------------------------------ finding builders
+def _record_keys(table: pd.DataFrame, dataset: str, rows: np.ndarray) -> dict[str, list]:
+    """Subject, --SEQ, source file and line of the records `rows` (empty where the table lacks them)."""
+    def column(name: str) -> list:
+        return as_text(table[name].iloc[rows]).tolist() if name in table.columns else [""] * rows.size
+
+    lines = [int(float(n)) if n not in ("", None) else None for n in column("_line")]
+    return {"usubjid": column("USUBJID"), "seq": column(parent_domain(dataset) + "SEQ"),
+            "file": column("_file"), "line": lines}
+
+
 def record_findings(rule_id: str, package: Package, dataset: str, variable: str, mask: np.ndarray,
                     shown: Sequence[str | pd.Series] = (), **fields: object) -> list[Finding]:
     """One finding per record where `mask` holds, at `dataset:variable:record`.
 
     `shown` gives the values each finding carries: column names of the table, or Series aligned with it
-    (default: `variable`'s value). The message names the source file and line when the table carries
-    provenance.
+    (default: `variable`'s value). Each finding names its record as fields too: row, USUBJID, --SEQ and,
+    when the table carries provenance, the source file and line (`schemas/triage.py` groups them).
     """
     rows = np.flatnonzero(mask)
     if rows.size == 0:
@@ -117,39 +127,42 @@ def record_findings(rule_id: str, package: Package, dataset: str, variable: str,
     template = finding(rule_id, "", (), dataset=dataset, variable=variable, **fields)
     columns = [table[c] if isinstance(c, str) else c for c in (shown or (variable,))]
     values = list(zip(*(as_text(column.iloc[rows]).tolist() for column in columns)))
-    if "_file" in table.columns and "_line" in table.columns:
-        files = as_text(table["_file"].iloc[rows]).tolist()
-        lines = as_text(table["_line"].iloc[rows]).tolist()
-        sources = [f" (from {f} line {n})" if f else "" for f, n in zip(files, lines)]
-    else:
-        sources = [""] * rows.size
+    keys = _record_keys(table, dataset, rows)
     prefix = f"{dataset.lower()}:{variable}:"
     return [
         Finding(rule=template.rule, severity=template.severity, location=prefix + str(row + 1),
-                message=template.message + source, hint=template.hint, values=value)
-        for row, value, source in zip(rows.tolist(), values, sources)
+                message=template.message, hint=template.hint, values=value, dataset=dataset,
+                variable=variable, row=row + 1, usubjid=usubjid, seq=seq, file=file, line=line)
+        for row, value, usubjid, seq, file, line in zip(rows.tolist(), values, keys["usubjid"], keys["seq"],
+                                                       keys["file"], keys["line"])
     ]
 
 
 def value_findings(rule_id: str, package: Package, dataset: str, variable: str, mask: np.ndarray,
                    **fields: object) -> list[Finding]:
     """One finding per distinct offending value (not per record), at its first record, with the count
-    and the first record numbers: for reviewed-but-allowed values such as sponsor terms, where one line
-    per record would bury the rest of the report."""
+    and every record: for reviewed-but-allowed values such as sponsor terms, where one line per record
+    would bury the rest of the report."""
     rows = np.flatnonzero(mask)
     if rows.size == 0:
         return []
     table = package.tables[dataset]
     template = finding(rule_id, "", (), dataset=dataset, variable=variable, **fields)
     values = as_text(table[variable].iloc[rows])
+    keys = pd.DataFrame(_record_keys(table, dataset, rows), index=rows)
     found = []
     for value, positions in pd.Series(rows).groupby(values.to_numpy(), sort=True):
         records = (positions.to_numpy() + 1).tolist()
         listed = ", ".join(map(str, records[:5])) + (", ..." if len(records) > 5 else "")
+        chosen = keys.loc[positions.to_numpy()]
         found.append(Finding(rule=template.rule, severity=template.severity,
                              location=f"{dataset.lower()}:{variable}:{records[0]}",
                              message=f"{template.message} {len(records)} record(s): {listed}.",
-                             hint=template.hint, values=(str(value),)))
+                             hint=template.hint, values=(str(value),), dataset=dataset, variable=variable,
+                             row=records[0], count=len(records),
+                             records=tuple(Record(row=r, usubjid=u, seq=q, file=f, line=n, values=(str(value),))
+                                           for r, u, q, f, n in zip(records, chosen["usubjid"], chosen["seq"],
+                                                                    chosen["file"], chosen["line"]))))
     return found
 
 

@@ -246,7 +246,7 @@ def test_a_study_day_finding_carries_the_day_the_date_and_rfstdtc():
     findings, _ = check_sdtm({"DM": dm_table(), "LB": lb}, spec_of(declare("DM", dm_table()), declare("LB", lb)))
     (day,) = [f for f in findings if f.rule == "SD-DY"]
     assert day.values == ("0", "2012-01-09", "2012-01-10")
-    assert day.message.endswith("(from laboratory.csv line 14)")
+    assert (day.file, day.line, day.row, day.dataset, day.variable) == ("laboratory.csv", 14, 1, "LB", "LBDY")
 
 
 # ---------------------------------------------------------------------------------- identity, keys
