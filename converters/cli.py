@@ -60,6 +60,14 @@ def _releases(text: str) -> tuple[str, ...]:
     return releases
 
 
+def _dataset_json_formats(text: str) -> tuple[str, ...]:
+    """`json,ndjson` -> ("json", "ndjson")."""
+    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    if not formats or any(f not in ("json", "ndjson") for f in formats):
+        raise argparse.ArgumentTypeError(f"expected json, ndjson or json,ndjson, got {text!r}")
+    return formats
+
+
 def _timestamp(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
@@ -93,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (replaced whole, or not touched)")
     convert.add_argument("--fhir", type=_releases, default=("R4", "R5"), metavar="RELEASES",
                          help="FHIR releases to write, comma-separated: R4, R5, both (default R4,R5) or none")
+    convert.add_argument("--dataset-json", type=_dataset_json_formats, nargs="?", const=("json", "ndjson"), default=(),
+                         metavar="FORMATS",
+                         help="also write CDISC Dataset-JSON v1.1 beside the XPT files: json, ndjson or json,ndjson "
+                              "(the default when the option is given without a value)")
     convert.add_argument("--created", type=_timestamp, default=None, metavar="ISO-DATETIME",
                          help="creation timestamp stamped into every output (default: the registry record's last update)")
     convert.add_argument("--ascii-placeholder", action="store_true",
@@ -148,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
             print(result.summary, file=sys.stderr)
         return result.exit_code
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
-                              ascii_placeholder=args.ascii_placeholder)
+                              ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json)
     _render(result.findings, args)
     if args.format == "table":
         print(result.summary, file=sys.stderr)

@@ -627,32 +627,38 @@ def _method_name(oid: str) -> str:
     return "Algorithm " + oid.removeprefix("MT.").replace("_", " ").replace(".", " ")
 
 
-def _tool_version() -> str:
+def tool_version() -> str:
     try:
         return version("trialbridge")
     except PackageNotFoundError:  # a source tree never installed
         return "unknown"
 
 
+def define_oids(study: StudyInfo) -> tuple[str, str, str]:
+    """(Study OID, MetaDataVersion OID, FileOID) of the study's define.xml; Dataset-JSON files refer to them."""
+    part = _oid_part(study.study_id)
+    return f"STDY.{part}", f"MDV.{part}.SDTMIG.{SDTMIG_VERSION}", f"DEF.{part}.SDTM"
+
+
 def build_define(plan: Plan, created: datetime, study: StudyInfo) -> etree._ElementTree:
     """The define.xml document of a plan, elements in the order the Define-XML 2.1 schema declares."""
     root = etree.Element(_odm("ODM"), nsmap=NSMAP)
     stamp = created.replace(microsecond=0, tzinfo=None).isoformat()
-    study_oid = _oid_part(study.study_id)
-    for name, value in (("ODMVersion", "1.3.2"), ("FileOID", f"DEF.{study_oid}.SDTM"), ("FileType", "Snapshot"),
+    study_oid, mdv_oid, file_oid = define_oids(study)
+    for name, value in (("ODMVersion", "1.3.2"), ("FileOID", file_oid), ("FileType", "Snapshot"),
                         ("CreationDateTime", stamp), ("Originator", study.originator),
-                        ("SourceSystem", "trialbridge"), ("SourceSystemVersion", _tool_version()),
+                        ("SourceSystem", "trialbridge"), ("SourceSystemVersion", tool_version()),
                         (_def("Context"), "Submission")):
         if value:
             root.set(name, value)
     root.addprevious(etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{STYLESHEET_NAME}"'))
-    study_el = _sub(root, _odm("Study"), {"OID": f"STDY.{study_oid}"})
+    study_el = _sub(root, _odm("Study"), {"OID": study_oid})
     variables = _sub(study_el, _odm("GlobalVariables"))
     _sub(variables, _odm("StudyName")).text = study.name
     _sub(variables, _odm("StudyDescription")).text = study.description
     _sub(variables, _odm("ProtocolName")).text = study.protocol_name
     mdv = _sub(study_el, _odm("MetaDataVersion"), {
-        "OID": f"MDV.{study_oid}.SDTMIG.{SDTMIG_VERSION}",
+        "OID": mdv_oid,
         "Name": f"{study.name} SDTM data definitions",
         "Description": f"SDTM datasets of study {study.name} (SDTMIG {SDTMIG_VERSION}, CDISC CT {CT_VERSION})",
         _def("DefineVersion"): DEFINE_VERSION,
@@ -727,6 +733,12 @@ def write_define_package(sdtm_dir: Path, spec: StudySpec, trial: Trial, created:
     (the XPT writer's) say which variables were transliterated to ASCII; the study facts come from the
     registry record and the AE form.
     """
-    facts = facts_from_package(sdtm_dir, spec, xpt_findings, read)
-    info = study_info(trial.registry, trial.forms.get("adverse_events"))
+    facts, info = package_facts(sdtm_dir, spec, trial, xpt_findings, read)
     return write_define(spec, facts, sdtm_dir, created, info)
+
+
+def package_facts(sdtm_dir: Path, spec: StudySpec, trial: Trial, xpt_findings: Iterable[Finding] = (),
+                  read: XptReader | None = None) -> tuple[dict[str, DatasetFacts], StudyInfo]:
+    """The facts of the XPT files written in `sdtm_dir` and the study facts define.xml states."""
+    facts = facts_from_package(sdtm_dir, spec, xpt_findings, read)
+    return facts, study_info(trial.registry, trial.forms.get("adverse_events"))

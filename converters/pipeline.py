@@ -62,6 +62,9 @@ def check_package(folder: Path) -> list[Finding]:
         findings += sdtm_findings
     if find_define(folder) is not None:
         findings += check_define_package(folder)
+    from trialbridge.schemas.dataset_json_checks import check_dataset_json_files
+
+    findings += check_dataset_json_files(folder)  # Dataset-JSON files beside the XPT files, if any
     return triage(findings)
 
 
@@ -109,7 +112,8 @@ def _tool_version() -> str:
 
 
 def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
-            fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False) -> RunResult:
+            fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
+            dataset_json: tuple[str, ...] = ()) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
@@ -133,7 +137,7 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
             if fhir_releases:
                 findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases)
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
-                                         mapped=mapped, placeholder=ascii_placeholder)
+                                         mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
             del mapped
             findings = triage(findings + package.findings)
             if not package.complete:
@@ -155,6 +159,8 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     for name, counts in package.reconciliation.items():
         lines.append(f"  {name:24} read {counts['read']:>8,}  written {counts['written']:>8,}  "
                      f"rejected {counts['rejected']:>6,}  lost {counts['lost']:>4,}")
+    if dataset_json:
+        lines.append(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the XPT files")
     if fhir_releases:
         lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundle.json + {r}/ndjson/" for r in fhir_releases))
     lines.append(f"findings: {out}/findings.json")

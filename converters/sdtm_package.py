@@ -15,6 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
+from trialbridge.converters.dataset_json import write_package_dataset_json
 from trialbridge.converters.define import write_define_package
 from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
@@ -149,11 +150,12 @@ def read_back(sdtm_dir: Path, expected: dict[str, int], read: Callable = read_xp
 
 def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
                        split_threshold: int = SPLIT_THRESHOLD, mapped: SdtmTables | None = None,
-                       placeholder: bool = False) -> PackageWrite:
+                       placeholder: bool = False, dataset_json: tuple[str, ...] = ()) -> PackageWrite:
     """Map (unless `mapped` is given), reconcile, check and write `sdtm_dir/*.xpt` + define.xml, whole or
     nothing: when the writer's stages find an error in any dataset (a value with no ASCII form, a value
     over 200 bytes, ...), no file is written and `complete` is False. Every file is read back; the names
-    written and the reconciliation come from what is on disk. `placeholder`: see `prepare_for_xpt`."""
+    written and the reconciliation come from what is on disk. `placeholder`: see `prepare_for_xpt`.
+    `dataset_json`: also write Dataset-JSON v1.1 in these formats ("json", "ndjson") beside the XPT files."""
     sdtm = mapped if mapped is not None else map_sdtm(trial)
     spec = study_spec()
     if "TS" in sdtm.tables:  # a TSVAL over 200 characters continues in TSVAL1, ... (SDTMIG 3.4 TS assumption 8)
@@ -188,5 +190,8 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
     define_findings = write_define_package(sdtm_dir, spec, trial, created, write_findings, read=read_once)
     define_findings += validate_define(sdtm_dir / "define.xml")
     define_findings += check_define_against_data(sdtm_dir / "define.xml", sdtm_dir, read=read_once)
+    if dataset_json:  # Dataset-JSON v1.1 beside the XPT files: their values, define.xml's metadata
+        define_findings += write_package_dataset_json(sdtm_dir, spec, trial, created, write_findings, read_once,
+                                                      dataset_json)
     return PackageWrite(findings + write_findings + check_findings + define_findings, results, reconciliation,
                         written, True)
