@@ -110,7 +110,7 @@ def study_info(registry: Mapping[str, Any], adverse_events: pd.DataFrame | None 
     protocol = registry.get("protocolSection", {})
     ident = protocol.get("identificationModule", {})
     org_id = ident.get("orgStudyIdInfo", {}).get("id", "")
-    study_id = study_identifier(dict(registry)) or ident.get("nctId", "STUDY")  # STUDYID, as the mappings set it
+    study_id = study_identifier(dict(registry))  # STUDYID, as the mappings set it
     versions: tuple[str, ...] = ()
     if adverse_events is not None and "MEDDRAV" in adverse_events.columns:
         present = adverse_events["MEDDRAV"].astype(str)

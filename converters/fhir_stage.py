@@ -28,6 +28,7 @@ import pandas as pd
 
 from trialbridge.converters.fhir_bundle import BundleStream, bundle_order
 from trialbridge.mappings.fhir.common import FhirInput
+from trialbridge.mappings.studyid import registry_study_identifier
 from trialbridge.schemas.fhir_checks import RELEASES, check_resources
 from trialbridge.schemas.findings import Finding, finding
 
@@ -42,13 +43,12 @@ WORKERS = min(os.cpu_count() or 1, 8)
 
 
 def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame]) -> FhirInput:
-    """The mappings' input: STUDYID from DM (the hub), else the registry's own study id."""
+    """The mappings' input: STUDYID from DM (the hub), else the registry's STUDYID rule (mappings/studyid.py)."""
     dm = sdtm_tables.get("DM")
     if dm is not None and len(dm) and "STUDYID" in dm:
         studyid = str(dm["STUDYID"].iloc[0])
     else:
-        studyid = str(registry.get("protocolSection", {}).get("identificationModule", {})
-                      .get("orgStudyIdInfo", {}).get("id", ""))
+        studyid = registry_study_identifier(registry)
     return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid)
 
 

@@ -152,9 +152,11 @@ def finalize(table: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------------- identifiers
 def study_identifier(registry: dict) -> str:
-    """STUDYID: the registry acronym (identificationModule.acronym), else the sponsor's study id."""
-    ident = registry.get("protocolSection", {}).get("identificationModule", {})
-    return str(ident.get("acronym") or ident.get("orgStudyIdInfo", {}).get("id") or "")
+    """STUDYID: the registry acronym, else the sponsor's study id, else the NCT number; never empty
+    (the rule and its sanitising: `mappings/studyid.py`)."""
+    from trialbridge.mappings.studyid import registry_study_identifier
+
+    return registry_study_identifier(registry)
 
 
 @dataclass(frozen=True)
