@@ -2,8 +2,8 @@
 
 A path may be a file or a folder (its `*.json` and `*.xml` files, in name order, not recursive). A file
 is recognised by its content, not its name: JSON (API v2 study or search page, classic v1 response or
-Study) or XML (a `<clinical_study>`, or any element holding several). XML is parsed without a DTD,
-entities or network access: a DOCTYPE is refused (`REGISTRY-XML-UNSAFE`). A file that cannot be read is
+Study) or XML (a `<clinical_study>`, or any element holding several). XML goes through the one safe
+parser (`schemas/safe_xml.py`: no DTD, no entities, no network; entity declarations refused). A file that cannot be read is
 an error finding for that file only; the other files are still read.
 """
 from __future__ import annotations
@@ -12,10 +12,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lxml import etree
-
 from trialbridge.mappings.registry.model import RegistryRecord, normalise, split_json
 from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.safe_xml import XmlError, parse_bytes
 
 SUFFIXES = (".json", ".xml")
 MAX_BYTES = 512 * 1024 * 1024  # one registry file: a search page of 1,000 full studies is about 100 MB
@@ -44,16 +43,6 @@ def expand(paths: list[Path]) -> list[Path]:
 
 def _unreadable(path: Path, detail: str) -> RegistryFile:
     return RegistryFile(path, findings=[finding("REGISTRY-UNREADABLE", str(path), [path.name], file=str(path), detail=detail)])
-
-
-def _parse_xml(data: bytes):
-    """The root element, parsed safely: no DTD, no entities, no network; a DOCTYPE is refused."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False, remove_comments=True, remove_pis=True)
-    root = etree.fromstring(data, parser)
-    if root.getroottree().docinfo.doctype:
-        raise PermissionError("the file declares a DOCTYPE (a DTD or entities), which is refused")
-    return root
 
 
 def _studies_in_xml(root) -> list:
@@ -98,11 +87,9 @@ def _read_json(path: Path, data: bytes) -> RegistryFile:
 
 def _read_xml(path: Path, data: bytes) -> RegistryFile:
     try:
-        root = _parse_xml(data)
-    except PermissionError as error:
-        return RegistryFile(path, findings=[finding("REGISTRY-XML-UNSAFE", str(path), [path.name], file=str(path), detail=str(error))])
-    except etree.XMLSyntaxError as error:
-        return _unreadable(path, f"XML syntax error at line {error.lineno}: {error.msg}")
+        root = parse_bytes(data, str(path)).getroot()
+    except XmlError as error:  # unsafe (DTD entities), malformed, too large: one finding for this file
+        return RegistryFile(path, findings=[error.finding()])
     studies = _studies_in_xml(root)
     if not studies:
         detail = f"the root element is <{root.tag}>; expected <clinical_study> (legacy ClinicalTrials.gov XML)"
