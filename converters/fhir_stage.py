@@ -42,14 +42,15 @@ BLOCK_SUBJECTS = 1_000
 WORKERS = min(os.cpu_count() or 1, 8)
 
 
-def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame]) -> FhirInput:
+def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame],
+               loinc_names: dict[str, str] | None = None) -> FhirInput:
     """The mappings' input: STUDYID from DM (the hub), else the registry's STUDYID rule (mappings/studyid.py)."""
     dm = sdtm_tables.get("DM")
     if dm is not None and len(dm) and "STUDYID" in dm:
         studyid = str(dm["STUDYID"].iloc[0])
     else:
         studyid = registry_study_identifier(registry)
-    return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid)
+    return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid, loinc_names=dict(loinc_names or {}))
 
 
 def block_count(inp: FhirInput, size: int) -> int:
@@ -66,7 +67,7 @@ def block_at(inp: FhirInput, index: int, size: int) -> FhirInput:
     block = dm["USUBJID"].iloc[index * size:(index + 1) * size]
     tables = {name: table[table["USUBJID"].isin(block)] if "USUBJID" in table else table
               for name, table in inp.sdtm.items()}
-    return FhirInput(registry=inp.registry, sdtm=tables, studyid=inp.studyid)
+    return FhirInput(registry=inp.registry, sdtm=tables, studyid=inp.studyid, loinc_names=inp.loinc_names)
 
 
 def _module(name: str) -> ModuleType:
@@ -168,13 +169,14 @@ def write_release(inp: FhirInput, out_dir: Path, release: str, block_subjects: i
 
 
 def write_fhir(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame], out_dir: Path,
-               releases: Sequence[str] = RELEASES, workers: int | None = None) -> list[Finding]:
+               releases: Sequence[str] = RELEASES, workers: int | None = None,
+               loinc_names: dict[str, str] | None = None) -> list[Finding]:
     """Build, check and write the FHIR outputs of each release into `out_dir/<release>/`.
 
     `workers`: processes that build and check blocks of subjects (default WORKERS: the CPUs, at most 8);
     the files are the same whatever the number.
     """
-    inp = fhir_input(registry, sdtm_tables)
+    inp = fhir_input(registry, sdtm_tables, loinc_names)
     findings: list[Finding] = []
     for release in releases:
         if release not in RELEASES:

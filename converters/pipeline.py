@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
-from trialbridge.converters.native_reader import read_native
-from trialbridge.converters.trial import Trial
+from trialbridge.converters.native_reader import read_native, read_registry
+from trialbridge.converters.readers.spec_files import find_spec, read_spec
+from trialbridge.converters.readers.tabular import read_sources
+from trialbridge.mappings.trial import Trial
 from trialbridge.converters.report import findings_json_text
-from trialbridge.schemas.findings import Finding, has_errors
+from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.triage import triage
 
 
@@ -25,10 +27,44 @@ class RunResult:
     outputs: list[Path] = field(default_factory=list)
 
 
+def read_study(folder: Path, spec: Path | None = None) -> tuple[Trial | None, list[Finding]]:
+    """A study's records as the spec declares them: the spec (`--spec`, else `spec/` or `spec.xlsx` in the
+    folder), every raw source it lists (the native CSV forms through the checked native reader, the other
+    formats through the tabular and EDC readers) and its registry record; None when anything is in error."""
+    folder = Path(folder)
+    location = find_spec(folder, spec)
+    if location is None:
+        return None, [finding("SPEC-NOT-FOUND", str(folder), [str(folder)], folder=str(folder))]
+    mapping, findings = read_spec(location)
+    if mapping is None:
+        return None, findings
+    native = [s for s in mapping.sources if s.format == "native"]
+    forms: dict = {}
+    registry: dict = {}
+    if native:
+        trial, found = read_native(folder)
+        findings += found
+        if trial is None:
+            return None, findings
+        forms.update({s.name: trial.forms[s.name] for s in native if s.name in trial.forms})
+        registry = trial.registry
+    raw = read_sources(folder, [s for s in mapping.sources if s.format != "native"])
+    findings += raw.findings
+    forms.update(raw.datasets)
+    if mapping.registry and not native:
+        record, found = read_registry(folder / mapping.registry)
+        findings += found
+        registry = record or {}
+    if has_errors(findings):
+        return None, findings
+    return Trial(source=folder, registry=registry, forms=forms, mapping=mapping), findings
+
+
 def describe_trial(trial: Trial) -> str:
     """What was read: the study, its subjects and the rows of each form."""
     ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
-    lines = [f"read {trial.source}: {ident.get('nctId', '?')} {ident.get('acronym', '')}".rstrip(),
+    study = trial.mapping.study.studyid if trial.mapping else ident.get("acronym", "")
+    lines = [f"read {trial.source}: {ident.get('nctId', '')} {study}".replace("  ", " ").rstrip(),
              f"  subjects enrolled        {len(trial.subjects):>10,}"]
     lines += [f"  {name:24} {rows:>10,} rows" for name, rows in trial.row_counts().items()]
     return "\n".join(lines)
@@ -83,7 +119,7 @@ def check(path: Path) -> RunResult:
         return RunResult(findings, 1 if has_errors(findings) else 0,
                          f"checked the SDTM package {package} against SDTMIG 3.4" +
                          (" and its define.xml" if (package / "define.xml").exists() else ""))
-    trial, findings = read_native(path)
+    trial, findings = read_study(path)
     findings = triage(findings)
     if trial is None or has_errors(findings):
         return RunResult(findings, 2, f"{path}: input rejected, see the errors above")
@@ -104,6 +140,16 @@ def creation_datetime(registry: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(text + "-01") if len(text) == 7 else datetime(2000, 1, 1)
 
 
+def loinc_names(trial: Trial) -> dict[str, str]:
+    """LOINC code -> name from the spec's test catalogue (its `*LOINC` and `loinc_name` columns)."""
+    tests = trial.mapping.tests if trial.mapping is not None else None
+    if tests is None or "loinc_name" not in tests.columns:
+        return {}
+    code = next((c for c in tests.columns if c.endswith("LOINC")), "")
+    named = tests.loc[tests[code] != "", [code, "loinc_name"]].drop_duplicates(code) if code else tests.iloc[0:0]
+    return dict(zip(named[code], named["loinc_name"])) if code else {}
+
+
 def _tool_version() -> str:
     try:
         return version("trialbridge")
@@ -113,7 +159,7 @@ def _tool_version() -> str:
 
 def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
             fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
-            dataset_json: tuple[str, ...] = ()) -> RunResult:
+            dataset_json: tuple[str, ...] = (), spec: Path | None = None) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
@@ -126,16 +172,21 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     from trialbridge.converters.fhir_stage import write_fhir
     from trialbridge.converters.sdtm_package import map_sdtm, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
+    from trialbridge.mappings.spec.engine import SpecRunError, spec_error_finding
 
-    trial, findings = read_native(Path(source))
+    trial, findings = read_study(Path(source), spec)
     if trial is None or has_errors(findings):
         return RunResult(triage(findings), 2, f"{source}: input rejected, nothing written to {out}")
     stamp = created or creation_datetime(trial.registry)
     try:
+        mapped = map_sdtm(trial)  # the hub: the SDTM package and the FHIR bundles come from these same tables
+    except SpecRunError as error:
+        return RunResult(findings + [spec_error_finding(error)], 2, f"{source}: the spec cannot run, nothing written to {out}")
+    try:
         with atomic_output_dir(Path(out)) as work:
-            mapped = map_sdtm(trial)  # the hub: the SDTM package and the FHIR bundles come from these same tables
             if fhir_releases:
-                findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases)
+                findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases,
+                                                 loinc_names=loinc_names(trial))
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
                                          mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
             del mapped

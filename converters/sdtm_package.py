@@ -1,7 +1,7 @@
 """Trial -> SDTM package: map every domain, reconcile input rows, check, write XPT v5 files and define.xml.
 
-The order of the domain mappings is fixed (each may use the domains mapped before it):
-EX, DM, DS, AE, RS, LB, TS; the SUPP-- rows each mapping returns become SUPP<domain>.
+The domains are mapped by the study mapping specification's engine, in the spec's order (each may use
+the domains mapped before it); the SUPP-- rows of each domain become SUPP<domain>.
 Checks run on the tables exactly as they will be written (after the XPT writer's stages: ASCII,
 types, order), so what is checked is what is submitted.
 """
@@ -11,33 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
 from trialbridge.converters.dataset_json import write_package_dataset_json
 from trialbridge.converters.define import write_define_package
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE, Trial
+from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
-from trialbridge.mappings.sdtm.ae import map_ae
-from trialbridge.mappings.sdtm.algorithms import Mapped
-from trialbridge.mappings.sdtm.dm import map_dm
-from trialbridge.mappings.sdtm.ds import map_ds
-from trialbridge.mappings.sdtm.ex import map_ex
-from trialbridge.mappings.sdtm.lb import map_lb
-from trialbridge.mappings.sdtm.rs import map_rs
-from trialbridge.mappings.sdtm.ts import map_ts
+from trialbridge.mappings.spec.engine import run_mapping
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding, finding, has_errors
-from trialbridge.schemas.native import FORM_NAMES, form_file
 from trialbridge.schemas.sdtm_checks import RuleResult, check_sdtm
-from trialbridge.schemas.sdtm_spec import study_spec, with_continuations
-
-Mapping = Callable[[Trial, dict[str, pd.DataFrame]], Mapped]
-DOMAIN_MAPPINGS: tuple[tuple[str, Mapping], ...] = (
-    ("EX", map_ex), ("DM", map_dm), ("DS", map_ds), ("AE", map_ae), ("RS", map_rs), ("LB", map_lb), ("TS", map_ts),
-)
-
+from trialbridge.schemas.sdtm_spec import with_continuations
 
 @dataclass(frozen=True)
 class SdtmTables:
@@ -49,20 +34,21 @@ class SdtmTables:
 
 
 def map_sdtm(trial: Trial) -> SdtmTables:
-    """Run the domain mappings in order; SUPP-- rows are gathered per parent domain."""
-    tables: dict[str, pd.DataFrame] = {}
-    findings: list[Finding] = []
-    rejected: list[pd.DataFrame] = []
-    for domain, mapping in DOMAIN_MAPPINGS:
-        mapped = mapping(trial, tables)
-        tables[domain] = mapped.table
-        if mapped.supp is not None and len(mapped.supp):
-            tables[f"SUPP{domain}"] = mapped.supp
-        findings += mapped.findings
-        rejected.append(mapped.rejected)
-    all_rejected = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame(
-        columns=[SOURCE_FILE, SOURCE_LINE, "reason"])
-    return SdtmTables(tables, findings, all_rejected)
+    """Run the study mapping specification's domains in order (`mappings.spec.engine`); SUPP-- rows are
+    gathered per parent domain. Raises `SpecRunError` when a step cannot run as written."""
+    if trial.mapping is None:
+        raise ValueError("the trial carries no study mapping specification")
+    result = run_mapping(trial.mapping, trial.forms, trial.registry)
+    return SdtmTables(result.tables, result.findings, result.rejected)
+
+
+def _raw_file(trial: Trial, name: str) -> str:
+    """The name a raw dataset's rows are reconciled under: its file (the dataset's name when a file holds several)."""
+    table = trial.forms[name]
+    files = table["_file"].unique() if len(table) else []
+    if len(files) == 1 and sum(1 for t in trial.forms.values() if len(t) and files[0] in set(t["_file"].unique())) == 1:
+        return str(files[0])
+    return name
 
 
 def reconcile(trial: Trial, sdtm: SdtmTables) -> tuple[dict[str, dict[str, object]], list[Finding]]:
@@ -73,17 +59,21 @@ def reconcile(trial: Trial, sdtm: SdtmTables) -> tuple[dict[str, dict[str, objec
     """
     report: dict[str, dict[str, object]] = {}
     findings: list[Finding] = []
-    for form in FORM_NAMES:
-        name = form_file(form)
-        lines = pd.Index(trial.forms[form][SOURCE_LINE].astype("int64").unique())
+    for form in trial.forms:
+        name = _raw_file(trial, form)
+        raw = trial.forms[form]
+        files = set(raw[SOURCE_FILE].unique())
+        lines = pd.Index(raw[SOURCE_LINE].astype("int64").unique())
         written_by: dict[str, int] = {}
         carried = pd.Index([], dtype="int64")
         for dataset, table in sdtm.tables.items():
-            mine = table.loc[table[SOURCE_FILE] == name, SOURCE_LINE].astype("int64").unique()
+            mine = table.loc[table[SOURCE_FILE].isin(files), SOURCE_LINE].astype("int64").unique()
+            mine = pd.Index(mine).intersection(lines)
             if len(mine):
                 written_by[dataset] = int(len(mine))
                 carried = carried.union(pd.Index(mine))
-        rejected = sdtm.rejected.loc[sdtm.rejected[SOURCE_FILE] == name]
+        rejected = sdtm.rejected.loc[sdtm.rejected[SOURCE_FILE].isin(files)]
+        rejected = rejected.loc[rejected[SOURCE_LINE].astype("int64").isin(lines)]
         rejected_lines = pd.Index(rejected[SOURCE_LINE].astype("int64").unique())
         lost = lines.difference(carried.union(rejected_lines))
         report[name] = {
@@ -157,7 +147,7 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
     written and the reconciliation come from what is on disk. `placeholder`: see `prepare_for_xpt`.
     `dataset_json`: also write Dataset-JSON v1.1 in these formats ("json", "ndjson") beside the XPT files."""
     sdtm = mapped if mapped is not None else map_sdtm(trial)
-    spec = study_spec()
+    spec = trial.mapping.sdtm
     if "TS" in sdtm.tables:  # a TSVAL over 200 characters continues in TSVAL1, ... (SDTMIG 3.4 TS assumption 8)
         spec = with_continuations(spec, "TS", list(sdtm.tables["TS"].columns))
     # the XPT writer's stages, run once: their tables are checked and written, their findings reported below

@@ -17,7 +17,7 @@ import pytest
 
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.sdtm_package import map_sdtm
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE
+from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
 from trialbridge.converters.xpt import prepare_for_xpt, read_xpt
 from trialbridge.schemas.sdtm_spec import sdtmig_variables, study_spec
 

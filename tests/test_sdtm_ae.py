@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.trial import Trial
+from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.ae import map_ae
 from trialbridge.schemas.native import FORM_NAMES, form_columns, form_file
 from trialbridge.schemas.sdtm_spec import study_spec

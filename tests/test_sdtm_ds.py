@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.trial import Trial
+from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.dm import map_dm
 from trialbridge.mappings.sdtm.ds import EOS_REASON_DSDECOD, EOT_DSDECOD, map_ds
 from trialbridge.mappings.sdtm.ex import map_ex

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.trial import Trial
+from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.lb import lab_catalogue, map_lb
 from trialbridge.schemas.native import FORM_NAMES, form_columns, form_file, form_schema
 from trialbridge.schemas.sdtm_spec import lab_tests, study_spec, terminology

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry
-from trialbridge.converters.trial import Trial
+from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.ts import iso_duration, map_ts
 from trialbridge.schemas.sdtm_spec import CT_VERSION, study_spec, terminology
 

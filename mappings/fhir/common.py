@@ -75,6 +75,7 @@ class FhirInput:
     registry: dict
     sdtm: dict[str, pd.DataFrame]
     studyid: str
+    loinc_names: dict[str, str] = field(default_factory=dict)  # LOINC code -> display, from the spec's tests
 
 
 @lru_cache(maxsize=1 << 17)

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE, Trial
+from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.mappings.sdtm.algorithms import (
     Mapped,
     derive_seq,
@@ -42,7 +42,7 @@ from trialbridge.mappings.sdtm.algorithms import (
 )
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.native import REGISTRY_FILE
-from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION, study_spec, terminology
+from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION, terminology
 
 SDTM_VERSION = "2.0"  # the SDTM model version SDTMIG 3.4 implements
 TSPARMCD_CODELIST, TSPARM_CODELIST = "C66738", "C67152"
@@ -439,7 +439,7 @@ def map_ts(trial: Trial, sdtm: dict[str, pd.DataFrame]) -> Mapped:
     ts["TSPARM"] = src["TSPARMCD"].map(parameter_names()).astype(object)
     # TSSEQ: 1, 2, ... within each parameter, in the record's order
     ts["TSSEQ"] = derive_seq(ts, by=("TSPARMCD",))
-    table = finalize(ts, study_spec().dataset("TS"))
+    table = finalize(ts, trial.mapping.sdtm.dataset("TS"))
     # TSVAL over 200 characters: continued in TSVAL1, TSVAL2, ... (SDTMIG 3.4 TS assumption 8)
     parts, found = split_to_columns(table, "TSVAL")
     findings += found
