@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="FORMATS",
                          help="also write CDISC Dataset-JSON v1.1 beside the XPT files: json, ndjson or json,ndjson "
                               "(the default when the option is given without a value)")
+    convert.add_argument("--spec", type=Path, default=None, metavar="SPEC",
+                         help="the study mapping specification: a folder of CSV tables or an .xlsx workbook "
+                              "(default: INPUT/spec/ or INPUT/spec.xlsx)")
     convert.add_argument("--created", type=_timestamp, default=None, metavar="ISO-DATETIME",
                          help="creation timestamp stamped into every output (default: the registry record's last update)")
     convert.add_argument("--ascii-placeholder", action="store_true",
@@ -160,7 +163,8 @@ def _run(args: argparse.Namespace) -> int:
             print(result.summary, file=sys.stderr)
         return result.exit_code
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
-                              ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json)
+                              ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json,
+                              spec=args.spec)
     _render(result.findings, args)
     if args.format == "table":
         print(result.summary, file=sys.stderr)

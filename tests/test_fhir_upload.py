@@ -169,7 +169,7 @@ def test_transaction_posted_twice_creates_nothing_new(fhir_base, tmp_path):
 
 def test_revallo_r4_bundle_posted_twice_creates_nothing_new(fhir_base, tmp_path):
     from trialbridge.converters.fhir_stage import write_fhir
-    from trialbridge.converters.native_reader import read_native
+    from trialbridge.converters.pipeline import read_study as read_native
     from trialbridge.converters.sdtm_package import map_sdtm
 
     trial, _ = read_native(EXAMPLE)

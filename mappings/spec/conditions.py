@@ -222,4 +222,5 @@ def evaluate(node: Node, resolve: Resolve, exists: Exists, index: pd.Index) -> p
     both = a.notna() & b.notna()
     compare = {"lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}[node.kind]
     text_compare = {"lt": text < right, "le": text <= right, "gt": text > right, "ge": text >= right}[node.kind]
-    return (compare & both) | (text_compare & ~both & (text != "") & (right != ""))
+    neither = a.isna() & b.isna()
+    return (compare & both) | (text_compare & neither & (text != "") & (right != ""))
