@@ -19,6 +19,7 @@ from trialbridge.converters.define import write_define_package
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
 from trialbridge.mappings.spec.engine import run_mapping
+from trialbridge.mappings.spec.model import StudyMapping
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.sdtm_checks import RuleResult, check_sdtm
@@ -33,12 +34,23 @@ class SdtmTables:
     rejected: pd.DataFrame  # _file, _line, reason
 
 
+def study_mapping(trial: Trial) -> StudyMapping:
+    """The trial's spec; for a trial read by the native reader alone, the spec that sits in its folder."""
+    if trial.mapping is not None:
+        return trial.mapping
+    from trialbridge.converters.readers.spec_files import find_spec, read_spec
+
+    location = find_spec(Path(trial.source))
+    mapping = read_spec(location)[0] if location is not None else None
+    if mapping is None:
+        raise ValueError(f"{trial.source}: no readable study mapping specification")
+    return mapping
+
+
 def map_sdtm(trial: Trial) -> SdtmTables:
     """Run the study mapping specification's domains in order (`mappings.spec.engine`); SUPP-- rows are
     gathered per parent domain. Raises `SpecRunError` when a step cannot run as written."""
-    if trial.mapping is None:
-        raise ValueError("the trial carries no study mapping specification")
-    result = run_mapping(trial.mapping, trial.forms, trial.registry)
+    result = run_mapping(study_mapping(trial), trial.forms, trial.registry)
     return SdtmTables(result.tables, result.findings, result.rejected)
 
 
@@ -147,7 +159,7 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
     written and the reconciliation come from what is on disk. `placeholder`: see `prepare_for_xpt`.
     `dataset_json`: also write Dataset-JSON v1.1 in these formats ("json", "ndjson") beside the XPT files."""
     sdtm = mapped if mapped is not None else map_sdtm(trial)
-    spec = trial.mapping.sdtm
+    spec = study_mapping(trial).sdtm
     if "TS" in sdtm.tables:  # a TSVAL over 200 characters continues in TSVAL1, ... (SDTMIG 3.4 TS assumption 8)
         spec = with_continuations(spec, "TS", list(sdtm.tables["TS"].columns))
     # the XPT writer's stages, run once: their tables are checked and written, their findings reported below
