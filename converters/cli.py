@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trialbridge.converters import pipeline
+from trialbridge.converters.outdir import OutputRefused
 from trialbridge.converters.report import findings_json_text, print_findings
 from trialbridge.schemas.findings import Finding, finding
 
@@ -98,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser("convert", parents=[report], help="convert a native record folder",
                                   description="Read and check a native record folder (registry.json + CRF CSVs) and write the standard outputs into --out.")
     convert.add_argument("input", type=Path, metavar="INPUT", help="the native record folder")
-    convert.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (replaced whole, or not touched)")
+    convert.add_argument("--out", type=Path, required=True, metavar="DIR",
+                         help="output folder: new, empty, or an earlier trialbridge output (with --force); never the input")
+    convert.add_argument("--force", action="store_true",
+                         help="replace an earlier trialbridge output in --out (only files its manifest lists)")
     convert.add_argument("--fhir", type=_releases, default=("R4", "R5"), metavar="RELEASES",
                          help="FHIR releases to write, comma-separated: R4, R5, both (default R4,R5) or none")
     convert.add_argument("--dataset-json", type=_dataset_json_formats, nargs="?", const=("json", "ndjson"), default=(),
@@ -120,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
     synth.add_argument("--subjects", type=_positive_int, required=True, metavar="N")
     synth.add_argument("--seed", type=_non_negative_int, required=True, metavar="S")
-    synth.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (replaced whole, or not touched)")
+    synth.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="output folder: new, empty, or an earlier trialbridge output (with --force)")
+    synth.add_argument("--force", action="store_true",
+                       help="replace an earlier trialbridge output in --out (only files its manifest lists)")
     return parser
 
 
@@ -148,7 +155,12 @@ def _run(args: argparse.Namespace) -> int:
         build_parser().print_help(sys.stderr)
         return EXIT_BAD_INPUT
     if args.command == "synth":
-        counts = pipeline.synthesise(args.out, args.subjects, args.seed)
+        try:
+            counts = pipeline.synthesise(args.out, args.subjects, args.seed, force=args.force)
+        except OutputRefused as refused:
+            print_findings(refused.findings, sys.stderr)
+            print(f"{args.out}: refused, nothing written", file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"wrote {args.subjects} subject(s) to {args.out}")
         for name, rows in counts.items():
             print(f"  {name:24} {rows:>10,} rows")
@@ -160,7 +172,8 @@ def _run(args: argparse.Namespace) -> int:
             print(result.summary, file=sys.stderr)
         return result.exit_code
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
-                              ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json)
+                              ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json,
+                              force=args.force)
     _render(result.findings, args)
     if args.format == "table":
         print(result.summary, file=sys.stderr)

@@ -9,9 +9,10 @@ from typing import Any
 
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.native_reader import read_native
+from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.trial import Trial
 from trialbridge.converters.report import findings_json_text
-from trialbridge.schemas.findings import Finding, has_errors
+from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.triage import triage
 
 
@@ -113,7 +114,7 @@ def _tool_version() -> str:
 
 def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
             fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
-            dataset_json: tuple[str, ...] = ()) -> RunResult:
+            dataset_json: tuple[str, ...] = (), force: bool = False) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
@@ -121,8 +122,21 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     from the same SDTM tables) and `out/findings.json` (every finding, the rule results and the
     reconciliation of input rows); exit code 1 when a conformance error was found, else 0. When a
     dataset cannot be written (e.g. a value with no ASCII form, unless `ascii_placeholder`), nothing is
-    published and the exit code is 2.
+    published and the exit code is 2. `out` must be new, empty, or an earlier output (then only with
+    `force`), and must not overlap `source` (`converters/outdir.py`); else exit 2, nothing touched.
     """
+    try:
+        with claim_output(Path(out), (Path(source),), force):
+            return _convert_claimed(Path(source), Path(out), created, split_threshold, fhir_releases,
+                                    ascii_placeholder, dataset_json)
+    except OutputRefused as refused:
+        return RunResult(refused.findings, 2, f"{out}: refused, nothing written")
+
+
+def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,
+                     fhir_releases: tuple[str, ...], ascii_placeholder: bool,
+                     dataset_json: tuple[str, ...] = ()) -> RunResult:
+    """`convert` once `out` is held (`outdir.claim_output`)."""
     from trialbridge.converters.fhir_stage import write_fhir
     from trialbridge.converters.sdtm_package import map_sdtm, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
@@ -152,6 +166,10 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
             ), encoding="utf-8")
     except NotPublished:
         return RunResult(findings, 2, f"{source}: the SDTM package cannot be written whole, nothing written to {out}")
+    except OSError as error:  # the disk refused (full, read-only, permissions): the environment, not bad data
+        return RunResult(findings + [finding("OUT-UNWRITABLE", str(out), [str(out)], out=str(out),
+                                             reason=f"{error.strerror or error} ({error.filename or out})")],
+                         2, f"{out}: cannot be written, nothing written")
     exit_code = 1 if has_errors(findings) else 0
     lines = [describe_trial(trial), f"wrote {out}/sdtm: {', '.join(n.lower() + '.xpt' for n in package.written)}, "
              "define.xml, define.html (every file read back)",
@@ -167,9 +185,10 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     return RunResult(findings, exit_code, "\n".join(lines))
 
 
-def synthesise(out: Path, n_subjects: int, seed: int) -> dict[str, int]:
-    """Write a synthetic native record folder into `out`, whole or not at all."""
+def synthesise(out: Path, n_subjects: int, seed: int, force: bool = False) -> dict[str, int]:
+    """Write a synthetic native record folder into `out`, whole or not at all (OutputRefused when `out` may
+    not be written: see `converters/outdir.py`)."""
     from trialbridge.converters.synth import write_synthetic
 
-    with atomic_output_dir(Path(out)) as work:
+    with claim_output(Path(out), (), force), atomic_output_dir(Path(out)) as work:
         return write_synthetic(work, n_subjects, seed)
