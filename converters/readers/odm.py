@@ -124,7 +124,7 @@ def _remove(state: _State, prefix: tuple, width: int) -> None:
 
 def _unknown(state: _State, element: etree._Element, attribute: str, known: dict) -> None:
     oid = element.get(attribute, "")
-    if state.metadata.items and oid not in known:
+    if known and oid not in known:
         state.findings.append(finding("ODM-OID-UNKNOWN", f"{state.file}:{element.sourceline}", [oid],
                                       element=local(element), attribute=attribute, oid=oid))
 
