@@ -11,6 +11,7 @@ from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.trial import Trial
+from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.converters.report import findings_json_text
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.triage import triage
@@ -91,6 +92,46 @@ def check(path: Path) -> RunResult:
     return RunResult(findings, 0, describe_trial(trial))
 
 
+# ------------------------------------------------------------------------------------------------------------
+# TEMPORARY, replaced by the lead (issue 9): the study's constants as a StudyInfo. The study mapping
+# specification will supply StudyInfo (its `study` and `treatments` tables) and wire it in here; until then
+# this one function holds REVALLO's (NCT01421927) treatment and condition facts so TS (and later FHIR) take
+# them as data through StudyInfo, never from tables inside the mappings. Any other record gets only what
+# its registry record says (no codes, no TS.* values: TS then reports what it could not fill).
+REVALLO_NCT = "NCT01421927"
+
+
+def study_info_of(trial: Trial) -> StudyInfo:
+    """StudyInfo for a trial: REVALLO's protocol facts when the registry record is REVALLO's, else the bare
+    identifier."""
+    from trialbridge.mappings.sdtm.algorithms import study_identifier
+
+    ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
+    studyid = study_identifier(trial.registry) or str(ident.get("nctId", "STUDY"))
+    if ident.get("nctId") != REVALLO_NCT:
+        return StudyInfo(studyid=studyid)
+    return StudyInfo(
+        studyid=studyid,
+        sponsor_namespace="urn:chu-bordeaux:revallo",
+        # Lenalidomide: FDA UNII F0P408N6V4, RxNorm ingredient 342369, WHO ATC L04AX04; oral capsules once a
+        # day, 5 mg/day then 10 and 15 mg/day (protocol dose levels, registry arm description).
+        treatments=(Treatment(name="LENALIDOMIDE", unii="F0P408N6V4", rxnorm="342369", atc="L04AX04",
+                              dose_form="CAPSULE", route="ORAL", frequency="QD", dose_unit="mg",
+                              dose_levels=(5.0, 10.0, 15.0)),),
+        # Multiple myeloma: SNOMED CT 109989006 Multiple myeloma (disorder), MeSH D009101.
+        conditions=(Condition(name="Multiple Myeloma", snomed="109989006", mesh="D009101"),),
+        extra={
+            "TS.TTYPE": "SAFETY",  # primary outcome "Safety of lenalidomide"; title "Safety of a Maintenance Therapy ..."
+            "TS.ADDON": "N",  # lenalidomide alone after transplant, not added to a background study therapy
+            "TS.ADAPT": "N",  # per-subject dose escalation by protocol rule, no adaptive trial design
+            "TS.PCLAS": "Thalidomide Analog",  # FDA Established Pharmacologic Class of lenalidomide (label: [EPC])
+            # the dictionary releases the sponsor coded with (both concepts are unchanged across releases)
+            "VERSION.SNOMED": "2025-03-01",  # SNOMED CT International Edition
+            "VERSION.UNII": "2025-03-07",  # FDA UNII list release
+        },
+    )
+
+
 def creation_datetime(registry: dict[str, Any]) -> datetime:
     """The fixed creation timestamp of every output: the registry record's last update, never the clock.
 
@@ -147,7 +188,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     stamp = created or creation_datetime(trial.registry)
     try:
         with atomic_output_dir(Path(out)) as work:
-            mapped = map_sdtm(trial)  # the hub: the SDTM package and the FHIR bundles come from these same tables
+            mapped = map_sdtm(trial, study_info_of(trial))  # the hub: the SDTM package and the FHIR bundles come from these same tables
             if fhir_releases:
                 findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases)
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,

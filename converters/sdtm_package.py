@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +27,7 @@ from trialbridge.mappings.sdtm.ex import map_ex
 from trialbridge.mappings.sdtm.lb import map_lb
 from trialbridge.mappings.sdtm.rs import map_rs
 from trialbridge.mappings.sdtm.ts import map_ts
+from trialbridge.mappings.study import StudyInfo
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.native import FORM_NAMES, form_file
@@ -48,12 +49,16 @@ class SdtmTables:
     rejected: pd.DataFrame  # _file, _line, reason
 
 
-def map_sdtm(trial: Trial) -> SdtmTables:
-    """Run the domain mappings in order; SUPP-- rows are gathered per parent domain."""
+def map_sdtm(trial: Trial, study: StudyInfo | None = None) -> SdtmTables:
+    """Run the domain mappings in order; SUPP-- rows are gathered per parent domain. `study`: the study's
+    constants for TS (default: `pipeline.study_info_of`, until the study specification supplies them)."""
+    from trialbridge.converters.pipeline import study_info_of
+
     tables: dict[str, pd.DataFrame] = {}
     findings: list[Finding] = []
     rejected: list[pd.DataFrame] = []
-    for domain, mapping in DOMAIN_MAPPINGS:
+    mappings = {**dict(DOMAIN_MAPPINGS), "TS": partial(map_ts, study=study or study_info_of(trial))}
+    for domain, mapping in mappings.items():
         mapped = mapping(trial, tables)
         tables[domain] = mapped.table
         if mapped.supp is not None and len(mapped.supp):
