@@ -1,11 +1,12 @@
 """The pipeline: native folder -> checked Trial -> outputs, with every finding collected on the way."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.native_reader import read_native
@@ -15,6 +16,7 @@ from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.converters.report import findings_json_text
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.triage import triage
+from trialbridge.schemas.waivers import Waiver
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,8 @@ def _tool_version() -> str:
 
 def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
             fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
-            dataset_json: tuple[str, ...] = (), force: bool = False) -> RunResult:
+            dataset_json: tuple[str, ...] = (), force: bool = False, waivers: Sequence[Waiver] = (),
+            reports: bool = True) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
@@ -165,22 +168,29 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     dataset cannot be written (e.g. a value with no ASCII form, unless `ascii_placeholder`), nothing is
     published and the exit code is 2. `out` must be new, empty, or an earlier output (then only with
     `force`), and must not overlap `source` (`converters/outdir.py`); else exit 2, nothing touched.
+    `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/report_doc.py`);
+    `waivers` mark the findings they match as explained.
     """
     try:
         with claim_output(Path(out), (Path(source),), force):
             return _convert_claimed(Path(source), Path(out), created, split_threshold, fhir_releases,
-                                    ascii_placeholder, dataset_json)
+                                    ascii_placeholder, dataset_json, waivers, reports)
     except OutputRefused as refused:
         return RunResult(refused.findings, 2, f"{out}: refused, nothing written")
 
 
 def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,
                      fhir_releases: tuple[str, ...], ascii_placeholder: bool,
-                     dataset_json: tuple[str, ...] = ()) -> RunResult:
+                     dataset_json: tuple[str, ...] = (), waivers: Sequence[Waiver] = (),
+                     reports: bool = True) -> RunResult:
     """`convert` once `out` is held (`outdir.claim_output`)."""
     from trialbridge.converters.fhir_stage import write_fhir
+    from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
     from trialbridge.converters.sdtm_package import map_sdtm, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
+    from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION
+
+    started = time.monotonic()
 
     trial, findings = read_native(Path(source))
     if trial is None or has_errors(findings):
@@ -193,8 +203,9 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                 findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases)
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
                                          mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
+            records = {name: len(table) for name, table in mapped.tables.items()}
             del mapped
-            findings = triage(findings + package.findings)
+            findings = triage(findings + package.findings, waivers)
             if not package.complete:
                 raise NotPublished()
             (work / "findings.json").write_text(findings_json_text(
@@ -205,6 +216,17 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                 reconciliation=package.reconciliation,
                 rule_results=[r.as_dict() for r in package.results],
             ), encoding="utf-8")
+            if reports:
+                write_reports(work, RunFacts(
+                    command="convert", input_path=str(Path(source)), input_kind="native record folder",
+                    findings=findings, exit_code=1 if has_errors(findings) else 0, tool_version=_tool_version(),
+                    standards={"SDTMIG": SDTMIG_VERSION, "CDISC CT": CT_VERSION, "Define-XML": "2.1",
+                               "SAS XPORT": "v5", "FHIR": ", ".join(fhir_releases) or "none"},
+                    created=stamp.isoformat(), seconds=time.monotonic() - started,
+                    inputs=file_entries(files_under(Path(source)), Path(source)),
+                    outputs=file_entries(files_under(work, skip=REPORT_FILES), work),
+                    reconciliation=package.reconciliation, rule_results=[r.as_dict() for r in package.results],
+                    datasets={name: records[name] for name in package.written if name in records}))
     except NotPublished:
         return RunResult(findings, 2, f"{source}: the SDTM package cannot be written whole, nothing written to {out}")
     except OSError as error:  # the disk refused (full, read-only, permissions): the environment, not bad data
@@ -222,8 +244,9 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
         lines.append(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the XPT files")
     if fhir_releases:
         lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundle.json + {r}/ndjson/" for r in fhir_releases))
-    lines.append(f"findings: {out}/findings.json")
-    return RunResult(findings, exit_code, "\n".join(lines))
+    lines.append(f"findings: {out}/findings.json" + (", report.json, report.html, report.xlsx" if reports else ""))
+    written = sorted(p for p in Path(out).rglob("*") if p.is_file())
+    return RunResult(findings, exit_code, "\n".join(lines), outputs=written)
 
 
 def synthesise(out: Path, n_subjects: int, seed: int, force: bool = False) -> dict[str, int]:
