@@ -123,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "(XPT files, with its define.xml if present) or a convert output folder, or a define.xml file.")
     validate.add_argument("path", type=Path, metavar="PATH")
     validate.add_argument("--report", type=Path, default=None, metavar="DIR",
-                          help="write report.json, report.html and report.xlsx into DIR (replaced whole)")
+                          help="write report.json, report.html and report.xlsx into DIR: new, empty, or an earlier "
+                               "report (with --force)")
+    validate.add_argument("--force", action="store_true", help="replace the earlier report in --report DIR")
     validate.add_argument("--sdtmig", choices=("3.2", "3.3", "3.4"), default=None,
                           help="SDTMIG version to check against when the package does not say (see README for "
                                "the versions this installation has metadata for)")
@@ -189,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
         from trialbridge.converters.validate import validate
 
         result = validate(args.path, report=args.report, waivers=waivers, sdtmig=args.sdtmig, ct=args.ct,
-                          fhir_release=args.fhir_release, tool_version=_version())
+                          fhir_release=args.fhir_release, tool_version=_version(), force=args.force)
         _render(result.findings, args)
         if args.format == "table":
             print(result.summary, file=sys.stderr)

@@ -208,13 +208,16 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
 
 # ------------------------------------------------------------------------------------------- run
 def validate(path: Path, report: Path | None = None, waivers: Sequence[Waiver] = (), sdtmig: str | None = None,
-             ct: str | None = None, fhir_release: str | None = None, tool_version: str = "unknown"):
-    """Validate `path`; with `report`, write report.json/html/xlsx into that folder (replaced whole).
+             ct: str | None = None, fhir_release: str | None = None, tool_version: str = "unknown",
+             force: bool = False):
+    """Validate `path`; with `report`, write report.json/html/xlsx into that folder, whole or not at all
+    (new, empty, or an earlier report with `force`: the rules of `converters/outdir.py`).
 
     Returns a `pipeline.RunResult`: exit code 2 when the input cannot be used, 1 when an error no waiver
     explains was found, else 0.
     """
     from trialbridge.converters.atomic import atomic_output_dir
+    from trialbridge.converters.outdir import OutputRefused, claim_output
     from trialbridge.converters.pipeline import RunResult
 
     started = time.monotonic()
@@ -232,8 +235,11 @@ def validate(path: Path, report: Path | None = None, waivers: Sequence[Waiver] =
                          inputs=file_entries(files_under(Path(path), skip=REPORT_FILES), Path(path)),
                          reconciliation=inspection.reconciliation, rule_results=inspection.rule_results,
                          datasets=inspection.datasets)
-        with atomic_output_dir(Path(report)) as work:
-            write_reports(work, facts)
-        outputs = [Path(report) / name for name in REPORT_FILES]
+        try:
+            with claim_output(Path(report), (Path(path),), force), atomic_output_dir(Path(report)) as work:
+                write_reports(work, facts)
+        except OutputRefused as refused:
+            return RunResult(findings + refused.findings, 2, "\n".join(summary + [f"{report}: refused, no report written"]))
+        outputs = sorted(p for p in Path(report).iterdir() if p.is_file())
         summary.append(f"report: {report}/report.json, report.html, report.xlsx")
     return RunResult(findings, exit_code, "\n".join(summary), outputs=outputs)

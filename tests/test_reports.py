@@ -139,3 +139,17 @@ def test_the_workbook_has_the_four_sheets_with_every_record(damaged):
     assert datasets["SUPPAE"][1] == SUPP_RECORDS and datasets["ADSL"][1] == 6
     rules = {r[0]: r for r in book["Rules"].iter_rows(min_row=2, values_only=True)}
     assert rules["SD-REQ-PRESENT"][9] == "SD0056" and rules["SD-SUPP-PARENT"][3] == "issues"
+
+
+def test_a_report_folder_is_replaced_only_with_force(tmp_path):
+    package = write_damaged_package(tmp_path / "package")
+    report = tmp_path / "report"
+    assert main(["validate", str(package), "--report", str(report)]) == 1
+    first = (report / "report.json").read_bytes()
+    assert main(["validate", str(package), "--report", str(report)]) == 2  # an earlier report: needs --force
+    assert (report / "report.json").read_bytes() == first
+    assert main(["validate", str(package), "--report", str(report), "--force"]) == 1
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("a user's file")
+    assert main(["validate", str(package), "--report", str(tmp_path / "mine"), "--force"]) == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "a user's file"
