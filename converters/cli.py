@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trialbridge.converters import pipeline
+from trialbridge.converters.outdir import OutputRefused
 from trialbridge.converters.report import findings_json_text, print_findings
 from trialbridge.schemas.findings import Finding, finding
 
@@ -94,11 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="at most N findings shown per rule in the table (all are counted; default 20)")
     report.add_argument("--verbose", action="store_true",
                         help="also show notes (info findings: transliterations, lengths set, ...) in the table")
+    report.add_argument("--waivers", type=Path, default=None, metavar="FILE",
+                        help="explanations (CSV or YAML: rule, dataset, variable, pattern, justification, author, "
+                             "date); matching findings are marked explained and no longer set the exit code")
 
     convert = commands.add_parser("convert", parents=[report], help="convert a native record folder",
                                   description="Read and check a native record folder (registry.json + CRF CSVs) and write the standard outputs into --out.")
     convert.add_argument("input", type=Path, metavar="INPUT", help="the native record folder")
-    convert.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (replaced whole, or not touched)")
+    convert.add_argument("--out", type=Path, required=True, metavar="DIR",
+                         help="output folder: new, empty, or an earlier trialbridge output (with --force); never the input")
+    convert.add_argument("--force", action="store_true",
+                         help="replace an earlier trialbridge output in --out (only files its manifest lists)")
     convert.add_argument("--fhir", type=_releases, default=("R4", "R5"), metavar="RELEASES",
                          help="FHIR releases to write, comma-separated: R4, R5, both (default R4,R5) or none")
     convert.add_argument("--dataset-json", type=_dataset_json_formats, nargs="?", const=("json", "ndjson"), default=(),
@@ -118,12 +125,26 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Check PATH without writing anything: a native record folder, an SDTM package folder "
                                                "(XPT files, with its define.xml if present) or a convert output folder, or a define.xml file.")
     validate.add_argument("path", type=Path, metavar="PATH")
+    validate.add_argument("--report", type=Path, default=None, metavar="DIR",
+                          help="write report.json, report.html and report.xlsx into DIR: new, empty, or an earlier "
+                               "report (with --force)")
+    validate.add_argument("--force", action="store_true", help="replace the earlier report in --report DIR")
+    validate.add_argument("--sdtmig", choices=("3.2", "3.3", "3.4"), default=None,
+                          help="SDTMIG version to check against when the package does not say (see README for "
+                               "the versions this installation has metadata for)")
+    validate.add_argument("--ct", default=None, metavar="DATE",
+                          help="CDISC CT version (YYYY-MM-DD) when the package does not say")
+    validate.add_argument("--fhir-release", choices=("R4", "R5"), default=None,
+                          help="FHIR release of a bundle or NDJSON (default: detected)")
 
     synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
                                 description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
     synth.add_argument("--subjects", type=_positive_int, required=True, metavar="N")
     synth.add_argument("--seed", type=_non_negative_int, required=True, metavar="S")
-    synth.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (replaced whole, or not touched)")
+    synth.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="output folder: new, empty, or an earlier trialbridge output (with --force)")
+    synth.add_argument("--force", action="store_true",
+                       help="replace an earlier trialbridge output in --out (only files its manifest lists)")
     return parser
 
 
@@ -151,20 +172,36 @@ def _run(args: argparse.Namespace) -> int:
         build_parser().print_help(sys.stderr)
         return EXIT_BAD_INPUT
     if args.command == "synth":
-        counts = pipeline.synthesise(args.out, args.subjects, args.seed)
+        try:
+            counts = pipeline.synthesise(args.out, args.subjects, args.seed, force=args.force)
+        except OutputRefused as refused:
+            print_findings(refused.findings, sys.stderr)
+            print(f"{args.out}: refused, nothing written", file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"wrote {args.subjects} subject(s) to {args.out}")
         for name, rows in counts.items():
             print(f"  {name:24} {rows:>10,} rows")
         return EXIT_OK
+    waivers = []
+    if getattr(args, "waivers", None) is not None:
+        from trialbridge.converters.readers.waivers import read_waivers
+
+        waivers, problems = read_waivers(args.waivers)
+        if problems:
+            _render(problems, args)
+            return EXIT_BAD_INPUT
     if args.command == "validate":
-        result = pipeline.check(args.path)
+        from trialbridge.converters.validate import validate
+
+        result = validate(args.path, report=args.report, waivers=waivers, sdtmig=args.sdtmig, ct=args.ct,
+                          fhir_release=args.fhir_release, tool_version=_version(), force=args.force)
         _render(result.findings, args)
         if args.format == "table":
             print(result.summary, file=sys.stderr)
         return result.exit_code
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
                               ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json,
-                              spec=args.spec)
+                              spec=args.spec, force=args.force, waivers=waivers)
     _render(result.findings, args)
     if args.format == "table":
         print(result.summary, file=sys.stderr)

@@ -1,20 +1,23 @@
 """The pipeline: native folder -> checked Trial -> outputs, with every finding collected on the way."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.native_reader import read_native, read_registry
+from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.readers.spec_files import find_spec, read_spec
 from trialbridge.converters.readers.tabular import read_sources
 from trialbridge.mappings.trial import Trial
 from trialbridge.converters.report import findings_json_text
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.triage import triage
+from trialbridge.schemas.waivers import Waiver
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,8 @@ def _tool_version() -> str:
 
 def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
             fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
-            dataset_json: tuple[str, ...] = (), spec: Path | None = None) -> RunResult:
+            dataset_json: tuple[str, ...] = (), force: bool = False, waivers: Sequence[Waiver] = (),
+            reports: bool = True, spec: Path | None = None) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
@@ -167,12 +171,32 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     from the same SDTM tables) and `out/findings.json` (every finding, the rule results and the
     reconciliation of input rows); exit code 1 when a conformance error was found, else 0. When a
     dataset cannot be written (e.g. a value with no ASCII form, unless `ascii_placeholder`), nothing is
-    published and the exit code is 2.
+    published and the exit code is 2. `out` must be new, empty, or an earlier output (then only with
+    `force`), and must not overlap `source` (`converters/outdir.py`); else exit 2, nothing touched.
+    `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/report_doc.py`);
+    `waivers` mark the findings they match as explained.
     """
+    try:
+        with claim_output(Path(out), (Path(source),), force):
+            return _convert_claimed(Path(source), Path(out), created, split_threshold, fhir_releases,
+                                    ascii_placeholder, dataset_json, waivers, reports, spec)
+    except OutputRefused as refused:
+        return RunResult(refused.findings, 2, f"{out}: refused, nothing written")
+
+
+def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,
+                     fhir_releases: tuple[str, ...], ascii_placeholder: bool,
+                     dataset_json: tuple[str, ...] = (), waivers: Sequence[Waiver] = (),
+                     reports: bool = True, spec: Path | None = None) -> RunResult:
+    """`convert` once `out` is held (`outdir.claim_output`)."""
     from trialbridge.converters.fhir_stage import write_fhir
+    from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
     from trialbridge.converters.sdtm_package import map_sdtm, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
     from trialbridge.mappings.spec.engine import SpecRunError, spec_error_finding
+    from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION
+
+    started = time.monotonic()
 
     trial, findings = read_study(Path(source), spec)
     if trial is None or has_errors(findings):
@@ -189,8 +213,9 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
                                                  loinc_names=loinc_names(trial))
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
                                          mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
+            records = {name: len(table) for name, table in mapped.tables.items()}
             del mapped
-            findings = triage(findings + package.findings)
+            findings = triage(findings + package.findings, waivers)
             if not package.complete:
                 raise NotPublished()
             (work / "findings.json").write_text(findings_json_text(
@@ -201,8 +226,23 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
                 reconciliation=package.reconciliation,
                 rule_results=[r.as_dict() for r in package.results],
             ), encoding="utf-8")
+            if reports:
+                write_reports(work, RunFacts(
+                    command="convert", input_path=str(Path(source)), input_kind="native record folder",
+                    findings=findings, exit_code=1 if has_errors(findings) else 0, tool_version=_tool_version(),
+                    standards={"SDTMIG": SDTMIG_VERSION, "CDISC CT": CT_VERSION, "Define-XML": "2.1",
+                               "SAS XPORT": "v5", "FHIR": ", ".join(fhir_releases) or "none"},
+                    created=stamp.isoformat(), seconds=time.monotonic() - started,
+                    inputs=file_entries(files_under(Path(source)), Path(source)),
+                    outputs=file_entries(files_under(work, skip=REPORT_FILES), work),
+                    reconciliation=package.reconciliation, rule_results=[r.as_dict() for r in package.results],
+                    datasets={name: records[name] for name in package.written if name in records}))
     except NotPublished:
         return RunResult(findings, 2, f"{source}: the SDTM package cannot be written whole, nothing written to {out}")
+    except OSError as error:  # the disk refused (full, read-only, permissions): the environment, not bad data
+        return RunResult(findings + [finding("OUT-UNWRITABLE", str(out), [str(out)], out=str(out),
+                                             reason=f"{error.strerror or error} ({error.filename or out})")],
+                         2, f"{out}: cannot be written, nothing written")
     exit_code = 1 if has_errors(findings) else 0
     lines = [describe_trial(trial), f"wrote {out}/sdtm: {', '.join(n.lower() + '.xpt' for n in package.written)}, "
              "define.xml, define.html (every file read back)",
@@ -214,13 +254,15 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
         lines.append(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the XPT files")
     if fhir_releases:
         lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundle.json + {r}/ndjson/" for r in fhir_releases))
-    lines.append(f"findings: {out}/findings.json")
-    return RunResult(findings, exit_code, "\n".join(lines))
+    lines.append(f"findings: {out}/findings.json" + (", report.json, report.html, report.xlsx" if reports else ""))
+    written = sorted(p for p in Path(out).rglob("*") if p.is_file())
+    return RunResult(findings, exit_code, "\n".join(lines), outputs=written)
 
 
-def synthesise(out: Path, n_subjects: int, seed: int) -> dict[str, int]:
-    """Write a synthetic native record folder into `out`, whole or not at all."""
+def synthesise(out: Path, n_subjects: int, seed: int, force: bool = False) -> dict[str, int]:
+    """Write a synthetic native record folder into `out`, whole or not at all (OutputRefused when `out` may
+    not be written: see `converters/outdir.py`)."""
     from trialbridge.converters.synth import write_synthetic
 
-    with atomic_output_dir(Path(out)) as work:
+    with claim_output(Path(out), (), force), atomic_output_dir(Path(out)) as work:
         return write_synthetic(work, n_subjects, seed)

@@ -448,9 +448,14 @@ def _shared_text(columns: dict[str, list[object]], block: int = 4_096) -> dict[s
     return shared
 
 
-def read_xpt(path: Path) -> tuple[pd.DataFrame, XptMeta]:
-    """Read an XPT file: Char columns as `str` values ("" for blank, object dtype), Num as float64."""
-    data, meta = pyreadstat.read_xport(str(path), output_format="dict")  # plain lists: no pandas string arrays
+def read_xpt(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, XptMeta]:
+    """Read an XPT file: Char columns as `str` values ("" for blank, object dtype), Num as float64.
+
+    Numbers stay numbers whatever their SAS format (DATE9., TIME8., DATETIME20., E8601DA., ...): an ADaM
+    date is the SAS day count it is stored as. `encoding` (an iconv name such as "WINDOWS-1252") decodes
+    the text; the default is UTF-8 (`converters/xpt_encoding.py` tries the others)."""
+    data, meta = pyreadstat.read_xport(str(path), output_format="dict", encoding=encoding,
+                                       disable_datetime_conversion=True)  # plain lists: no pandas string arrays
     types = {n: "Char" if t == "string" else "Num" for n, t in meta.readstat_variable_types.items()}
     labels = meta.column_names_to_labels
     columns = tuple(

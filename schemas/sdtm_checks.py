@@ -44,6 +44,7 @@ from trialbridge.schemas.sdtm_checks_masks import (
     per_value,
     study_day,
 )
+from trialbridge.schemas.ts_checks import check_ts_expected, check_ts_required
 from trialbridge.schemas.sdtm_spec import (
     CT_VERSION,
     SDTMIG_VERSION,
@@ -686,6 +687,8 @@ RULES: tuple[RuleCheck, ...] = (
     RuleCheck("SD-XPT-LABEL", check_xpt_labels, "declared datasets"),
     RuleCheck("SD-XPT-LENGTH", check_xpt_value_length, "character variables"),
     RuleCheck("SD-XPT-ASCII", check_xpt_ascii, "character variables"),
+    RuleCheck("SD-TS-REQUIRED", check_ts_required, "TS"),
+    RuleCheck("SD-TS-EXPECTED", check_ts_expected, "TS"),
 )
 
 

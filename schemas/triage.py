@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import replace
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from trialbridge.schemas.findings import Finding, KnockOn, Record, catalogue, natural_key, sort_findings
+from trialbridge.schemas.waivers import Waiver, explain
 
 # --------------------------------------------------------------------------------------- knock-on
 DATE_RULES = frozenset({"SD-DTC-FORMAT", "SD-DTC-DATE"})
@@ -155,6 +156,8 @@ def group_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sort_findings(merged)
 
 
-def triage(findings: Iterable[Finding]) -> list[Finding]:
-    """Knock-ons attached to their causes, then findings grouped by rule, place and value pattern."""
-    return group_findings(attach_knock_on(findings))
+def triage(findings: Iterable[Finding], waivers: Sequence[Waiver] = ()) -> list[Finding]:
+    """Knock-ons attached to their causes, waivers applied record by record (`schemas/waivers.py`),
+    then findings grouped by rule, place, value pattern and explanation."""
+    explained, unused = explain(attach_knock_on(findings), waivers)
+    return group_findings(explained + unused)

@@ -3,13 +3,15 @@ with the signature the domain tests use, `map_xx(trial, tables_so_far) -> Mapped
 from __future__ import annotations
 
 from functools import lru_cache
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from trialbridge.converters.readers.spec_files import read_spec
-from trialbridge.mappings.sdtm.algorithms import Mapped
+from trialbridge.mappings.sdtm.algorithms import Mapped, study_identifier
+from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.spec.engine import run_domain
 from trialbridge.mappings.spec.model import StudyMapping
 from trialbridge.mappings.trial import Trial
@@ -40,7 +42,23 @@ def _mapper(domain: str) -> Callable[[Trial, dict[str, pd.DataFrame]], Mapped]:
     return map_domain
 
 
-map_ex, map_dm, map_ds, map_ae, map_rs, map_lb, map_ts = (_mapper(d) for d in ("EX", "DM", "DS", "AE", "RS", "LB", "TS"))
+map_ex, map_dm, map_ds, map_ae, map_rs, map_lb = (_mapper(d) for d in ("EX", "DM", "DS", "AE", "RS", "LB"))
+
+
+def study_info_of(trial: Trial) -> StudyInfo:
+    """The study's constants TS reads: REVALLO's spec when the record is REVALLO's, else the bare identifier."""
+    ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
+    if ident.get("nctId") == "NCT01421927":
+        return revallo_mapping().study
+    return StudyInfo(studyid=study_identifier(trial.registry) or str(ident.get("nctId", "STUDY")))
+
+
+def map_ts(trial: Trial, tables: dict[str, pd.DataFrame], study: StudyInfo | None = None) -> Mapped:
+    """TS of any registry record with REVALLO's TS metadata (the spec's datasets and variables)."""
+    from trialbridge.mappings.sdtm import ts
+
+    holder = SimpleNamespace(registry=trial.registry, mapping=revallo_mapping())
+    return ts.map_ts(holder, tables, study if study is not None else study_info_of(trial))
 
 
 def _lab_tests_named_as_before() -> pd.DataFrame:

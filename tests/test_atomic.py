@@ -10,7 +10,7 @@ def test_a_completed_folder_replaces_the_target(tmp_path):
     (target / "stale.txt").write_text("old")
     with atomic_output_dir(target) as work:
         (work / "new.txt").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt", "trialbridge-manifest.sha256"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left beside it
 
 

@@ -9,15 +9,18 @@ import pytest
 from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry
 from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.ts import iso_duration
-from revallo_domains import map_ts
+from trialbridge.mappings.study import Condition, StudyInfo, Treatment
+from trialbridge.schemas.ts_checks import missing_parameters
 from trialbridge.schemas.sdtm_spec import CT_VERSION, terminology
-from revallo_domains import study_spec
+from revallo_domains import map_ts, study_info_of, study_spec
 
 DM = pd.DataFrame({"USUBJID": [f"REVALLO-01-{i:03d}" for i in range(1, 14)], "COUNTRY": "FRA"})
 
 
-def ts_of(registry: dict, dm: pd.DataFrame = DM):
-    return map_ts(Trial(Path("native"), registry, {}), {"DM": dm})
+def ts_of(registry: dict, dm: pd.DataFrame = DM, study: StudyInfo | None = None):
+    """TS of a record, with the study's constants (default: what the pipeline gives REVALLO's record)."""
+    trial = Trial(Path("native"), registry, {})
+    return map_ts(trial, {"DM": dm}, study if study is not None else study_info_of(trial))
 
 
 def revallo() -> dict:
@@ -76,12 +79,67 @@ def test_registry_id_treatment_indication_and_country_carry_external_codes():
     assert values(ts, "REGID") == [("NCT01421927", "NCT01421927", "ClinicalTrials.gov", "")]
     assert values(ts, "TRT") == [("LENALIDOMIDE", "F0P408N6V4", "UNII", "")]
     assert values(ts, "INDIC") == [("Multiple Myeloma", "109989006", "SNOMED", "")]
-    assert values(ts, "FCNTRY") == [("FRA", "", "ISO 3166", "")]
+    assert values(ts, "FCNTRY") == [("FRA", "FRA", "ISO 3166", "")]  # the ISO 3166-1 alpha-3 code
+    versions = dict(zip(ts["TSVCDREF"], ts["TSVCDVER"]))
+    assert versions["UNII"] and versions["SNOMED"]  # the dictionary releases the study states
+
+
+def test_treatment_and_condition_codes_come_from_the_study_constants_not_from_the_mapping():
+    study = StudyInfo(studyid="X", treatments=(Treatment(name="LENALIDOMIDE", unii="UNII-OF-TEST", dose_form="TABLET",
+                                                         route="ORAL", frequency="BID", dose_unit="mg",
+                                                         dose_levels=(2.5, 25.0)),),
+                      conditions=(Condition(name="Multiple Myeloma", snomed="SNOMED-OF-TEST"),),
+                      extra={"VERSION.UNII": "2020-01"})
+    ts = ts_of(revallo(), study=study).table
+    assert values(ts, "TRT") == [("LENALIDOMIDE", "UNII-OF-TEST", "UNII", "")]
+    assert ts.loc[ts["TSPARMCD"] == "TRT", "TSVCDVER"].tolist() == ["2020-01"]
+    assert values(ts, "INDIC") == [("Multiple Myeloma", "SNOMED-OF-TEST", "SNOMED", "")]
+    assert [v[0] for v in values(ts, "DOSE")] == ["2.5", "25"]  # one record per planned dose level
+    assert values(ts, "DOSFRM") == [("TABLET", "C42998", "CDISC CT", "")]
+    assert values(ts, "DOSFRQ") == [("BID", "C64496", "CDISC CT", "")]
+    assert values(ts, "DOSU") == [("mg", "C28253", "CDISC CT", "")]
+    assert values(ts, "ROUTE") == [("ORAL", "C38288", "CDISC CT", "")]
+
+
+def test_a_value_no_input_gives_is_a_null_flavor_and_reported_never_invented():
+    result = ts_of(revallo(), study=StudyInfo(studyid="REVALLO"))  # no treatments, conditions or TS.* values
+    ts = result.table
+    for parmcd in ("TTYPE", "ADDON", "ADAPT", "LENGTH", "STOPRULE", "PCLAS", "PLANSUB", "DOSE", "DOSU", "ROUTE"):
+        assert values(ts, parmcd) == [("", "", "", "UNK")], parmcd
+    assert values(ts, "TRT") == [("LENALIDOMIDE", "", "", "")]  # the registry names it; its UNII is not known
+    assert values(ts, "INDIC") == [("Multiple Myeloma", "D009101", "MeSH", "")]  # the record's own MeSH
+    reported = [f for f in result.findings if f.rule == "TS-VALUE-NOT-GIVEN"]
+    assert len(reported) == 1 and reported[0].severity == "warning" and "PCLAS" in reported[0].values
+
+
+def test_study_start_is_the_earliest_informed_consent():
+    dm = DM.assign(RFICDTC=["2011-12-16", "2011-10-05", "2012-01"] + ["2012-03-01"] * 10)
+    assert values(ts_of(revallo(), dm).table, "SSTDTC") == [("2011-10-05", "", "ISO 8601", "")]
+    partial_only = DM.assign(RFICDTC=["2011-11"] + [""] * 12)
+    assert values(ts_of(revallo(), partial_only).table, "SSTDTC") == [("2011-11", "", "ISO 8601", "")]
+
+
+def test_the_primary_objective_is_the_registry_description_s_sentence():
+    [(objective, *_)] = values(ts_of(revallo()).table, "OBJPRIM")
+    assert objective == "The primary objective of this study is to evaluate the safety of such a strategy."
+
+
+def test_every_expected_parameter_is_present_and_a_missing_one_is_flagged():
+    ts = ts_of(revallo()).table
+    assert missing_parameters(ts) == []
+    without = ts[~ts["TSPARMCD"].isin(["TTYPE", "SSTDTC"])]
+    assert sorted((f.rule, f.location, f.severity) for f in missing_parameters(without)) == [
+        ("SD-TS-EXPECTED", "ts:TSPARMCD=TTYPE", "warning"), ("SD-TS-REQUIRED", "ts:TSPARMCD=SSTDTC", "error")]
+    nulled = ts.assign(TSVAL=ts["TSVAL"].where(ts["TSPARMCD"] != "SSTDTC", ""))
+    assert [f.rule for f in missing_parameters(nulled)] == ["SD-TS-REQUIRED"]  # SSTDTC needs a value
+    observational = ts[ts["TSPARMCD"] != "DOSE"].assign(
+        TSVAL=ts["TSVAL"].where(ts["TSPARMCD"] != "STYPE", "OBSERVATIONAL"))
+    assert missing_parameters(observational) == []  # DOSE is expected of interventional studies only
 
 
 def test_dates_counts_sponsor_and_versions():
     ts = ts_of(revallo()).table
-    assert values(ts, "SSTDTC") == [("2011-08", "", "ISO 8601", "")]  # partial as the registry gives it
+    assert values(ts, "SSTDTC") == [("2011-08", "", "ISO 8601", "")]  # DM without RFICDTC: the registry's start
     assert values(ts, "SENDTC") == [("2014-10", "", "ISO 8601", "")]
     assert values(ts, "ACTSUB") == [("13", "", "", "")] and values(ts, "NARMS") == [("1", "", "", "")]
     assert values(ts, "SPONSOR") == [("University Hospital, Bordeaux", "", "", "")]
@@ -167,7 +225,11 @@ def test_example_trial_summary_agrees_with_dm_and_has_no_warnings():
     sdtm: dict[str, pd.DataFrame] = {}
     sdtm["EX"] = map_ex(example, sdtm).table
     sdtm["DM"] = map_dm(example, sdtm).table
-    result = map_ts(example, sdtm)
+    result = map_ts(example, sdtm, study_info_of(example))
     assert values(result.table, "ACTSUB") == [(str(len(sdtm["DM"])), "", "", "")]
+    assert values(result.table, "SSTDTC") == [("2011-10-05", "", "ISO 8601", "")]  # the first consent
     assert values(result.table, "TITLE")[0][0].startswith("Safety of a Maintenance Therapy With Lenalidomide")
-    assert [f.rule for f in result.findings if f.severity != "info"] == []
+    # the protocol facts REVALLO's inputs do not give: stated as unknown, reported once
+    assert [(f.rule, f.values) for f in result.findings if f.severity != "info"] == [
+        ("TS-VALUE-NOT-GIVEN", ("PLANSUB", "LENGTH", "STOPRULE"))]
+    assert missing_parameters(result.table) == []

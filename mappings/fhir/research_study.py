@@ -14,9 +14,9 @@ StructureDefinition where it gives one):
 - primaryPurposeType, phase: research-study-prim-purp-type / research-study-phase codes;
 - studyDesign: study type, allocation, intervention/observational model, masking, time perspective... as
   SEVCO (study-design) codes where one means the same, text otherwise ("Masking: None (Open Label)");
-- focus: each intervention, coded RxNorm + ATC (medication.MEDICATION_CODES), UNII (sdtm.ts.UNII) and
+- focus: each intervention, coded RxNorm + ATC (medication.MEDICATION_CODES), UNII (UNII_BY_NAME) and
   its MeSH descriptor, referencing the Medication when EX gives the drug; condition: each condition,
-  coded MeSH + SNOMED CT (sdtm.ts.SNOMED_BY_MESH) when the record's MeSH term is the condition;
+  coded MeSH + SNOMED CT (SNOMED_BY_MESH) when the record's MeSH term is the condition;
 - keyword: the sponsor's keywords, then the MeSH terms the registry derived (condition ancestors,
   intervention terms and ancestors) coded MeSH where the record gives the descriptor id;
 - region: the sites' countries (ISO 3166 code from DM when known); descriptionSummary / description:
@@ -104,10 +104,12 @@ from trialbridge.mappings.fhir.registry_codes import (
     r4_codes,
 )
 from trialbridge.mappings.fhir.registry_placement import unplaced_fields
-from trialbridge.mappings.sdtm.ts import SNOMED_BY_MESH
-from trialbridge.mappings.sdtm.ts import UNII as UNII_BY_NAME
 from trialbridge.schemas.findings import Finding
 
+# External codes of REVALLO's treatment and condition, moved here unchanged from mappings/sdtm/ts.py (TS now
+# takes them from StudyInfo): ResearchStudy should take them from StudyInfo too (FHIR lane, issue 14).
+UNII_BY_NAME: dict[str, str] = {"LENALIDOMIDE": "F0P408N6V4"}  # FDA Global Substance Registration System
+SNOMED_BY_MESH: dict[str, str] = {"D009101": "109989006"}  # MeSH Multiple Myeloma -> SNOMED CT Multiple myeloma
 IPD_FIELDS = (("description", "Description"), ("timeFrame", "Time frame"), ("accessCriteria", "Access criteria"),
               ("url", "URL"))
 RESPONSIBLE_PARTY = concept(text="Responsible party")

@@ -1,36 +1,51 @@
-"""registry.json (ClinicalTrials.gov API v2 record) -> TS (SDTMIG 3.4 Trial Summary): one record per trial
-summary parameter value.
+"""registry.json (ClinicalTrials.gov API v2 record) + the study's constants (StudyInfo) + DM -> TS (SDTMIG 3.4
+Trial Summary): one record per trial summary parameter value.
 
 FDA's technical rejection criteria refuse a submission without ts.xpt and SSTDTC. Every parameter the
 registry record can give is carried (the list `PARAMETERS`, one line per parameter, in the order the
-table is built), plus SDTIGVER and SDTMVER; nothing is invented: a parameter the record does not give is
-left out, except AGEMAX without a maximum age (TSVALNF = PINF, as SDTMIG's example shows for no upper
-limit). TSPARMCD/TSPARM are CDISC CT C66738/C67152. TSVALCD/TSVCDREF/TSVCDVER carry the code of the value
-where one applies:
-- CDISC CT terms (TPHASE, STYPE, INTMODEL, INTTYPE, TBLIND, TCNTRL, TINDTP, SEXPOP, Y/N indicators):
-  the term's NCI C-code, TSVCDREF "CDISC CT", TSVCDVER the CT release;
-- dates and durations (SSTDTC, SENDTC, AGEMIN, AGEMAX): ISO 8601 values, TSVCDREF "ISO 8601";
-- REGID: the NCT number, TSVCDREF "ClinicalTrials.gov" (EudraCT / CTIS numbers likewise);
-- TRT: the FDA UNII of the substance (TSVCDREF "UNII"), INDIC and TDIGRP: the SNOMED CT concept of the
-  condition (TSVCDREF "SNOMED"), from the small tables `UNII` and `SNOMED_BY_MESH` below (external codes
-  the registry does not hold); a condition without a SNOMED entry falls back to the record's own MeSH
-  descriptor (TSVCDREF "MeSH");
-- FCNTRY: the ISO 3166-1 alpha-3 codes of the sites' countries as DM records them (TSVCDREF "ISO 3166").
-A value over 200 characters keeps its first part in TSVAL and continues in TSVAL1, TSVAL2 ... (SDTMIG
-3.4 TS assumption 8), cut at a word boundary. The registry facts TS has no parameter for (summaries,
-eligibility text, officials, site names, ...) are listed in an info finding: FHIR ResearchStudy carries
-them.
+table is built), plus the parameters the FDA Study Data Technical Conformance Guide and the CDISC TS
+examples expect of an interventional trial (`schemas/sdtm/ts-parameters.json`, checked by
+`schemas/ts_checks.py`). Where each value comes from, in order:
+- SSTDTC: the earliest informed consent in DM (min RFICDTC), FDA's definition of the study start; the
+  registry's start date only when DM has no consent date. SENDTC: the registry's actual completion date.
+- the registry record (title, ids, design, arms, eligibility, outcomes, the primary objective sentence of
+  the description, ...);
+- the study's constants (`mappings.study.StudyInfo`, from the study specification): TRT with the UNII of
+  each treatment, DOSE (one record per planned dose level), DOSU, DOSFRQ, ROUTE, DOSFRM of the treatment,
+  INDIC/TDIGRP with the SNOMED CT concept of each condition; parameters no record holds come from
+  `StudyInfo.extra` under `TS.<TSPARMCD>` ("|" separates several values: TTYPE, ADDON, ADAPT, LENGTH,
+  STOPRULE, PCLAS (+ `TS.PCLAS.MED-RT` its MED-RT code), OBJPRIM, OBJSEC, PLANSUB), dictionary versions
+  under `VERSION.<reference>` (VERSION.SNOMED, VERSION.UNII, VERSION.MED-RT);
+- nothing is invented: an expected parameter no input gives is one record with TSVAL null and TSVALNF
+  "UNK" (SDTMIG 3.4 TS assumption 10), reported (TS-VALUE-NOT-GIVEN) so the sponsor completes the spec;
+  AGEMAX without a maximum age is TSVALNF "PINF", as SDTMIG's example shows.
+TSPARMCD/TSPARM are CDISC CT C66738/C67152. TSVALCD/TSVCDREF/TSVCDVER carry the code of the value
+where one applies: CDISC CT terms (NCI C-code, "CDISC CT", the CT release); ISO 8601 dates and
+durations ("ISO 8601"); REGID (the NCT number, "ClinicalTrials.gov"; EudraCT / CTIS numbers likewise);
+TRT (UNII), INDIC/TDIGRP (SNOMED, else the record's MeSH descriptor), PCLAS (MED-RT), each with its
+version when the study states it; FCNTRY the ISO 3166-1 alpha-3 code of each site country DM records
+("ISO 3166"). A value over 200 characters keeps its first part in TSVAL and continues in TSVAL1,
+TSVAL2 ... (SDTMIG 3.4 TS assumption 8), cut at a word boundary. The registry facts TS has no parameter
+for (summaries, eligibility text, officials, site names, ...) are listed in an info finding: FHIR
+ResearchStudy carries them.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Callable
 
 import pandas as pd
 
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
+from trialbridge.mappings.study import StudyInfo
+from trialbridge.mappings.sdtm.ts_record import (
+    ISO_3166, SDTM_VERSION, TRIAL_TYPE, TSPARM_CODELIST, TSPARMCD_CODELIST, YES_NO, Record, Value, coded, ct,
+    iso8601, iso_duration, null_flavor, text, yes_no,
+)
+from trialbridge.mappings.sdtm.ts_study import (
+    agents, conditions, from_spec, objectives, pharmacologic_class, study_start, treatment_facts,
+)
 from trialbridge.mappings.sdtm.algorithms import (
     Mapped,
     derive_seq,
@@ -42,15 +57,8 @@ from trialbridge.mappings.sdtm.algorithms import (
 )
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.native import REGISTRY_FILE
-from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION, terminology
+from trialbridge.schemas.sdtm_spec import SDTMIG_VERSION, terminology
 
-SDTM_VERSION = "2.0"  # the SDTM model version SDTMIG 3.4 implements
-TSPARMCD_CODELIST, TSPARM_CODELIST = "C66738", "C67152"
-CDISC_CT, ISO_8601, ISO_3166 = "CDISC CT", "ISO 8601", "ISO 3166"
-
-# External codes the registry record does not hold.
-UNII: dict[str, str] = {"LENALIDOMIDE": "F0P408N6V4"}  # FDA Global Substance Registration System
-SNOMED_BY_MESH: dict[str, str] = {"D009101": "109989006"}  # MeSH Multiple Myeloma -> SNOMED CT Multiple myeloma (disorder)
 
 # Registry enumerations -> CDISC CT submission values.
 PHASES: dict[tuple[str, ...], str] = {
@@ -66,7 +74,6 @@ INTERVENTION_TYPES = {
     "BEHAVIORAL": "BEHAVIORAL THERAPY", "GENETIC": "GENETIC", "DIETARY_SUPPLEMENT": "DIETARY SUPPLEMENT",
     "COMBINATION_PRODUCT": "COMBINATION PRODUCT", "DIAGNOSTIC_TEST": "DIAGNOSTIC TEST",
 }
-AGENT_TYPES = ("DRUG", "BIOLOGICAL")  # interventions that are protocol agents (TRT)
 MASKING = {"NONE": "OPEN LABEL", "SINGLE": "SINGLE BLIND", "DOUBLE": "DOUBLE BLIND", "TRIPLE": "DOUBLE BLIND",
            "QUADRUPLE": "DOUBLE BLIND"}
 ALLOCATION = {"RANDOMIZED": "Y", "NON_RANDOMIZED": "N", "NA": "N"}  # NA: a single-group study, not randomised
@@ -79,72 +86,7 @@ CONTROLS = {"PLACEBO_COMPARATOR": "PLACEBO", "ACTIVE_COMPARATOR": "ACTIVE", "SHA
 SEXES = {"ALL": "BOTH", "FEMALE": "F", "MALE": "M"}
 ONGOING = {"RECRUITING": "Y", "NOT_YET_RECRUITING": "Y", "ACTIVE_NOT_RECRUITING": "Y", "ENROLLING_BY_INVITATION": "Y",
            "COMPLETED": "N", "TERMINATED": "N", "WITHDRAWN": "N"}
-AGE_UNITS = {"Year": "P{}Y", "Month": "P{}M", "Week": "P{}W", "Day": "P{}D", "Hour": "PT{}H", "Minute": "PT{}M"}
 SECONDARY_REGISTRIES = {"EUDRACT_NUMBER": "EudraCT", "CTIS": "CTIS"}
-YES_NO = "C66742"
-
-
-# ------------------------------------------------------------------------------------ the record
-@dataclass
-class Record:
-    """The registry record, remembering which `module.field` paths the parameters read."""
-
-    data: dict[str, Any]
-    used: set[str] = field(default_factory=set)
-    findings: list[Finding] = field(default_factory=list)
-
-    def get(self, path: str, default: Any = None) -> Any:
-        """The value at a dotted path under protocolSection / derivedSection (e.g. `designModule.phases`)."""
-        section = "derivedSection" if path.split(".")[0].endswith("BrowseModule") else "protocolSection"
-        node: Any = self.data.get(section, {})
-        for key in path.split("."):
-            node = node.get(key) if isinstance(node, dict) else None
-        if node is not None:
-            self.used.add(".".join(path.split(".")[:2]))
-        return default if node is None else node
-
-    def unmapped(self, path: str, value: str, parmcd: str, codelist: str) -> None:
-        self.findings.append(finding("TS-VALUE-UNMAPPED", f"{REGISTRY_FILE}:{path}", [value], path=path,
-                                     value=value, parmcd=parmcd, codelist=codelist))
-
-    def no_code(self, parmcd: str, value: str, reference: str) -> None:
-        self.findings.append(finding("TS-CODE-UNKNOWN", f"{REGISTRY_FILE}:{parmcd}", [value], parmcd=parmcd,
-                                     value=value, reference=reference))
-
-
-# A parameter value: TSVAL, TSVALCD, TSVCDREF, TSVCDVER, TSVALNF.
-Value = tuple[str, str, str, str, str]
-
-
-def text(value: str) -> Value:
-    return (value, "", "", "", "")
-
-
-def ct(value: str, codelist: str) -> Value:
-    """A CDISC CT term with its NCI C-code."""
-    return (value, terminology().term_code(codelist, value), CDISC_CT, CT_VERSION, "")
-
-
-def coded(value: str, code: str, reference: str) -> Value:
-    return (value, code, reference if code else "", "", "")
-
-
-def iso8601(value: str) -> Value:
-    return (value, "", ISO_8601, "", "")
-
-
-def null_flavor(flavor: str) -> Value:
-    return ("", "", "", "", flavor)
-
-
-def yes_no(flag: bool) -> Value:
-    return ct("Y" if flag else "N", YES_NO)
-
-
-def iso_duration(age: str) -> str:
-    """A registry age ("18 Years", "6 Months") as an ISO 8601 duration (P18Y, P6M)."""
-    number, unit = age.split()
-    return AGE_UNITS[unit.rstrip("s")].format(number)
 
 
 # ------------------------------------------------------------------------------ the parameters
@@ -175,12 +117,6 @@ def sponsor(r: Record) -> list[Value]:
     if name:
         r.no_code("SPONSOR", name, "D-U-N-S NUMBER")
     return [text(name)] if name else []
-
-
-def study_start(r: Record) -> list[Value]:
-    """SSTDTC: the study start date (ISO 8601, partial when the record is)."""
-    date = r.get("statusModule.startDateStruct.date", "")
-    return [iso8601(date)] if date else []
 
 
 def study_end(r: Record) -> list[Value]:
@@ -245,10 +181,14 @@ def randomised(r: Record) -> list[Value]:
 
 
 def subjects(r: Record, parmcd: str) -> list[Value]:
-    """ACTSUB: the actual enrolment; PLANSUB: the anticipated one (an ESTIMATED count)."""
+    """ACTSUB: the actual enrolment; PLANSUB: the anticipated one (an ESTIMATED count), else the spec's."""
     info = r.get("designModule.enrollmentInfo", {})
     wanted = "ACTUAL" if parmcd == "ACTSUB" else "ESTIMATED"
-    return [text(str(info["count"]))] if "count" in info and info.get("type", "ESTIMATED") == wanted else []
+    if "count" in info and info.get("type", "ESTIMATED") == wanted:
+        return [text(str(info["count"]))]
+    if parmcd == "PLANSUB":  # a completed study's record keeps only the actual count
+        return [text(v) for v in r.spec_values("PLANSUB")] or r.unknown("PLANSUB")
+    return []
 
 
 def arms(r: Record) -> list[Value]:
@@ -276,34 +216,6 @@ def intervention_types(r: Record) -> list[Value]:
             values.append(ct(INTERVENTION_TYPES[kind], "C99078"))
         elif kind:
             r.unmapped("armsInterventionsModule.interventions.type", kind, "INTTYPE", "C99078")
-    return values
-
-
-def agents(r: Record) -> list[Value]:
-    """TRT: each drug or biological intervention, upper case as EXTRT, with its UNII."""
-    values: list[Value] = []
-    for item in r.get("armsInterventionsModule.interventions", []):
-        if item.get("type") in AGENT_TYPES:
-            name = item["name"].upper()
-            if name not in UNII:
-                r.no_code("TRT", name, "UNII")
-            values.append(coded(name, UNII.get(name, ""), "UNII"))
-    return values
-
-
-def conditions(r: Record, parmcd: str) -> list[Value]:
-    """INDIC / TDIGRP: each condition, with its SNOMED CT concept (else the record's MeSH descriptor)."""
-    meshes = {m["term"].casefold(): m.get("id", "") for m in r.get("conditionBrowseModule.meshes", [])}
-    values: list[Value] = []
-    for condition in r.get("conditionsModule.conditions", []):
-        mesh = meshes.get(condition.casefold(), "")
-        if mesh in SNOMED_BY_MESH:
-            values.append(coded(condition, SNOMED_BY_MESH[mesh], "SNOMED"))
-        elif mesh:
-            values.append(coded(condition, mesh, "MeSH"))
-        else:
-            r.no_code(parmcd, condition, "SNOMED CT or MeSH")
-            values.append(text(condition))
     return values
 
 
@@ -376,12 +288,25 @@ PARAMETERS: tuple[tuple[str, Callable[[Record], list[Value]]], ...] = (
     ("TCNTRL", control),
     ("RANDOM", randomised),
     ("TBLIND", blinding),
+    ("TTYPE", from_spec("TTYPE", TRIAL_TYPE)),
+    ("ADDON", from_spec("ADDON", YES_NO)),
+    ("ADAPT", from_spec("ADAPT", YES_NO)),
     ("TRT", agents),
+    ("PCLAS", pharmacologic_class),
+    ("DOSE", lambda r: treatment_facts(r, "DOSE")),
+    ("DOSU", lambda r: treatment_facts(r, "DOSU")),
+    ("DOSFRQ", lambda r: treatment_facts(r, "DOSFRQ")),
+    ("ROUTE", lambda r: treatment_facts(r, "ROUTE")),
+    ("DOSFRM", lambda r: treatment_facts(r, "DOSFRM")),
     ("INDIC", lambda r: conditions(r, "INDIC")),
     ("TDIGRP", lambda r: conditions(r, "TDIGRP")),
     ("KEYWORD", keywords),
     ("PLANSUB", lambda r: subjects(r, "PLANSUB")),
     ("ACTSUB", lambda r: subjects(r, "ACTSUB")),
+    ("LENGTH", from_spec("LENGTH", iso=True)),
+    ("STOPRULE", from_spec("STOPRULE")),
+    ("OBJPRIM", lambda r: objectives(r, "OBJPRIM")),
+    ("OBJSEC", lambda r: objectives(r, "OBJSEC")),
     ("AGEMIN", minimum_age),
     ("AGEMAX", maximum_age),
     ("SEXPOP", sex),
@@ -411,7 +336,7 @@ def parameter_names() -> dict[str, str]:
 def _rows(record: Record, countries: list[str]) -> pd.DataFrame:
     """One row per parameter value, in PARAMETERS order (FCNTRY after the design parameters)."""
     rows = [(parmcd, *value) for parmcd, values in PARAMETERS for value in values(record)]
-    rows += [("FCNTRY", country, "", ISO_3166, "", "") for country in countries]
+    rows += [("FCNTRY", country, country, ISO_3166, record.version(ISO_3166), "") for country in countries]
     return pd.DataFrame(rows, columns=["TSPARMCD", "TSVAL", "TSVALCD", "TSVCDREF", "TSVCDVER", "TSVALNF"], dtype=object)
 
 
@@ -423,13 +348,18 @@ def _unplaced(record: Record) -> list[str]:
     return [p for p in paths if p not in record.used and p not in READ_ELSEWHERE]
 
 
-def map_ts(trial: Trial, sdtm: dict[str, pd.DataFrame]) -> Mapped:
-    record = Record(trial.registry)
+def map_ts(trial: Trial, sdtm: dict[str, pd.DataFrame], study: StudyInfo | None = None) -> Mapped:
+    """TS from the registry record, the study's constants (`study`, from the study specification) and DM
+    (consent dates, site countries, subject count)."""
     dm = sdtm.get("DM")
+    record = Record(trial.registry, study=study, dm=dm)
     countries = sorted(set(dm["COUNTRY"]) - {""}) if dm is not None and "COUNTRY" in dm else []
     src = _rows(record, countries)
     src[SOURCE_FILE], src[SOURCE_LINE] = REGISTRY_FILE, 0
     findings = list(record.findings)
+    if record.not_given:
+        findings.append(finding("TS-VALUE-NOT-GIVEN", "ts:TSVALNF", record.not_given,
+                                parameters=", ".join(record.not_given)))
 
     ts = src.copy()
     # STUDYID: the study identifier; DOMAIN: "TS"

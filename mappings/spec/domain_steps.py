@@ -138,7 +138,7 @@ def registry_ts(run: DomainRun, step: Step) -> None:
     """TS built whole from the registry record (and DM's countries): `mappings.sdtm.ts`."""
     from trialbridge.mappings.sdtm.ts import map_ts
 
-    mapped = map_ts(SimpleNamespace(registry=run.registry, mapping=run.mapping), run.tables)
+    mapped = map_ts(SimpleNamespace(registry=run.registry, mapping=run.mapping), run.tables, run.mapping.study)
     run.findings += mapped.findings
     run.rejected.append(mapped.rejected)
     run.done = mapped.table

@@ -1,0 +1,390 @@
+"""CDISC ODM 1.3.x ClinicalData in, a `RawRead` (converters/readers/raw.py) out: one raw dataset per ItemGroup.
+
+One row per ItemGroupData occurrence (REDCap: per form occurrence, see odm_meta.py for the naming rules),
+in document order. Columns, every cell a str:
+- keys: StudyOID, SubjectKey, SiteRef (SiteRef LocationOID), StudyEventOID, StudyEventRepeatKey,
+  StudyEventName (StudyEventDef Name), FormOID, FormRepeatKey, ItemGroupRepeatKey; REDCap exports add
+  redcap_event_name, redcap_arm, redcap_arm_name, redcap_repeat_instrument, redcap_repeat_instance and
+  redcap_data_access_group, filled as REDCap's flat export fills them;
+- vendor attributes of SubjectData as `<prefix>:<name>` (OpenClinica:StudySubjectID, OpenClinica:Status,
+  redcap:...); of StudyEventData, FormData and ItemGroupData as `StudyEvent.<prefix>:<name>`,
+  `Form.<prefix>:<name>`, `ItemGroup.<prefix>:<name>` (OpenClinica start dates, form status, version);
+- one column per item in ItemDef order, each coded item followed by `<column>_DECODE` and, when ItemData
+  carry a MeasurementUnitRef, `<column>_UNIT`;
+- `_file` and `_line` (the line of the ItemGroupData that opened the row).
+
+Transactions are applied in document order (Insert, Update, Upsert, Context, Remove at every level), so
+a Snapshot and a Transactional file give the final state. AuditRecords (and vendor audit logs) are not
+data: they are skipped and counted in one note. ODM 2.0 is refused.
+
+Nothing is lost: every ItemData element is accounted for per form (values handed on + empty + superseded
+by a later transaction + removed + Remove instructions), the handed-on count is recounted from the tables,
+and ItemData the walk did not reach are an error. `values_read` counts the non-empty cells placed in each
+table (item values, context values, decodes and units), which `values_in` finds again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from lxml import etree
+
+from trialbridge.converters.readers.odm_meta import (
+    DAG, DECODE_SUFFIX, GENERIC_KEYS, REDCAP_KEYS, REDCAP_NS, UNIT_SUFFIX, children, column_names, dataset_names,
+    declared_items, is_redcap, local, metadata_from_tree,
+)
+from trialbridge.converters.readers.raw import SOURCE_FILE, SOURCE_LINE, RawRead
+from trialbridge.mappings.edc_metadata import EdcMetadata
+from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.safe_xml import ODM2_NS, XmlError, parse_file
+
+ODM_NS = "http://www.cdisc.org/ns/odm/"
+PREFIXES = {REDCAP_NS: "redcap"}
+SKIPPED_NAMESPACES = ("http://www.w3.org/2001/XMLSchema-instance", "http://www.w3.org/XML/1998/namespace")
+AUDIT_ELEMENTS = ("AuditRecord", "AuditLog")  # ODM audit records, OpenClinica audit log entries
+
+
+@dataclass
+class FormCount:
+    """What became of the ItemData of one form: read = handed + empty + superseded + removed + instructions."""
+
+    read: int = 0
+    empty: int = 0
+    superseded: int = 0
+    removed: int = 0
+    instructions: int = 0
+    keyed: int = 0  # REDCap's record-level redcap_data_access_group, moved into that key column of every row
+    handed: int = 0  # recounted from the tables
+
+    def balanced(self) -> bool:
+        return self.read == self.handed + self.keyed + self.empty + self.superseded + self.removed + self.instructions
+
+
+@dataclass
+class _Row:
+    dataset: str  # source OID (ItemGroupDef, REDCap FormDef)
+    form: str
+    context: dict[str, str]
+    line: int
+    items: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _State:
+    file: str
+    metadata: EdcMetadata
+    snapshot: bool
+    rows: dict[tuple, _Row] = field(default_factory=dict)
+    occurrences: dict[tuple, int] = field(default_factory=dict)
+    counts: dict[str, FormCount] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    audits: int = 0
+    reached: int = 0
+
+    def count(self, form: str) -> FormCount:
+        return self.counts.setdefault(form, FormCount())
+
+
+def is_item_data(element: etree._Element) -> bool:
+    """An ODM ItemData element (or a typed ItemDataString, ItemDataInteger, ... of ODM 1.3)."""
+    if not isinstance(element.tag, str):
+        return False
+    name = etree.QName(element)
+    return name.localname.startswith("ItemData") and (not name.namespace or name.namespace.startswith(ODM_NS))
+
+
+def _tx(element: etree._Element) -> str:
+    return element.get("TransactionType", "")
+
+
+def _vendor(element: etree._Element, level: str) -> dict[str, str]:
+    """Attributes outside the ODM namespace, named `<prefix>:<name>` (qualified by level below SubjectData)."""
+    values = {}
+    for key, value in element.attrib.items():
+        name = etree.QName(key)
+        if not name.namespace or name.namespace.startswith(ODM_NS) \
+                or name.namespace in SKIPPED_NAMESPACES:
+            continue
+        prefix = PREFIXES.get(name.namespace) or ("OpenClinica" if "openclinica" in name.namespace.lower() else
+                                                   next((p for p, u in element.nsmap.items() if u == name.namespace and p),
+                                                        name.namespace))
+        column = f"{prefix}:{name.localname}"
+        values[column if level == "Subject" else f"{level}.{column}"] = value
+    return values
+
+
+def _remove(state: _State, prefix: tuple, width: int) -> None:
+    """Remove every row whose key starts (after the dataset) with `prefix`; their values count as removed."""
+    for key in [k for k in state.rows if k[1:1 + width] == prefix]:
+        row = state.rows.pop(key)
+        state.count(row.form).removed += sum(1 for v in row.items.values() if v != "")
+
+
+def _unknown(state: _State, element: etree._Element, attribute: str, known: dict) -> None:
+    oid = element.get(attribute, "")
+    if known and oid not in known:
+        state.findings.append(finding("ODM-OID-UNKNOWN", f"{state.file}:{element.sourceline}", [oid],
+                                      element=local(element), attribute=attribute, oid=oid))
+
+
+def _redcap_context(state: _State, event: etree._Element | None, form_oid: str, context: dict[str, str]) -> None:
+    meta = state.metadata
+    event_meta = meta.events.get(context["StudyEventOID"])
+    unique = (event.get(f"{{{REDCAP_NS}}}UniqueEventName", "") if event is not None else "") or \
+        (event_meta.unique_name if event_meta else "")
+    instrument = meta.forms[form_oid].instrument if form_oid in meta.forms else ""
+    repeat_instrument = any(i == instrument and (e == unique or not unique) for e, i in meta.repeating_instruments)
+    context.update({
+        "redcap_event_name": unique, "redcap_arm": event_meta.arm if event_meta else "",
+        "redcap_arm_name": event_meta.arm_name if event_meta else "",
+        "redcap_repeat_instrument": instrument if repeat_instrument else "",
+        "redcap_repeat_instance": context["FormRepeatKey"] if repeat_instrument else
+        context["StudyEventRepeatKey"] if unique and unique in meta.repeating_events else "",
+    })
+
+
+def _item_group(state: _State, group: etree._Element, form_oid: str, context: dict[str, str]) -> None:
+    meta = state.metadata
+    group_oid = group.get("ItemGroupOID", "")
+    _unknown(state, group, "ItemGroupOID", meta.item_groups)
+    redcap = is_redcap(meta)
+    dataset = form_oid if redcap else group_oid
+    row_context = {**context, "ItemGroupRepeatKey": group.get("ItemGroupRepeatKey", ""), **_vendor(group, "ItemGroup")}
+    base = (dataset, row_context["StudyOID"], row_context["SubjectKey"], row_context["StudyEventOID"],
+            row_context["StudyEventRepeatKey"], form_oid, row_context["FormRepeatKey"],
+            "" if redcap else group_oid, row_context["ItemGroupRepeatKey"])
+    items = [c for c in group if is_item_data(c)]
+    if _tx(group) == "Remove":
+        if redcap:
+            row = state.rows.get(base + (state.occurrences.get(base, 0),))
+            for oid in meta.item_groups[group_oid].items if row and group_oid in meta.item_groups else ():
+                if row.items.pop(oid, "") != "":
+                    state.count(form_oid).removed += 1
+        else:
+            _remove(state, base[1:], len(base) - 1)
+        for item in items:
+            state.count(form_oid).read += 1
+            state.count(form_oid).instructions += 1
+            state.reached += 1
+        return
+    occurrence = state.occurrences.get(base, 0)
+    if state.snapshot and not redcap and base + (occurrence,) in state.rows:
+        occurrence += 1
+        state.findings.append(finding("ODM-KEY-DUPLICATE", f"{state.file}:{group.sourceline}", [group_oid],
+                                      element="ItemGroupData", oid=group_oid,
+                                      first=state.rows[base + (occurrence - 1,)].line))
+    state.occurrences[base] = occurrence
+    row = state.rows.get(base + (occurrence,))
+    if row is None:
+        row = state.rows[base + (occurrence,)] = _Row(dataset, form_oid, row_context, group.sourceline or 0)
+    else:
+        row.context.update({k: v for k, v in row_context.items() if v != ""})
+    for item in items:
+        row = _item_data(state, item, base, row)
+
+
+def _item_data(state: _State, item: etree._Element, base: tuple, row: _Row) -> _Row:
+    counted = state.count(row.form)
+    counted.read += 1
+    state.reached += 1
+    oid = item.get("ItemOID", "")
+    if not oid:
+        state.findings.append(finding("ODM-ATTRIBUTE-MISSING", f"{state.file}:{item.sourceline}", [],
+                                      element=local(item), attribute="ItemOID"))
+    _unknown(state, item, "ItemOID", state.metadata.items)
+    value = item.get("Value") if local(item) == "ItemData" else (item.text or "")
+    value = "" if value is None or item.get("IsNull") == "Yes" else value
+    if oid == DAG and is_redcap(state.metadata) and _tx(item) != "Remove":
+        counted.keyed += value != ""
+        counted.empty += value == ""
+        return row
+    if _tx(item) == "Remove":
+        counted.instructions += 1
+        if row.items.pop(oid, "") != "":
+            counted.removed += 1
+        return row
+    previous = row.items.get(oid, "")
+    if previous != "" and state.snapshot and previous != value:
+        # a second value for the same item in a snapshot: kept on a new row occurrence, never overwritten
+        occurrence = state.occurrences[base] + 1
+        state.occurrences[base] = occurrence
+        state.findings.append(finding("ODM-KEY-DUPLICATE", f"{state.file}:{item.sourceline}", [oid],
+                                      element="ItemData", oid=oid, first=row.line))
+        row = state.rows[base + (occurrence,)] = _Row(row.dataset, row.form, dict(row.context), item.sourceline or 0)
+    elif previous != "":
+        counted.superseded += 1
+    if value == "":
+        counted.empty += 1
+    row.items[oid] = value
+    for unit in children(item, "MeasurementUnitRef"):
+        row.units[oid] = state.metadata.units.get(unit.get("MeasurementUnitOID", ""), unit.get("MeasurementUnitOID", ""))
+    return row
+
+
+def _form(state: _State, form: etree._Element, event: etree._Element | None, context: dict[str, str]) -> None:
+    form_oid = form.get("FormOID", "")
+    _unknown(state, form, "FormOID", state.metadata.forms)
+    context = {**context, "FormOID": form_oid, "FormRepeatKey": form.get("FormRepeatKey", ""), **_vendor(form, "Form")}
+    if is_redcap(state.metadata):
+        _redcap_context(state, event, form_oid, context)
+    if _tx(form) == "Remove":
+        keys = ("StudyOID", "SubjectKey", "StudyEventOID", "StudyEventRepeatKey", "FormOID", "FormRepeatKey")
+        _remove(state, tuple(context[k] for k in keys), 6)
+    for child in form:
+        name = local(child)
+        if name == "ItemGroupData":
+            _item_group(state, child, form_oid, context)
+
+
+def _event(state: _State, event: etree._Element, context: dict[str, str]) -> None:
+    event_oid = event.get("StudyEventOID", "")
+    _unknown(state, event, "StudyEventOID", state.metadata.events)
+    meta = state.metadata.events.get(event_oid)
+    context = {**context, "StudyEventOID": event_oid, "StudyEventRepeatKey": event.get("StudyEventRepeatKey", ""),
+               "StudyEventName": meta.name if meta else "", **_vendor(event, "StudyEvent")}
+    if _tx(event) == "Remove":
+        _remove(state, tuple(context[k] for k in ("StudyOID", "SubjectKey", "StudyEventOID", "StudyEventRepeatKey")), 4)
+    for child in event:
+        if local(child) == "FormData":
+            _form(state, child, event, context)
+
+
+def _subjects(state: _State, root: etree._Element) -> None:
+    for clinical in children(root, "ClinicalData"):
+        for subject in children(clinical, "SubjectData"):
+            key = subject.get("SubjectKey", "")
+            if not key:
+                state.findings.append(finding("ODM-ATTRIBUTE-MISSING", f"{state.file}:{subject.sourceline}", [],
+                                              element="SubjectData", attribute="SubjectKey"))
+            site = next((s.get("LocationOID", "") for s in children(subject, "SiteRef")), "")
+            dag = next((e.get("Value", "") for e in subject.iter() if is_item_data(e) and e.get("ItemOID") == DAG), "")
+            context = {"StudyOID": clinical.get("StudyOID", ""), "SubjectKey": key, "SiteRef": site,
+                       "StudyEventOID": "", "StudyEventRepeatKey": "", "StudyEventName": "",
+                       **({"redcap_data_access_group": dag} if is_redcap(state.metadata) else {}),
+                       **_vendor(subject, "Subject")}
+            if _tx(subject) == "Remove":
+                _remove(state, (context["StudyOID"], key), 2)
+            for child in subject:
+                name = local(child)
+                if name == "StudyEventData":
+                    _event(state, child, context)
+                elif name == "FormData":  # REDCap classic projects: forms straight under the subject
+                    _form(state, child, None, context)
+        state.audits += sum(1 for e in clinical.iter() if isinstance(e.tag, str) and local(e) in AUDIT_ELEMENTS)
+
+
+# ------------------------------------------------------------------------------------------ tables
+def _decode(table: pd.DataFrame, column: str, oid: str, state: _State, name: str) -> pd.Series | None:
+    """The decoded text of a coded column (REDCap checkbox option: its label when ticked), or None."""
+    meta = state.metadata
+    item = meta.items.get(oid)
+    if item is None:
+        return None
+    values = table[column]
+    if item.field_type == "checkbox" and item.choices and "___" in oid:
+        code = oid.rsplit("___", 1)[1]
+        labels = {c.lower().replace("-", "_").replace(".", "_"): label for c, label in item.choices}
+        label = dict(item.choices).get(code, labels.get(code.lower(), ""))
+        return values.where(values == "1", "").replace("1", label) if label else None
+    if not item.codelist or item.codelist not in meta.codelists:
+        return None
+    codes = meta.codelists[item.codelist].decodes()
+    decoded = values.map(codes).fillna("")
+    unknown = (values != "") & ~values.isin(list(codes))
+    if unknown.any():
+        state.findings.append(finding(
+            "ODM-CODE-UNKNOWN", f"{state.file}:{name}:{column}", sorted(values[unknown].unique())[:20],
+            count=int(unknown.sum()), column=column, dataset=name, codelist=item.codelist))
+    return decoded
+
+
+def _tables(state: _State) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    meta = state.metadata
+    names = dataset_names(meta)
+    keys = list(REDCAP_KEYS if is_redcap(meta) else GENERIC_KEYS)
+    grouped: dict[str, list[_Row]] = {}
+    for row in state.rows.values():
+        grouped.setdefault(row.dataset, []).append(row)
+    order = {oid: n for n, oid in enumerate(names)}
+    tables: dict[str, pd.DataFrame] = {}
+    values: dict[str, int] = {}
+    for source in sorted(grouped, key=lambda oid: (order.get(oid, len(order)), oid)):
+        rows, name = grouped[source], names.get(source, source)
+        vendor = list(dict.fromkeys(k for r in rows for k in r.context if k not in keys))
+        declared = list(declared_items(source, meta))
+        oids = declared + [o for o in dict.fromkeys(o for r in rows for o in r.items) if o not in declared]
+        columns = column_names(oids, meta, tuple(keys + vendor))
+        with_units = {oid for r in rows for oid in r.units}
+        records = [[r.context.get(k, "") for k in keys + vendor] + [r.items.get(o, "") for o in oids]
+                   + [r.units.get(o, "") for o in oids if o in with_units] for r in rows]
+        header = keys + vendor + [columns[o] for o in oids] + [columns[o] + UNIT_SUFFIX for o in oids if o in with_units]
+        table = pd.DataFrame(records, columns=header, dtype=object)
+        count = int((table != "").to_numpy().sum())
+        ordered = keys + vendor
+        for oid in oids:
+            ordered.append(columns[oid])
+            decoded = _decode(table, columns[oid], oid, state, name)
+            if decoded is not None:
+                table[columns[oid] + DECODE_SUFFIX] = decoded
+                ordered.append(columns[oid] + DECODE_SUFFIX)
+                count += int((decoded != "").sum())
+            if oid in with_units:
+                ordered.append(columns[oid] + UNIT_SUFFIX)
+        table = table[ordered]
+        table[SOURCE_FILE] = state.file
+        table[SOURCE_LINE] = [r.line for r in rows]
+        item_cells = table[[columns[o] for o in oids]].ne("").sum(axis=1)
+        for form, handed in item_cells.groupby(table["FormOID"]).sum().items():
+            state.count(str(form)).handed += int(handed)
+        tables[name], values[name] = table.reset_index(drop=True), count
+    return tables, values
+
+
+def _refusal(rule: str, file: str, line: int, **fields: object) -> tuple[RawRead, dict[str, FormCount]]:
+    return RawRead({}, [finding(rule, f"{file}:{line}", [], **fields)]), {}
+
+
+def read_odm_counts(path: str | Path) -> tuple[RawRead, dict[str, FormCount]]:
+    """Read an ODM 1.3.x file: its raw datasets and findings, and the ItemData accounting per FormOID."""
+    path = Path(path)
+    try:
+        root = parse_file(path).getroot()
+    except XmlError as error:
+        return RawRead({}, [error.finding()]), {}
+    if local(root) != "ODM":
+        return _refusal("ODM-NOT-ODM", path.name, root.sourceline or 1, element=local(root) or str(root.tag))
+    if etree.QName(root).namespace == ODM2_NS or root.get("ODMVersion", "").startswith("2"):
+        return _refusal("ODM-VERSION", path.name, root.sourceline or 1, version=root.get("ODMVersion", "2.0"))
+    clinical = children(root, "ClinicalData")
+    if not clinical:
+        return _refusal("ODM-NO-DATA", path.name, root.sourceline or 1)
+    metadata = metadata_from_tree(root, path.name)
+    state = _State(path.name, metadata, root.get("FileType", "Snapshot") != "Transactional")
+    if not metadata.items:
+        state.findings.append(finding("ODM-NO-METADATA", f"{path.name}:{root.sourceline}", []))
+    _subjects(state, root)
+    tables, values = _tables(state)
+    present = sum(1 for block in clinical for e in block.iter() if is_item_data(e))
+    if present != state.reached:
+        state.findings.append(finding("ODM-VALUES-LOST", path.name, [], count=present - state.reached,
+                                      detail="outside SubjectData/StudyEventData/FormData/ItemGroupData"))
+    for form, counted in sorted(state.counts.items()):
+        label = metadata.forms[form].name if form in metadata.forms else form
+        fields = dict(form=label, oid=form, read=counted.read, handed=counted.handed + counted.keyed, empty=counted.empty,
+                      superseded=counted.superseded, removed=counted.removed, instructions=counted.instructions)
+        state.findings.append(finding("ODM-FORM-COUNTS", f"{path.name}:{form}", [], **fields))
+        if not counted.balanced():
+            state.findings.append(finding("ODM-VALUES-LOST", f"{path.name}:{form}", [],
+                                          count=counted.read - counted.handed - counted.keyed - counted.empty
+                                          - counted.superseded - counted.removed - counted.instructions,
+                                          detail=f"form {label}"))
+    if state.audits:
+        state.findings.append(finding("ODM-AUDIT-IGNORED", path.name, [], count=state.audits))
+    return RawRead(tables, state.findings, values), dict(state.counts)
+
+
+def read_odm(path: str | Path) -> RawRead:
+    """Read an ODM 1.3.x ClinicalData file into raw datasets (see the module docstring)."""
+    return read_odm_counts(path)[0]
