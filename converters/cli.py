@@ -134,6 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--fhir-release", choices=("R4", "R5"), default=None,
                           help="FHIR release of a bundle or NDJSON (default: detected)")
 
+    read = commands.add_parser("read", parents=[report], help="read an EDC export into raw datasets (CSV)",
+                               description="Read an EDC export (CDISC ODM 1.3 XML from REDCap, OpenClinica, ...; or a REDCap "
+                                           "CSV export with its data dictionary) and write each raw dataset as CSV with "
+                                           "counts.json (values read = values written, per form) into --out.")
+    read.add_argument("source", type=Path, metavar="RAW_FILE")
+    read.add_argument("--dictionary", type=Path, default=None, metavar="CSV",
+                      help="REDCap data dictionary of a CSV export (default: the one dictionary CSV beside it)")
+    read.add_argument("--out", type=Path, required=True, metavar="DIR",
+                      help="output folder: new, empty, or an earlier trialbridge output (with --force)")
+    read.add_argument("--force", action="store_true",
+                      help="replace an earlier trialbridge output in --out (only files its manifest lists)")
+
     synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
                                 description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
     synth.add_argument("--subjects", type=_positive_int, required=True, metavar="N")
@@ -179,6 +191,14 @@ def _run(args: argparse.Namespace) -> int:
         for name, rows in counts.items():
             print(f"  {name:24} {rows:>10,} rows")
         return EXIT_OK
+    if args.command == "read":
+        from trialbridge.converters.raw_output import read_command
+
+        result = read_command(args.source, args.out, args.dictionary, force=args.force)
+        _render(result.findings, args)
+        if args.format == "table":
+            print(result.summary, file=sys.stderr)
+        return result.exit_code
     waivers = []
     if getattr(args, "waivers", None) is not None:
         from trialbridge.converters.readers.waivers import read_waivers
