@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="at most N findings shown per rule in the table (all are counted; default 20)")
     report.add_argument("--verbose", action="store_true",
                         help="also show notes (info findings: transliterations, lengths set, ...) in the table")
+    report.add_argument("--quiet", action="store_true",
+                        help="no progress display (it is shown only on a terminal anyway)")
+    report.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="json: one JSON object per line on stderr for each stage and the end, "
+                             "instead of the progress display, table and summary")
     report.add_argument("--waivers", type=Path, default=None, metavar="FILE",
                         help="explanations (CSV or YAML: rule, dataset, variable, pattern, justification, author, "
                              "date); matching findings are marked explained and no longer set the exit code")
@@ -158,10 +163,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _render(findings: list[Finding], args: argparse.Namespace) -> None:
+    if getattr(args, "log_format", "text") == "json" and args.format != "json":
+        return  # the JSON log's "done" event carries the counts; the table would break the one-object-per-line
     if args.format == "json":
         sys.stdout.write(findings_json_text(findings))
     elif findings:
         print_findings(findings, sys.stderr, args.max_shown, show_info=args.verbose)
+
+
+def _progress(args: argparse.Namespace):
+    from trialbridge.converters.progress import make_progress
+
+    return make_progress(quiet=args.quiet or args.format == "json", log_format=args.log_format)
+
+
+def _finish_log(progress, result: pipeline.RunResult) -> None:
+    """The JSON log's last line: exit code, counts by severity and status, files written."""
+    from collections import Counter
+
+    severities = Counter(f.severity for f in result.findings)
+    progress.event("result", exit_code=result.exit_code, errors=severities["error"], warnings=severities["warning"],
+                   notes=severities["info"], explained=sum(1 for f in result.findings if f.explanation is not None),
+                   outputs=len(result.outputs))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,17 +233,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "validate":
         from trialbridge.converters.validate import validate
 
+        progress = _progress(args)
         result = validate(args.path, report=args.report, waivers=waivers, sdtmig=args.sdtmig, ct=args.ct,
-                          fhir_release=args.fhir_release, tool_version=_version(), force=args.force)
+                          fhir_release=args.fhir_release, tool_version=_version(), force=args.force,
+                          progress=progress)
+        _finish_log(progress, result)
         _render(result.findings, args)
-        if args.format == "table":
+        if args.format == "table" and args.log_format == "text":
             print(result.summary, file=sys.stderr)
         return result.exit_code
+    progress = _progress(args)
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
                               ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json,
-                              force=args.force, waivers=waivers)
+                              force=args.force, waivers=waivers, progress=progress)
+    _finish_log(progress, result)
     _render(result.findings, args)
-    if args.format == "table":
+    if args.format == "table" and args.log_format == "text":
         print(result.summary, file=sys.stderr)
     return result.exit_code
 

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.outdir import OutputRefused, claim_output
+from trialbridge.converters.progress import Progress
 from trialbridge.converters.trial import Trial
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.converters.report import findings_json_text
@@ -158,7 +159,7 @@ def _tool_version() -> str:
 def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
             fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
             dataset_json: tuple[str, ...] = (), force: bool = False, waivers: Sequence[Waiver] = (),
-            reports: bool = True) -> RunResult:
+            reports: bool = True, progress: Progress | None = None) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
@@ -169,20 +170,23 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     published and the exit code is 2. `out` must be new, empty, or an earlier output (then only with
     `force`), and must not overlap `source` (`converters/outdir.py`); else exit 2, nothing touched.
     `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/report_doc.py`);
-    `waivers` mark the findings they match as explained.
+    `waivers` mark the findings they match as explained. `progress` is told each stage as it starts.
     """
+    progress = progress or Progress()
     try:
         with claim_output(Path(out), (Path(source),), force):
             return _convert_claimed(Path(source), Path(out), created, split_threshold, fhir_releases,
-                                    ascii_placeholder, dataset_json, waivers, reports)
+                                    ascii_placeholder, dataset_json, waivers, reports, progress)
     except OutputRefused as refused:
         return RunResult(refused.findings, 2, f"{out}: refused, nothing written")
+    finally:
+        progress.done()
 
 
 def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,
                      fhir_releases: tuple[str, ...], ascii_placeholder: bool,
                      dataset_json: tuple[str, ...] = (), waivers: Sequence[Waiver] = (),
-                     reports: bool = True) -> RunResult:
+                     reports: bool = True, progress: Progress | None = None) -> RunResult:
     """`convert` once `out` is held (`outdir.claim_output`)."""
     from trialbridge.converters.fhir_stage import write_fhir
     from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
@@ -191,16 +195,20 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION
 
     started = time.monotonic()
-
+    progress = progress or Progress()
+    progress.stage("read and check the native records")
     trial, findings = read_native(Path(source))
     if trial is None or has_errors(findings):
         return RunResult(triage(findings), 2, f"{source}: input rejected, nothing written to {out}")
     stamp = created or creation_datetime(trial.registry)
     try:
         with atomic_output_dir(Path(out)) as work:
+            progress.stage("map SDTM", subjects=len(trial.subjects))
             mapped = map_sdtm(trial, study_info_of(trial))  # the hub: the SDTM package and the FHIR bundles come from these same tables
             if fhir_releases:
+                progress.stage("FHIR " + " and ".join(fhir_releases))
                 findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases)
+            progress.stage("SDTM package: XPT, define.xml, checks")
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
                                          mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
             records = {name: len(table) for name, table in mapped.tables.items()}
@@ -217,6 +225,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                 rule_results=[r.as_dict() for r in package.results],
             ), encoding="utf-8")
             if reports:
+                progress.stage("reports: json, html, xlsx")
                 write_reports(work, RunFacts(
                     command="convert", input_path=str(Path(source)), input_kind="native record folder",
                     findings=findings, exit_code=1 if has_errors(findings) else 0, tool_version=_tool_version(),

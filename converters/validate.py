@@ -209,26 +209,40 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
 # ------------------------------------------------------------------------------------------- run
 def validate(path: Path, report: Path | None = None, waivers: Sequence[Waiver] = (), sdtmig: str | None = None,
              ct: str | None = None, fhir_release: str | None = None, tool_version: str = "unknown",
-             force: bool = False):
+             force: bool = False, progress=None):
     """Validate `path`; with `report`, write report.json/html/xlsx into that folder, whole or not at all
     (new, empty, or an earlier report with `force`: the rules of `converters/outdir.py`).
 
     Returns a `pipeline.RunResult`: exit code 2 when the input cannot be used, 1 when an error no waiver
-    explains was found, else 0.
+    explains was found, else 0. `progress` (`converters/progress.py`) is told each stage.
     """
-    from trialbridge.converters.atomic import atomic_output_dir
-    from trialbridge.converters.outdir import OutputRefused, claim_output
-    from trialbridge.converters.pipeline import RunResult
+    from trialbridge.converters.progress import Progress
 
+    progress = progress or Progress()
     started = time.monotonic()
+    progress.stage("read and check", path=str(path))
     inspection = inspect_path(Path(path), sdtmig, ct, fhir_release)
     inspection.findings.append(finding("VALIDATE-KIND", str(path), (inspection.kind,), path=str(path),
                                        kind=inspection.kind))
     findings = triage(inspection.findings, waivers)
     exit_code = 2 if inspection.rejected else 1 if has_errors(findings) else 0
     summary = [f"{path}: validated as {inspection.kind}"] + inspection.summary
-    outputs: list[Path] = []
+    try:
+        return _write_report(Path(path), report, force, findings, exit_code, summary, inspection, started,
+                             tool_version, progress)
+    finally:
+        progress.done()
+
+
+def _write_report(path: Path, report: Path | None, force: bool, findings: list[Finding], exit_code: int,
+                  summary: list[str], inspection: Inspection, started: float, tool_version: str, progress):
+    """The RunResult of `validate`, after writing the reports when `report` names a folder."""
+    from trialbridge.converters.atomic import atomic_output_dir
+    from trialbridge.converters.outdir import OutputRefused, claim_output
+    from trialbridge.converters.pipeline import RunResult
+
     if report is not None:
+        progress.stage("reports: json, html, xlsx")
         facts = RunFacts(command="validate", input_path=str(path), input_kind=inspection.kind, findings=findings,
                          exit_code=exit_code, tool_version=tool_version, standards=inspection.standards,
                          seconds=time.monotonic() - started,
@@ -240,6 +254,7 @@ def validate(path: Path, report: Path | None = None, waivers: Sequence[Waiver] =
                 write_reports(work, facts)
         except OutputRefused as refused:
             return RunResult(findings + refused.findings, 2, "\n".join(summary + [f"{report}: refused, no report written"]))
-        outputs = sorted(p for p in Path(report).iterdir() if p.is_file())
         summary.append(f"report: {report}/report.json, report.html, report.xlsx")
-    return RunResult(findings, exit_code, "\n".join(summary), outputs=outputs)
+        return RunResult(findings, exit_code, "\n".join(summary),
+                         outputs=sorted(p for p in Path(report).iterdir() if p.is_file()))
+    return RunResult(findings, exit_code, "\n".join(summary))
