@@ -44,7 +44,9 @@ REDCAP_KEYS = GENERIC_KEYS + ("redcap_event_name", "redcap_arm", "redcap_arm_nam
 
 
 def local(element: etree._Element) -> str:
-    return etree.QName(element).localname if isinstance(element.tag, str) else ""
+    """The element's name without its namespace ("" for comments and processing instructions)."""
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def children(element: etree._Element, name: str) -> list[etree._Element]:
