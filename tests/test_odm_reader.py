@@ -234,7 +234,8 @@ def test_openclinica_subject_event_and_form_attributes_become_columns(tmp_path: 
     text = text.replace('<SubjectData SubjectKey="SS_CAM101" OpenClinica:StudySubjectID="CAM101">',
                         '<SubjectData SubjectKey="SS_CAM101" OpenClinica:StudySubjectID="CAM101" '
                         'OpenClinica:UniqueIdentifier="PID-9" OpenClinica:Status="signed" OpenClinica:Sex="f" '
-                        'OpenClinica:DateOfBirth="1950-02-03">', 1)
+                        'OpenClinica:DateOfBirth="1950-02-03"><OpenClinica:SubjectGroupData OpenClinica:StudyGroupClassID='
+                        '"SGC_ARM" OpenClinica:StudyGroupClassName="Arm" OpenClinica:StudyGroupName="Docetaxel"/>', 1)
     text = text.replace('<StudyEventData StudyEventOID="SE_REGISTRATIONVISIT">',
                         '<StudyEventData StudyEventOID="SE_REGISTRATIONVISIT" OpenClinica:StartDate="2011-07-06" '
                         'OpenClinica:Status="completed">', 1)
@@ -249,8 +250,19 @@ def test_openclinica_subject_event_and_form_attributes_become_columns(tmp_path: 
     first = table.iloc[0]
     assert (first["OpenClinica:UniqueIdentifier"], first["OpenClinica:Status"], first["OpenClinica:Sex"],
             first["OpenClinica:DateOfBirth"]) == ("PID-9", "signed", "f", "1950-02-03")
+    assert first["OpenClinica:SubjectGroupData.Arm"] == "Docetaxel"
     assert (first["StudyEvent.OpenClinica:StartDate"], first["StudyEvent.OpenClinica:Status"]) == ("2011-07-06", "completed")
     assert (first["Form.OpenClinica:Version"], first["VERI_INIT"]) == ("v2.0", "AG")  # typed ItemData text, trimmed
     others = table[table["SubjectKey"] != "SS_CAM101"]
     assert set(others["StudyEvent.OpenClinica:StartDate"]) == {""} and set(others["OpenClinica:Status"]) == {""}
     assert all(c.balanced() for c in counts.values()) and counts["F_VERIFICATION_V20"].read == 37
+
+
+def test_item_data_outside_an_item_group_is_an_error_not_a_silent_loss(tmp_path: Path) -> None:
+    path = tmp_path / "stray.xml"
+    path.write_text(TRANSACTIONAL.replace('<FormData FormOID="F"><ItemGroupData ItemGroupOID="IG" ItemGroupRepeatKey="1">',
+                                          '<FormData FormOID="F"><ItemData ItemOID="I.SBP" Value="88"/>'
+                                          '<ItemGroupData ItemGroupOID="IG" ItemGroupRepeatKey="1">'), encoding="utf-8")
+    result = read_odm(path)
+    lost = [f for f in result.findings if f.rule == "ODM-VALUES-LOST"]
+    assert [(f.severity, f.message.split(" ")[0]) for f in lost] == [("error", "1")]

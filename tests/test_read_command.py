@@ -54,6 +54,7 @@ XXE = ('<?xml version="1.0"?>\n<!DOCTYPE ODM [<!ENTITY xxe SYSTEM "file:///etc/p
      "READ-KIND"),
     ("data.sas7bdat", "binary", "READ-KIND"),
     ("lonely.csv", "record_id,x\n1,2\n", "REDCAP-DICTIONARY-MISSING"),
+    ("dictionary.csv", (EDC / "redcap-flat" / "dag-write" / "dictionary.csv").read_text(encoding="utf-8"), "READ-KIND"),
 ])
 def test_bad_inputs_exit_2_and_write_nothing(tmp_path: Path, capsys, name: str, text: str, rule: str) -> None:
     (tmp_path / "in").mkdir()

@@ -24,6 +24,15 @@ def _refused(path: Path, what: str) -> Finding:
     return finding("READ-KIND", path.name, [what], file=path.name, kind=what, accepted=ACCEPTED)
 
 
+def _is_dictionary(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            head = handle.readline().strip().lower()
+    except OSError:
+        return False
+    return head.startswith(('"variable / field name"', "variable / field name", "field_name,"))
+
+
 def read_source(path: str | Path, dictionary: str | Path | None = None) -> RawRead:
     """The raw datasets of one EDC export, whatever its kind (never raises for bad input)."""
     path = Path(path)
@@ -31,6 +40,8 @@ def read_source(path: str | Path, dictionary: str | Path | None = None) -> RawRe
         return RawRead({}, [finding("READ-MISSING", str(path), [str(path)], path=str(path))])
     suffix = path.suffix.lower()
     if suffix == ".csv":
+        if _is_dictionary(path):
+            return RawRead({}, [_refused(path, "a REDCap data dictionary (give the data export, the dictionary beside it)")])
         return read_redcap(path, dictionary)
     if suffix != ".xml":
         return RawRead({}, [_refused(path, f"a '{suffix or 'extensionless'}' file")])

@@ -7,7 +7,8 @@ in document order. Columns, every cell a str:
   redcap_event_name, redcap_arm, redcap_arm_name, redcap_repeat_instrument, redcap_repeat_instance and
   redcap_data_access_group, filled as REDCap's flat export fills them;
 - vendor attributes of SubjectData as `<prefix>:<name>` (OpenClinica:StudySubjectID, OpenClinica:Status,
-  redcap:...); of StudyEventData, FormData and ItemGroupData as `StudyEvent.<prefix>:<name>`,
+  redcap:...), and OpenClinica's group assignments (`<OpenClinica:SubjectGroupData>`, e.g. the arm) as
+  `OpenClinica:SubjectGroupData.<group class name>` = group name; of StudyEventData, FormData and ItemGroupData as `StudyEvent.<prefix>:<name>`,
   `Form.<prefix>:<name>`, `ItemGroup.<prefix>:<name>` (OpenClinica start dates, form status, version);
 - one column per item in ItemDef order, each coded item followed by `<column>_DECODE` and, when ItemData
   carry a MeasurementUnitRef, `<column>_UNIT`;
@@ -270,6 +271,10 @@ def _subject(state: _State, clinical: etree._Element, subject: etree._Element) -
     context = {"StudyOID": clinical.get("StudyOID", ""), "SubjectKey": key, "SiteRef": site,
                "StudyEventOID": "", "StudyEventRepeatKey": "", "StudyEventName": "",
                **({"redcap_data_access_group": dag} if redcap else {}), **_vendor(subject, "Subject")}
+    for group in (c for c in subject if local(c) == "SubjectGroupData"):  # OpenClinica arm / group assignment
+        attributes = {etree.QName(k).localname: v for k, v in group.attrib.items()}
+        label = attributes.get("StudyGroupClassName") or attributes.get("StudyGroupClassID", "")
+        context[f"OpenClinica:SubjectGroupData.{label}"] = attributes.get("StudyGroupName", "")
     if _tx(subject) == "Remove":
         _remove(state, (context["StudyOID"], key), 2)
     for child in subject:
