@@ -106,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser("convert", parents=[report], help="convert a native record folder",
                                   description="Read and check a native record folder (registry.json + CRF CSVs) and write the standard outputs into --out.")
-    convert.add_argument("input", type=Path, metavar="INPUT", help="the native record folder")
+    convert.add_argument("input", type=Path, nargs="+", metavar="INPUT",
+                         help="the native record folder; several folders, or a folder of them, convert each into "
+                              "DIR/<name>/ (a batch)")
+    convert.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                         help="batch: convert N studies at a time in worker processes (default 1)")
     convert.add_argument("--out", type=Path, required=True, metavar="DIR",
                          help="output folder: new, empty, or an earlier trialbridge output (with --force); never the input")
     convert.add_argument("--force", action="store_true",
@@ -243,12 +247,38 @@ def _run(args: argparse.Namespace) -> int:
             print(result.summary, file=sys.stderr)
         return result.exit_code
     progress = _progress(args)
+    from trialbridge.converters.batch import studies_in
+
+    if len(args.input) > 1 or studies_in(args.input) != list(args.input):
+        return _batch(args, waivers, progress)
+    args.input = args.input[0]
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
                               ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json,
                               force=args.force, waivers=waivers, progress=progress)
     _finish_log(progress, result)
     _render(result.findings, args)
     if args.format == "table" and args.log_format == "text":
+        print(result.summary, file=sys.stderr)
+    return result.exit_code
+
+
+def _batch(args: argparse.Namespace, waivers: list, progress) -> int:
+    """Several studies: each into --out/<name>/, --jobs at a time; the table and the worst exit code."""
+    import json
+
+    from trialbridge.converters.batch import convert_batch
+
+    result = convert_batch(args.input, args.out, jobs=args.jobs, progress=progress, created=args.created,
+                           fhir_releases=args.fhir, ascii_placeholder=args.ascii_placeholder,
+                           dataset_json=args.dataset_json, force=args.force, waivers=waivers)
+    progress.event("result", exit_code=result.exit_code, studies=len(result.runs),
+                   failed=sum(1 for r in result.runs if r.exit_code >= 2), outputs=len(result.outputs))
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"exit_code": result.exit_code, "studies": [
+            {"study": r.name, "source": str(r.source), "out": str(r.out), "exit_code": r.exit_code, "errors": r.errors,
+             "warnings": r.warnings, "seconds": round(r.seconds, 3), "reason": r.reason} for r in result.runs]},
+            indent=2) + "\n")
+    elif args.log_format == "text":
         print(result.summary, file=sys.stderr)
     return result.exit_code
 
