@@ -33,6 +33,7 @@ KIND_PACKAGE = "SDTM package"
 KIND_CONVERT = "convert output"
 KIND_DEFINE = "define.xml"
 KIND_FHIR = "FHIR resources"
+KIND_EDC = "EDC export"
 
 
 @dataclass
@@ -125,6 +126,36 @@ def inspect_package(folder: Path, sdtmig: str | None = None, ct: str | None = No
     return result
 
 
+def _is_edc(path: Path) -> bool:
+    """An ODM export (not a define.xml) or a REDCap CSV export with its dictionary beside it."""
+    from trialbridge.schemas.safe_xml import KIND_ODM_2, KIND_ODM_DATA, KIND_ODM_METADATA, XmlError, xml_kind
+
+    if path.suffix.lower() == ".csv":
+        from trialbridge.converters.readers.redcap import find_dictionary
+        return find_dictionary(path) is not None
+    try:
+        return xml_kind(path) in (KIND_ODM_DATA, KIND_ODM_METADATA, KIND_ODM_2)
+    except XmlError:
+        return False  # unreadable: the define.xml path words the error as before
+
+
+def inspect_edc(path: Path) -> Inspection:
+    """An EDC export read by its reader (converters/readers/edc.py): the reader's findings and counts."""
+    from trialbridge.converters.readers.edc import read_source, source_metadata
+    from trialbridge.schemas.safe_xml import KIND_ODM_METADATA, xml_kind
+
+    if path.suffix.lower() == ".xml" and xml_kind(path) == KIND_ODM_METADATA:  # study metadata, no data: described
+        metadata, problems = source_metadata(path)
+        return Inspection(kind=KIND_EDC, findings=problems, rejected=metadata is None, summary=[
+            f"read {path.name}: ODM study metadata only, {len(metadata.forms)} form(s), {len(metadata.items)} item(s), "
+            f"{len(metadata.codelists)} codelist(s)" if metadata else f"{path.name}: unreadable"])
+    read = read_source(path)
+    rows = {name: len(table) for name, table in read.datasets.items()}
+    return Inspection(kind=KIND_EDC, findings=list(read.findings), datasets=rows,
+                      summary=[f"read {path.name}: {len(rows)} raw dataset(s), {sum(rows.values())} row(s)"],
+                      rejected=has_errors(read.findings) or not rows)
+
+
 def inspect_define(path: Path) -> Inspection:
     from trialbridge.schemas.define_versions import check_define_any
 
@@ -179,6 +210,8 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
         suffix = path.suffix.lower()
         if suffix == ".xpt":
             return inspect_package(path.parent, sdtmig, ct, only=(path,))
+        if suffix in (".xml", ".csv") and _is_edc(path):
+            return inspect_edc(path)
         if suffix == ".xml":
             return inspect_define(path)
         if suffix in (".json", ".ndjson"):

@@ -78,3 +78,17 @@ def test_dataset_file_names_are_safe_and_unique() -> None:
     assert file_names(["CONCOMITANT MEDICATIONS", "a/b", "A_B", "..", "ae 2"]) == {
         "CONCOMITANT MEDICATIONS": "CONCOMITANT_MEDICATIONS.csv", "a/b": "a_b.csv", "A_B": "A_B_2.csv",
         "..": "dataset.csv", "ae 2": "ae_2.csv"}
+
+
+@pytest.mark.parametrize(("name", "code"), [("openclinica/extract-2014-01-31.xml", 0), ("redcap/longitudinal.xml", 0),
+                                            ("redcap-flat/checkboxes-1/data.csv", 0), ("odmlib/cdash-odm-test.xml", 0)])
+def test_validate_reads_edc_exports_with_their_reader(name: str, code: int, capsys) -> None:
+    assert main(["validate", str(EDC / name), "--format", "json"]) == code
+    found = json.loads(capsys.readouterr().out)["findings"]
+    assert ("VALIDATE-KIND", ["EDC export"]) in [(f["rule"], f["values"]) for f in found]
+    assert not [f for f in found if f["rule"].startswith("DEFINE-")]
+
+
+def test_validate_refuses_an_odm_payload(tmp_path: Path) -> None:
+    (tmp_path / "odm.xml").write_text(XXE, encoding="utf-8")
+    assert main(["validate", str(tmp_path / "odm.xml")]) == 2
