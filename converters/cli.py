@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="FORMATS",
                          help="also write CDISC Dataset-JSON v1.1 beside the XPT files: json, ndjson or json,ndjson "
                               "(the default when the option is given without a value)")
+    convert.add_argument("--bundle-entries", type=_positive_int, default=None, metavar="N",
+                         help="at most N entries per FHIR Bundle (default 50: Medplum's limit of updates per transaction)")
+    convert.add_argument("--bundle-type", choices=("transaction", "batch"), default="transaction",
+                         help="FHIR Bundle type: transaction (all or nothing per Bundle; default) or batch")
     convert.add_argument("--created", type=_timestamp, default=None, metavar="ISO-DATETIME",
                          help="creation timestamp stamped into every output (default: the registry record's last update)")
     convert.add_argument("--ascii-placeholder", action="store_true",
@@ -154,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="output folder: new, empty, or an earlier trialbridge output (with --force)")
     read.add_argument("--force", action="store_true",
                       help="replace an earlier trialbridge output in --out (only files its manifest lists)")
+
+    upload = commands.add_parser("upload", parents=[report], help="post a convert output's FHIR Bundles to a FHIR server",
+                                 description="Post the FHIR Bundles of OUT_DIR (fhir/<release>/bundles.ndjson, one Bundle per line) "
+                                             "to the FHIR server at --server, in order, with retries; stop at the first refusal. "
+                                             "Idempotent: every resource is PUT at its stable id.")
+    upload.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="a convert output folder (or its fhir/<release> folder)")
+    upload.add_argument("--server", required=True, metavar="URL", help="the server's FHIR base URL, e.g. http://localhost:8080/fhir")
+    upload.add_argument("--release", choices=("R4", "R5"), default=None,
+                        help="the release to post (default: the server's, from GET [base]/metadata)")
+    upload.add_argument("--retries", type=_non_negative_int, default=5, metavar="N",
+                        help="retries of a Bundle on a connection error, 429 or 5xx, with doubling back-off (default 5)")
+    upload.add_argument("--timeout", type=_positive_int, default=300, metavar="SECONDS", help="per request (default 300)")
 
     synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
                                 description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
@@ -218,6 +234,17 @@ def _run(args: argparse.Namespace) -> int:
         for name, rows in counts.items():
             print(f"  {name:24} {rows:>10,} rows")
         return EXIT_OK
+    if args.command == "upload":
+        from trialbridge.converters.upload import upload
+
+        tally, findings = upload(args.out_dir, args.server, args.release, timeout=args.timeout, retries=args.retries,
+                                 report=lambda line: print(line, file=sys.stderr, flush=True))
+        _render(findings, args)
+        if args.format == "table":
+            print(findings[-1].message, file=sys.stderr)
+        if any(f.rule == "UPLOAD-NO-BUNDLES" for f in findings):
+            return EXIT_BAD_INPUT
+        return EXIT_CONFORMANCE if any(f.severity == "error" for f in findings) else EXIT_OK
     if args.command == "read":
         from trialbridge.converters.raw_output import read_command
 
@@ -253,6 +280,7 @@ def _run(args: argparse.Namespace) -> int:
         return _batch(args, waivers, progress)
     args.input = args.input[0]
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
+                              bundle_entries=args.bundle_entries, bundle_type=args.bundle_type,
                               ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json,
                               force=args.force, waivers=waivers, progress=progress)
     _finish_log(progress, result)

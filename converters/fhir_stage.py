@@ -14,6 +14,7 @@ finding and the other modules still run.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
 import os
@@ -43,7 +44,7 @@ STUDY_MODULES: tuple[str, ...] = ("research_study", "organization", "location", 
 SUBJECT_MODULES: tuple[str, ...] = (
     "patient", "research_subject", "medication_administration", "adverse_event", "observation")
 RESOURCE_MODULES: tuple[str, ...] = STUDY_MODULES + SUBJECT_MODULES
-BLOCK_SUBJECTS = 500
+BLOCK_SUBJECTS = 250
 WORKERS = min(os.cpu_count() or 1, 8)
 
 
@@ -133,9 +134,13 @@ _JOB: dict[str, Any] = {}  # what the forked workers read: the input, the releas
 def prepare(part: FhirInput, releases: Sequence[str], modules: Sequence[str]) -> dict[str, Prepared]:
     """Build one part (the study level or a block of subjects) for each release, order, check, serialise."""
     out: dict[str, Prepared] = {}
-    for release, (resources, built) in build_releases(part, releases, modules).items():
+    done: dict[int, Serialised] = {}  # a resource R4 shares with R5 (no difference declared) is serialised once
+    every = build_releases(part, releases, modules)  # alive until the end: the ids in `done` stay unique
+    for release, (resources, built) in every.items():
         ordered = bundle_order(resources)
-        out[release] = (serialise(ordered), built, check_resources(ordered, release, "Bundle.entry"))
+        fresh = [r for r in ordered if id(r) not in done]
+        done.update(zip(map(id, fresh), serialise(fresh)))
+        out[release] = ([done[id(r)] for r in ordered], built, check_resources(ordered, release, "Bundle.entry"))
     return out
 
 
@@ -155,10 +160,12 @@ def prepared_blocks(inp: FhirInput, releases: Sequence[str], size: int, workers:
         yield from (prepare(block_at(inp, index, size), releases, SUBJECT_MODULES) for index in range(count))
         return
     _JOB.update(inp=inp, releases=list(releases), size=size)
+    gc.freeze()  # the inherited objects stay out of the workers' collections: no copy-on-write of the heap
     try:
         with multiprocessing.get_context("fork").Pool(min(workers, count)) as pool:
             yield from pool.imap(_prepare_block, range(count))
     finally:
+        gc.unfreeze()
         _JOB.clear()
 
 
@@ -170,12 +177,25 @@ def _anchor(inp: FhirInput, study: dict[str, Prepared]) -> str:
     return inp.studyid
 
 
+def _warm(releases: Sequence[str]) -> None:
+    """Load here, once, what every block needs (compiled validators, CT, the lab catalogue, the models of
+    the subject-level types), so that forked workers inherit it instead of each loading it again."""
+    from trialbridge.schemas.fhir_checks import model_class
+    from trialbridge.schemas.sdtm_spec import lab_tests, terminology
+
+    terminology()
+    lab_tests()
+    for release in releases:
+        fhir_fast.warm(release)
+        for rtype in ("Patient", "ResearchSubject", "MedicationAdministration", "AdverseEvent", "Observation"):
+            model_class(release, rtype)
+
+
 def write_releases(inp: FhirInput, out_dir: Path, releases: Sequence[str], block_subjects: int | None = None,
                    workers: int | None = None, entries: int = ENTRIES, bundle_type: str = "transaction",
                    created: str = "") -> list[Finding]:
     """Build, check and write the releases: the study level in its own Bundle, then the subjects block by block."""
-    for release in releases:  # compiled once here; forked workers inherit them
-        fhir_fast.warm(release)
+    _warm(releases)
     study = prepare(inp, releases, STUDY_MODULES)
     anchor = _anchor(inp, study)
     findings: dict[str, list[Finding]] = {release: [] for release in releases}

@@ -159,12 +159,13 @@ def _tool_version() -> str:
 def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
             fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
             dataset_json: tuple[str, ...] = (), force: bool = False, waivers: Sequence[Waiver] = (),
-            reports: bool = True, progress: Progress | None = None) -> RunResult:
+            reports: bool = True, progress: Progress | None = None, bundle_entries: int | None = None,
+            bundle_type: str = "transaction") -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
-    define.html), `out/fhir/<release>/` (transaction bundle.json and ndjson/ per resource type, built
-    from the same SDTM tables) and `out/findings.json` (every finding, the rule results and the
+    define.html), `out/fhir/<release>/` (bundles.ndjson: Bundles of at most `bundle_entries` entries, of
+    `bundle_type`; ndjson/ per resource type with its manifests; built from the same SDTM tables) and `out/findings.json` (every finding, the rule results and the
     reconciliation of input rows); exit code 1 when a conformance error was found, else 0. When a
     dataset cannot be written (e.g. a value with no ASCII form, unless `ascii_placeholder`), nothing is
     published and the exit code is 2. `out` must be new, empty, or an earlier output (then only with
@@ -176,7 +177,8 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     try:
         with claim_output(Path(out), (Path(source),), force):
             return _convert_claimed(Path(source), Path(out), created, split_threshold, fhir_releases,
-                                    ascii_placeholder, dataset_json, waivers, reports, progress)
+                                    ascii_placeholder, dataset_json, waivers, reports, progress,
+                                    bundle_entries, bundle_type)
     except OutputRefused as refused:
         return RunResult(refused.findings, 2, f"{out}: refused, nothing written")
     finally:
@@ -186,8 +188,10 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
 def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,
                      fhir_releases: tuple[str, ...], ascii_placeholder: bool,
                      dataset_json: tuple[str, ...] = (), waivers: Sequence[Waiver] = (),
-                     reports: bool = True, progress: Progress | None = None) -> RunResult:
+                     reports: bool = True, progress: Progress | None = None, bundle_entries: int | None = None,
+                     bundle_type: str = "transaction") -> RunResult:
     """`convert` once `out` is held (`outdir.claim_output`)."""
+    from trialbridge.converters.fhir_bundle import ENTRIES
     from trialbridge.converters.fhir_stage import write_fhir
     from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
     from trialbridge.converters.sdtm_package import map_sdtm, write_sdtm_package
@@ -204,10 +208,13 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     try:
         with atomic_output_dir(Path(out)) as work:
             progress.stage("map SDTM", subjects=len(trial.subjects))
-            mapped = map_sdtm(trial, study_info_of(trial))  # the hub: the SDTM package and the FHIR bundles come from these same tables
+            study = study_info_of(trial)
+            mapped = map_sdtm(trial, study)  # the hub: the SDTM package and the FHIR bundles come from these same tables
             if fhir_releases:
                 progress.stage("FHIR " + " and ".join(fhir_releases))
-                findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases)
+                findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases,
+                                                 study=study, entries=bundle_entries or ENTRIES,
+                                                 bundle_type=bundle_type, created=stamp)
             progress.stage("SDTM package: XPT, define.xml, checks")
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
                                          mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
@@ -252,7 +259,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     if dataset_json:
         lines.append(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the XPT files")
     if fhir_releases:
-        lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundle.json + {r}/ndjson/" for r in fhir_releases))
+        lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundles.ndjson + {r}/ndjson/" for r in fhir_releases))
     lines.append(f"findings: {out}/findings.json" + (", report.json, report.html, report.xlsx" if reports else ""))
     written = sorted(p for p in Path(out).rglob("*") if p.is_file())
     return RunResult(findings, exit_code, "\n".join(lines), outputs=written)
