@@ -224,14 +224,15 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
         result = Inspection(kind=KIND_CONVERT)
         if (path / "sdtm").is_dir():
             _merge(result, inspect_package(path / "sdtm", sdtmig, ct))
-        for bundle in sorted((path / "fhir").glob("R*/bundle.json")):
+        for bundle in sorted((path / "fhir").glob("R*/bundles.ndjson")):
             _merge(result, inspect_fhir(bundle, bundle.parent.name))
         result.standards.pop("FHIR", None)
-        result.standards["FHIR"] = ", ".join(b.parent.name for b in sorted((path / "fhir").glob("R*/bundle.json")))
+        result.standards["FHIR"] = ", ".join(b.parent.name for b in sorted((path / "fhir").glob("R*/bundles.ndjson")))
         return result
     if any(p.suffix.lower() == ".xpt" for p in path.iterdir()):
         return inspect_package(path, sdtmig, ct)
-    if any(p.suffix.lower() == ".ndjson" for p in path.iterdir()) or (path / "bundle.json").is_file():
+    if any(p.suffix.lower() == ".ndjson" for p in path.iterdir()) or (path / "bundle.json").is_file() \
+            or (path / "bundles.ndjson").is_file():
         return inspect_fhir(path, fhir_release)
     return Inspection(kind="unknown", rejected=True, findings=[finding(
         "VALIDATE-PATH", str(path), (), path=str(path),
