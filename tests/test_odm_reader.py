@@ -266,3 +266,14 @@ def test_item_data_outside_an_item_group_is_an_error_not_a_silent_loss(tmp_path:
     result = read_odm(path)
     lost = [f for f in result.findings if f.rule == "ODM-VALUES-LOST"]
     assert [(f.severity, f.message.split(" ")[0]) for f in lost] == [("error", "1")]
+
+
+def test_item_column_names_never_collide() -> None:
+    from trialbridge.converters.readers.odm_meta import column_names
+    from trialbridge.mappings.edc_metadata import EdcMetadata, ItemMeta
+
+    meta = EdcMetadata("x", items={"A": ItemMeta("A", "X"), "X": ItemMeta("X", "Y"), "B": ItemMeta("B", "Y"),
+                                   "C": ItemMeta("C", "SubjectKey")})
+    # A keeps its unique Name; X and B share a Name so take their OIDs, and X's OID is A's Name: numbered;
+    # C's Name is a key column: its OID
+    assert column_names(["A", "X", "B", "C"], meta, ("SubjectKey",)) == {"A": "X", "X": "X_2", "B": "B", "C": "C"}
