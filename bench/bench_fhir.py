@@ -1,11 +1,14 @@
-"""Speed and memory of the FHIR stage: N generated subjects -> SDTM -> FHIR R4 + R5 (bundle.json, NDJSON), timed.
+"""Speed and memory of the FHIR stage: N generated subjects -> SDTM -> FHIR R4 + R5 (bundles.ndjson, NDJSON), timed.
 
-Run: `.venv/bin/python bench/bench_fhir.py [subjects] [releases] [workers]` (default 10,000, R4,R5 and
-`fhir_stage.WORKERS`). The native folder is generated (`trialbridge.converters.synth.write_synthetic`,
-seed 1), read and mapped to SDTM first; only `write_fhir` is timed. Prints the resources written, wall
-and CPU time, resources/s, with one worker the time split into build, order, check (schema, model,
-bindings) and write, and the memory of the stage: this process's resident set size at its start and
-its peak during the stage, sampled every 10 ms (Linux /proc), and the largest worker's peak.
+Run: `.venv/bin/python bench/bench_fhir.py [subjects] [workers]` (default 10,000 subjects and
+`fhir_stage.WORKERS`). The native folder is generated (`write_synthetic`, seed 1), read and mapped to
+SDTM first; then, on the same SDTM tables:
+1. the stage as convert runs it (`write_fhir`, both releases, every check, `workers` processes): wall
+   and CPU seconds, resources/s, peak RSS of this process (sampled every 10 ms) and of the largest worker;
+2. the same stage in one process with a CPU timer on each sub-stage: build (R5 once, R4 from it),
+   order, check (compiled validators; exact layers and model on what needs them), serialise, write;
+3. the serialise-only floor: the same resources, built block by block outside the timer, only
+   serialised (orjson) and written to a file; and the ratio of the stage to it.
 """
 from __future__ import annotations
 
@@ -18,29 +21,18 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from trialbridge.converters import fhir_stage
-from trialbridge.converters.fhir_bundle import BundleStream, bundle_order
+import orjson
+
+from trialbridge.converters import fhir_bundle, fhir_stage
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.sdtm_package import map_sdtm
 from trialbridge.converters.synth import write_synthetic
-from trialbridge.schemas import fhir_checks
-from trialbridge.schemas.fhir_checks import check_resources
 
-
-def _timed(totals: dict[str, float], name: str, function):
-    """`function` wrapped so that the CPU seconds spent in it add up in totals[name] (CPU, not wall:
-    the figures hold on a busy machine)."""
-    def wrapper(*args, **kwargs):
-        start = time.process_time()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            totals[name] += time.process_time() - start
-    return wrapper
+RELEASES = ["R4", "R5"]
 
 
 class RssSampler:
-    """Peak resident memory while the block runs: /proc/self/statm read every 10 ms by a thread."""
+    """Peak resident memory of this process while the block runs: /proc/self/statm every 10 ms."""
 
     def __init__(self) -> None:
         self.start = self.peak = 0
@@ -67,66 +59,99 @@ class RssSampler:
         self.peak = max(self.peak, self.rss())
 
 
-def main(subjects: int, releases: list[str], workers: int) -> None:
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed(totals: dict[str, float], name: str, function):
+    def wrapper(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            totals[name] += time.process_time() - start
+    return wrapper
+
+
+def run_stage(registry, tables, out: Path, workers: int) -> tuple[float, float, int, list]:
+    start, cpu = time.perf_counter(), _cpu()
+    findings = fhir_stage.write_fhir(registry, tables, out, RELEASES, workers=workers)
+    return time.perf_counter() - start, _cpu() - cpu, sum(
+        len(p.read_bytes().splitlines()) for p in out.rglob("ndjson/*.ndjson")), findings
+
+
+def split_stage(registry, tables, out: Path) -> dict[str, float]:
+    """CPU seconds per sub-stage, the stage in this one process."""
+    totals = dict.fromkeys(("build", "order", "check", "serialise", "write"), 0.0)
+    saved = (fhir_stage.build_releases, fhir_stage.bundle_order, fhir_stage.check_resources, fhir_stage.serialise,
+             fhir_bundle.ReleaseWriter.write)
+    fhir_stage.build_releases = _timed(totals, "build", saved[0])
+    fhir_stage.bundle_order = _timed(totals, "order", saved[1])
+    fhir_stage.check_resources = _timed(totals, "check", saved[2])
+    fhir_stage.serialise = _timed(totals, "serialise", saved[3])
+    fhir_bundle.ReleaseWriter.write = _timed(totals, "write", saved[4])
+    try:
+        fhir_stage.write_fhir(registry, tables, out, RELEASES, workers=1)
+    finally:
+        (fhir_stage.build_releases, fhir_stage.bundle_order, fhir_stage.check_resources, fhir_stage.serialise,
+         fhir_bundle.ReleaseWriter.write) = saved
+    return totals
+
+
+def floor(registry, tables, out: Path) -> tuple[float, int]:
+    """Seconds to serialise (orjson) and write every resource of both releases, built outside the timer."""
+    inp = fhir_stage.fhir_input(registry, tables)
+    seconds, count = 0.0, 0
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "floor.ndjson", "wb") as sink:
+        parts = [(inp, fhir_stage.STUDY_MODULES)] + [
+            (fhir_stage.block_at(inp, i, fhir_stage.BLOCK_SUBJECTS), fhir_stage.SUBJECT_MODULES)
+            for i in range(fhir_stage.block_count(inp, fhir_stage.BLOCK_SUBJECTS))]
+        for part, modules in parts:
+            built = fhir_stage.build_releases(part, RELEASES, modules)
+            for release in RELEASES:
+                resources = built[release][0]
+                start = time.process_time()
+                for r in resources:
+                    sink.write(orjson.dumps(r) + b"\n")
+                seconds += time.process_time() - start
+                count += len(resources)
+    return seconds, count
+
+
+def main(subjects: int, workers: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        native, out = Path(tmp) / "native", Path(tmp) / "out" / "fhir"
+        native = Path(tmp) / "native"
         native.mkdir()
         start = time.perf_counter()
         write_synthetic(native, subjects, 1)
         trial, _ = read_native(native)
         tables = map_sdtm(trial).tables
         print(f"prepared {subjects:,} subjects (synth, read, SDTM) in {time.perf_counter() - start:.1f} s: "
-              + ", ".join(f"{name} {len(tables[name]):,}" for name in ("DM", "EX", "AE", "LB") if name in tables)
-              + " rows")
-
-        totals = {"build": 0.0, "order": 0.0, "check": 0.0, "write": 0.0}
-        layers = {"schema": 0.0, "model": 0.0}
-        fhir_stage.build_resources = _timed(totals, "build", fhir_stage.build_resources)
-        fhir_stage.bundle_order = _timed(totals, "order", bundle_order)
-        fhir_stage.check_resources = _timed(totals, "check", check_resources)
-        BundleStream.admit = _timed(totals, "order", BundleStream.admit)
-        BundleStream.write = _timed(totals, "write", BundleStream.write)
-        BundleStream.finish = _timed(totals, "write", BundleStream.finish)
-        fhir_checks.schema_findings = _timed(layers, "schema", fhir_checks.schema_findings)
-        fhir_checks.model_findings = _timed(layers, "model", fhir_checks.model_findings)
+              + ", ".join(f"{n} {len(tables[n]):,}" for n in ("DM", "EX", "AE", "LB") if n in tables) + " rows")
 
         sampler = RssSampler()
         with sampler:
-            start, cpu = time.perf_counter(), _cpu()
-            findings = fhir_stage.write_fhir(trial.registry, tables, out, releases, workers=workers)
-            seconds, cpu = time.perf_counter() - start, _cpu() - cpu
-
-        written = {p.relative_to(out).as_posix(): sum(1 for _ in open(p, encoding="utf-8"))
-                   for p in sorted(out.rglob("*.ndjson"))}
-        n = sum(written.values())
-        sizes = {r: (out / r / "bundle.json").stat().st_size for r in releases}
-        worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # 0 when no worker ran
-        print(f"FHIR stage ({','.join(releases)}, {workers} worker(s)): {n:,} resources in {seconds:.1f} s wall, "
-              f"{cpu:.1f} s CPU (this process and its workers) = {n / seconds:,.0f} resources/s")
-        if workers <= 1:  # the workers' own timers stay in the workers
-            print("  CPU: " + "  ".join(f"{k} {v:.1f} s" for k, v in totals.items())
-                  + f"  (check {n / max(totals['check'], 1e-9):,.0f} resources/s)")
-            layers["bindings and the rest"] = totals["check"] - layers["schema"] - layers["model"]
-            print("  check layers: " + "  ".join(f"{k} {v:.1f} s = {n / max(v, 1e-9):,.0f} resources/s"
-                                                  for k, v in layers.items()))
-        for name, lines in written.items():
-            print(f"  {name:45} {lines:>9,} lines")
-        print("  bundle.json: " + ", ".join(f"{r} {size / 1e6:,.1f} MB" for r, size in sizes.items()))
-        print(f"  memory: RSS {sampler.start / 1e6:,.0f} MB at the start of the stage, "
-              f"peak {sampler.peak / 1e6:,.0f} MB during it (+{(sampler.peak - sampler.start) / 1e6:,.0f} MB "
-              f"for the FHIR stage in this process)"
-              + (f"; largest worker peak RSS {worker_peak / 1e3:,.0f} MB" if worker_peak else ""))
-        print("  findings: " + ", ".join(f"{rule} ({sev}) {count:,}" for (rule, sev), count in
+            wall, cpu, n, findings = run_stage(trial.registry, tables, Path(tmp) / "stage", workers)
+        worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        sizes = {r: (Path(tmp) / "stage" / r / "bundles.ndjson").stat().st_size for r in RELEASES}
+        print(f"FHIR stage (R4+R5, {workers} worker(s)): {n:,} resources in {wall:.1f} s wall, {cpu:.1f} s CPU "
+              f"= {n / wall:,.0f} resources/s")
+        print(f"  peak RSS: this process {sampler.peak / 1e6:,.0f} MB (at start {sampler.start / 1e6:,.0f} MB)"
+              + (f", largest worker {worker_peak / 1e6:,.0f} MB" if worker_peak else ""))
+        print("  bundles.ndjson: " + ", ".join(f"{r} {s / 1e6:,.1f} MB" for r, s in sizes.items()))
+        print("  findings: " + ", ".join(f"{rule} ({sev}) {c:,}" for (rule, sev), c in
                                          sorted(Counter((f.rule, f.severity) for f in findings).items())))
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and of its finished children (the workers, once the pool is closed)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+        totals = split_stage(trial.registry, tables, Path(tmp) / "split")
+        one = sum(totals.values())
+        print("  one process, CPU s per sub-stage: " + "  ".join(f"{k} {v:.1f}" for k, v in totals.items())
+              + f"  (sum {one:.1f} s = {n / max(one, 1e-9):,.0f} resources/s)")
+        seconds, count = floor(trial.registry, tables, Path(tmp) / "floor")
+        print(f"  serialise-only floor: {count:,} resources in {seconds:.1f} s CPU; stage / floor = "
+              f"{cpu / max(seconds, 1e-9):.1f} (CPU), {wall / max(seconds, 1e-9):.1f} (wall)")
 
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000,
-         sys.argv[2].split(",") if len(sys.argv) > 2 else ["R4", "R5"],
-         int(sys.argv[3]) if len(sys.argv) > 3 else fhir_stage.WORKERS)
+         int(sys.argv[2]) if len(sys.argv) > 2 else fhir_stage.WORKERS)

@@ -95,13 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="at most N findings shown per rule in the table (all are counted; default 20)")
     report.add_argument("--verbose", action="store_true",
                         help="also show notes (info findings: transliterations, lengths set, ...) in the table")
+    report.add_argument("--quiet", action="store_true",
+                        help="no progress display (it is shown only on a terminal anyway)")
+    report.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="json: one JSON object per line on stderr for each stage and the end, "
+                             "instead of the progress display, table and summary")
     report.add_argument("--waivers", type=Path, default=None, metavar="FILE",
                         help="explanations (CSV or YAML: rule, dataset, variable, pattern, justification, author, "
                              "date); matching findings are marked explained and no longer set the exit code")
 
     convert = commands.add_parser("convert", parents=[report], help="convert a native record folder",
                                   description="Read and check a native record folder (registry.json + CRF CSVs) and write the standard outputs into --out.")
-    convert.add_argument("input", type=Path, metavar="INPUT", help="the native record folder")
+    convert.add_argument("input", type=Path, nargs="+", metavar="INPUT",
+                         help="the native record folder; several folders, or a folder of them, convert each into "
+                              "DIR/<name>/ (a batch)")
+    convert.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                         help="batch: convert N studies at a time in worker processes (default 1)")
     convert.add_argument("--out", type=Path, required=True, metavar="DIR",
                          help="output folder: new, empty, or an earlier trialbridge output (with --force); never the input")
     convert.add_argument("--force", action="store_true",
@@ -115,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--spec", type=Path, default=None, metavar="SPEC",
                          help="the study mapping specification: a folder of CSV tables or an .xlsx workbook "
                               "(default: INPUT/spec/ or INPUT/spec.xlsx)")
+    convert.add_argument("--bundle-entries", type=_positive_int, default=None, metavar="N",
+                         help="at most N entries per FHIR Bundle (default 50: Medplum's limit of updates per transaction)")
+    convert.add_argument("--bundle-type", choices=("transaction", "batch"), default="transaction",
+                         help="FHIR Bundle type: transaction (all or nothing per Bundle; default) or batch")
     convert.add_argument("--created", type=_timestamp, default=None, metavar="ISO-DATETIME",
                          help="creation timestamp stamped into every output (default: the registry record's last update)")
     convert.add_argument("--ascii-placeholder", action="store_true",
@@ -137,6 +150,30 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--fhir-release", choices=("R4", "R5"), default=None,
                           help="FHIR release of a bundle or NDJSON (default: detected)")
 
+    read = commands.add_parser("read", parents=[report], help="read an EDC export into raw datasets (CSV)",
+                               description="Read an EDC export (CDISC ODM 1.3 XML from REDCap, OpenClinica, ...; or a REDCap "
+                                           "CSV export with its data dictionary) and write each raw dataset as CSV with "
+                                           "counts.json (values read = values written, per form) into --out.")
+    read.add_argument("source", type=Path, metavar="RAW_FILE")
+    read.add_argument("--dictionary", type=Path, default=None, metavar="CSV",
+                      help="REDCap data dictionary of a CSV export (default: the one dictionary CSV beside it)")
+    read.add_argument("--out", type=Path, required=True, metavar="DIR",
+                      help="output folder: new, empty, or an earlier trialbridge output (with --force)")
+    read.add_argument("--force", action="store_true",
+                      help="replace an earlier trialbridge output in --out (only files its manifest lists)")
+
+    upload = commands.add_parser("upload", parents=[report], help="post a convert output's FHIR Bundles to a FHIR server",
+                                 description="Post the FHIR Bundles of OUT_DIR (fhir/<release>/bundles.ndjson, one Bundle per line) "
+                                             "to the FHIR server at --server, in order, with retries; stop at the first refusal. "
+                                             "Idempotent: every resource is PUT at its stable id.")
+    upload.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="a convert output folder (or its fhir/<release> folder)")
+    upload.add_argument("--server", required=True, metavar="URL", help="the server's FHIR base URL, e.g. http://localhost:8080/fhir")
+    upload.add_argument("--release", choices=("R4", "R5"), default=None,
+                        help="the release to post (default: the server's, from GET [base]/metadata)")
+    upload.add_argument("--retries", type=_non_negative_int, default=5, metavar="N",
+                        help="retries of a Bundle on a connection error, 429 or 5xx, with doubling back-off (default 5)")
+    upload.add_argument("--timeout", type=_positive_int, default=300, metavar="SECONDS", help="per request (default 300)")
+
     synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
                                 description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
     synth.add_argument("--subjects", type=_positive_int, required=True, metavar="N")
@@ -149,10 +186,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _render(findings: list[Finding], args: argparse.Namespace) -> None:
+    if getattr(args, "log_format", "text") == "json" and args.format != "json":
+        return  # the JSON log's "done" event carries the counts; the table would break the one-object-per-line
     if args.format == "json":
         sys.stdout.write(findings_json_text(findings))
     elif findings:
         print_findings(findings, sys.stderr, args.max_shown, show_info=args.verbose)
+
+
+def _progress(args: argparse.Namespace):
+    from trialbridge.converters.progress import make_progress
+
+    return make_progress(quiet=args.quiet or args.format == "json", log_format=args.log_format)
+
+
+def _finish_log(progress, result: pipeline.RunResult) -> None:
+    """The JSON log's last line: exit code, counts by severity and status, files written."""
+    from collections import Counter
+
+    severities = Counter(f.severity for f in result.findings)
+    progress.event("result", exit_code=result.exit_code, errors=severities["error"], warnings=severities["warning"],
+                   notes=severities["info"], explained=sum(1 for f in result.findings if f.explanation is not None),
+                   outputs=len(result.outputs))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,6 +237,25 @@ def _run(args: argparse.Namespace) -> int:
         for name, rows in counts.items():
             print(f"  {name:24} {rows:>10,} rows")
         return EXIT_OK
+    if args.command == "upload":
+        from trialbridge.converters.upload import upload
+
+        tally, findings = upload(args.out_dir, args.server, args.release, timeout=args.timeout, retries=args.retries,
+                                 report=lambda line: print(line, file=sys.stderr, flush=True))
+        _render(findings, args)
+        if args.format == "table":
+            print(findings[-1].message, file=sys.stderr)
+        if any(f.rule == "UPLOAD-NO-BUNDLES" for f in findings):
+            return EXIT_BAD_INPUT
+        return EXIT_CONFORMANCE if any(f.severity == "error" for f in findings) else EXIT_OK
+    if args.command == "read":
+        from trialbridge.converters.raw_output import read_command
+
+        result = read_command(args.source, args.out, args.dictionary, force=args.force)
+        _render(result.findings, args)
+        if args.format == "table":
+            print(result.summary, file=sys.stderr)
+        return result.exit_code
     waivers = []
     if getattr(args, "waivers", None) is not None:
         from trialbridge.converters.readers.waivers import read_waivers
@@ -193,17 +267,49 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "validate":
         from trialbridge.converters.validate import validate
 
+        progress = _progress(args)
         result = validate(args.path, report=args.report, waivers=waivers, sdtmig=args.sdtmig, ct=args.ct,
-                          fhir_release=args.fhir_release, tool_version=_version(), force=args.force)
+                          fhir_release=args.fhir_release, tool_version=_version(), force=args.force,
+                          progress=progress)
+        _finish_log(progress, result)
         _render(result.findings, args)
-        if args.format == "table":
+        if args.format == "table" and args.log_format == "text":
             print(result.summary, file=sys.stderr)
         return result.exit_code
+    progress = _progress(args)
+    from trialbridge.converters.batch import studies_in
+
+    if len(args.input) > 1 or studies_in(args.input) != list(args.input):
+        return _batch(args, waivers, progress)
+    args.input = args.input[0]
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
+                              bundle_entries=args.bundle_entries, bundle_type=args.bundle_type,
                               ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json,
-                              spec=args.spec, force=args.force, waivers=waivers)
+                              spec=args.spec, force=args.force, waivers=waivers, progress=progress)
+    _finish_log(progress, result)
     _render(result.findings, args)
-    if args.format == "table":
+    if args.format == "table" and args.log_format == "text":
+        print(result.summary, file=sys.stderr)
+    return result.exit_code
+
+
+def _batch(args: argparse.Namespace, waivers: list, progress) -> int:
+    """Several studies: each into --out/<name>/, --jobs at a time; the table and the worst exit code."""
+    import json
+
+    from trialbridge.converters.batch import convert_batch
+
+    result = convert_batch(args.input, args.out, jobs=args.jobs, progress=progress, created=args.created,
+                           fhir_releases=args.fhir, ascii_placeholder=args.ascii_placeholder,
+                           dataset_json=args.dataset_json, force=args.force, waivers=waivers)
+    progress.event("result", exit_code=result.exit_code, studies=len(result.runs),
+                   failed=sum(1 for r in result.runs if r.exit_code >= 2), outputs=len(result.outputs))
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"exit_code": result.exit_code, "studies": [
+            {"study": r.name, "source": str(r.source), "out": str(r.out), "exit_code": r.exit_code, "errors": r.errors,
+             "warnings": r.warnings, "seconds": round(r.seconds, 3), "reason": r.reason} for r in result.runs]},
+            indent=2) + "\n")
+    elif args.log_format == "text":
         print(result.summary, file=sys.stderr)
     return result.exit_code
 

@@ -1,24 +1,28 @@
-"""The FHIR stage: registry record + SDTM tables -> checked FHIR resources -> `<out>/<release>/` bundle and NDJSON.
+"""The FHIR stage: registry record + SDTM tables -> checked FHIR resources -> `<out>/<release>/` Bundles and NDJSON.
 
-For each release asked for, the resource modules of `mappings/fhir` build their resources, which are
-put in bundle order, checked (JSON Schema, fhir.resources model, required bindings; see
-`schemas/fhir_checks.py`) at their bundle paths, and streamed to the files (`converters/fhir_bundle.py`):
-first the study-level modules on the whole input, then the subject-level modules block by block
-(BLOCK_SUBJECTS subjects of DM at a time, every SDTM table cut to the block's USUBJIDs), so memory
-holds a few blocks of resources, not the whole study. Blocks are built and checked by forked worker
-processes when there are several blocks and CPUs (on Linux, by `fork`; elsewhere one by one) and written
-in block order by this process. The files depend neither on the block size nor on the number of
-workers. What the modules could not place (`unplaced`) is asked once, on the whole input.
-An exception in one module becomes a finding and the other modules still run.
+The resource modules of `mappings/fhir` build their R5 resources once per part, and R4 from them; each
+release's resources are put in bundle order, checked (compiled JSON Schema, bindings, UCUM and choice
+types, exact layers for what they refuse; see `schemas/fhir_checks.py`), serialised once (orjson) and
+streamed to the files (`converters/fhir_bundle.py`). Parts: first the study-level modules on the whole
+input (their own Bundle), then the subject-level modules block by block (BLOCK_SUBJECTS subjects of DM
+at a time, every SDTM table cut to the block's USUBJIDs), so memory holds a few blocks, not the study.
+Blocks are built, checked and serialised by forked worker processes when there are several blocks and
+CPUs (on Linux, by `fork`; elsewhere one by one), which send back bytes; this process writes them in
+block order. The files depend neither on the block size nor on the number of workers. What the modules
+could not place (`unplaced`) is asked once, on the whole input. An exception in one module becomes a
+finding and the other modules still run.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
 import os
 import re
 import sys
+from contextlib import ExitStack
 from dataclasses import replace
+from datetime import datetime
 from itertools import chain
 from pathlib import Path
 from types import ModuleType
@@ -26,9 +30,11 @@ from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
-from trialbridge.converters.fhir_bundle import BundleStream, bundle_order
+from trialbridge.converters.fhir_bundle import ENTRIES, FIRST_TYPE, ReleaseWriter, Serialised, bundle_order, serialise
 from trialbridge.mappings.fhir.common import FhirInput
 from trialbridge.mappings.studyid import registry_study_identifier
+from trialbridge.mappings.study import StudyInfo
+from trialbridge.schemas import fhir_fast
 from trialbridge.schemas.fhir_checks import RELEASES, check_resources
 from trialbridge.schemas.findings import Finding, finding
 
@@ -38,19 +44,21 @@ STUDY_MODULES: tuple[str, ...] = ("research_study", "organization", "location", 
 SUBJECT_MODULES: tuple[str, ...] = (
     "patient", "research_subject", "medication_administration", "adverse_event", "observation")
 RESOURCE_MODULES: tuple[str, ...] = STUDY_MODULES + SUBJECT_MODULES
-BLOCK_SUBJECTS = 1_000
+BLOCK_SUBJECTS = 250
 WORKERS = min(os.cpu_count() or 1, 8)
 
 
 def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame],
-               loinc_names: dict[str, str] | None = None) -> FhirInput:
+               study: StudyInfo | None = None, loinc_names: dict[str, str] | None = None) -> FhirInput:
     """The mappings' input: STUDYID from DM (the hub), else the registry's STUDYID rule (mappings/studyid.py)."""
     dm = sdtm_tables.get("DM")
     if dm is not None and len(dm) and "STUDYID" in dm:
         studyid = str(dm["STUDYID"].iloc[0])
     else:
         studyid = registry_study_identifier(registry)
-    return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid, loinc_names=dict(loinc_names or {}))
+    return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid,
+                     study=study if study is not None else StudyInfo(studyid=studyid or "STUDY"),
+                     loinc_names=dict(loinc_names or {}))
 
 
 def block_count(inp: FhirInput, size: int) -> int:
@@ -67,7 +75,8 @@ def block_at(inp: FhirInput, index: int, size: int) -> FhirInput:
     block = dm["USUBJID"].iloc[index * size:(index + 1) * size]
     tables = {name: table[table["USUBJID"].isin(block)] if "USUBJID" in table else table
               for name, table in inp.sdtm.items()}
-    return FhirInput(registry=inp.registry, sdtm=tables, studyid=inp.studyid, loinc_names=inp.loinc_names)
+    return FhirInput(registry=inp.registry, sdtm=tables, studyid=inp.studyid, study=inp.study,
+                     loinc_names=inp.loinc_names)
 
 
 def _module(name: str) -> ModuleType:
@@ -79,17 +88,30 @@ def _build_error(name: str, release: str, error: Exception) -> Finding:
                    module=name, release=release, detail=f"{type(error).__name__}: {error}")
 
 
+def build_releases(inp: FhirInput, releases: Sequence[str], modules: Sequence[str] = RESOURCE_MODULES
+                   ) -> dict[str, tuple[list[dict], list[Finding]]]:
+    """Every module's resources for each release, in module order: R5 built once, R4 derived from it."""
+    out: dict[str, tuple[list[dict], list[Finding]]] = {release: ([], []) for release in releases}
+    for name in modules:
+        try:
+            module = _module(name)
+            r5 = module.build_r5(inp) if hasattr(module, "build_r5") else None
+        except Exception as error:  # noqa: BLE001 - reported, and the other modules still run
+            for release in releases:
+                out[release][1].append(_build_error(name, release, error))
+            continue
+        for release in releases:
+            try:
+                out[release][0].extend(module.build(inp, release, r5))
+            except Exception as error:  # noqa: BLE001
+                out[release][1].append(_build_error(name, release, error))
+    return out
+
+
 def build_resources(inp: FhirInput, release: str,
                     modules: Sequence[str] = RESOURCE_MODULES) -> tuple[list[dict], list[Finding]]:
     """Every module's resources for one release, in module order (a failing module is a finding)."""
-    resources: list[dict] = []
-    findings: list[Finding] = []
-    for name in modules:
-        try:
-            resources += _module(name).build(inp, release)
-        except Exception as error:  # noqa: BLE001 - reported, and the other modules still run
-            findings.append(_build_error(name, release, error))
-    return resources, findings
+    return build_releases(inp, [release], modules)[release]
 
 
 def unplaced(inp: FhirInput, release: str, modules: Sequence[str] = RESOURCE_MODULES) -> list[Finding]:
@@ -105,83 +127,138 @@ def unplaced(inp: FhirInput, release: str, modules: Sequence[str] = RESOURCE_MOD
     return findings
 
 
-Prepared = tuple[list[dict], list[Finding], list[Finding]]  # resources in bundle order, build and check findings
-_JOB: dict[str, Any] = {}  # what the forked workers read: the input, the release, the block size
-_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
+# One part for one release: resources serialised in bundle order, build findings, check findings (entry 0 on).
+Prepared = tuple[list[Serialised], list[Finding], list[Finding]]
+_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource")
+_JOB: dict[str, Any] = {}  # what the forked workers read: the input, the releases, the block size
 
 
-def prepare(part: FhirInput, release: str, modules: Sequence[str]) -> Prepared:
-    """Build one part (the study level or a block of subjects), put it in bundle order, check it from entry 0."""
-    resources, built = build_resources(part, release, modules)
-    ordered = bundle_order(resources)
-    return ordered, built, check_resources(ordered, release, "Bundle.entry")
+def prepare(part: FhirInput, releases: Sequence[str], modules: Sequence[str]) -> dict[str, Prepared]:
+    """Build one part (the study level or a block of subjects) for each release, order, check, serialise."""
+    out: dict[str, Prepared] = {}
+    done: dict[int, Serialised] = {}  # a resource R4 shares with R5 (no difference declared) is serialised once
+    every = build_releases(part, releases, modules)  # alive until the end: the ids in `done` stay unique
+    for release, (resources, built) in every.items():
+        ordered = bundle_order(resources)
+        fresh = [r for r in ordered if id(r) not in done]
+        done.update(zip(map(id, fresh), serialise(fresh)))
+        out[release] = ([done[id(r)] for r in ordered], built, check_resources(ordered, release, "Bundle.entry"))
+    return out
 
 
-def _prepare_block(index: int) -> Prepared:
-    return prepare(block_at(_JOB["inp"], index, _JOB["size"]), _JOB["release"], SUBJECT_MODULES)
+def _prepare_block(index: int) -> dict[str, Prepared]:
+    return prepare(block_at(_JOB["inp"], index, _JOB["size"]), _JOB["releases"], SUBJECT_MODULES)
 
 
-def prepared_blocks(inp: FhirInput, release: str, size: int, workers: int) -> Iterator[Prepared]:
+def prepared_blocks(inp: FhirInput, releases: Sequence[str], size: int, workers: int) -> Iterator[dict[str, Prepared]]:
     """Every block of subjects prepared, in block order: here one by one, or by `workers` forked processes.
 
     Building and checking a block depends on nothing but the block, so the result is the same either way;
-    the workers inherit the input from this process (fork), so only block numbers and results travel.
+    the workers inherit the input and the compiled validators from this process (fork), so only block
+    numbers and results (bytes and findings) travel.
     """
     count = block_count(inp, size)
     if workers <= 1 or count <= 1 or not sys.platform.startswith("linux"):  # fork is safe on Linux
-        yield from (prepare(block_at(inp, index, size), release, SUBJECT_MODULES) for index in range(count))
+        yield from (prepare(block_at(inp, index, size), releases, SUBJECT_MODULES) for index in range(count))
         return
-    _JOB.update(inp=inp, release=release, size=size)
+    _JOB.update(inp=inp, releases=list(releases), size=size)
+    gc.freeze()  # the inherited objects stay out of the workers' collections: no copy-on-write of the heap
     try:
         with multiprocessing.get_context("fork").Pool(min(workers, count)) as pool:
             yield from pool.imap(_prepare_block, range(count))
     finally:
+        gc.unfreeze()
         _JOB.clear()
 
 
-def _at_entry(findings: list[Finding], offset: int) -> list[Finding]:
-    """Findings located from entry 0 moved to the part's place in the bundle."""
-    def move(location: str) -> str:
-        return _ENTRY.sub(lambda m: f"Bundle.entry[{int(m.group(1)) + offset}]", location, count=1)
+def _anchor(inp: FhirInput, study: dict[str, Prepared]) -> str:
+    for release in study:
+        for item in study[release][0]:
+            if item.rtype == FIRST_TYPE:
+                return item.rid
+    return inp.studyid
 
-    return findings if offset == 0 else [replace(f, location=move(f.location)) for f in findings]
+
+def _warm(releases: Sequence[str]) -> None:
+    """Load here, once, what every block needs (compiled validators, CT, the lab catalogue, the models of
+    the subject-level types), so that forked workers inherit it instead of each loading it again."""
+    from trialbridge.schemas.fhir_checks import model_class
+    from trialbridge.schemas.sdtm_spec import lab_tests, terminology
+
+    terminology()
+    lab_tests()
+    for release in releases:
+        fhir_fast.warm(release)
+        for rtype in ("Patient", "ResearchSubject", "MedicationAdministration", "AdverseEvent", "Observation"):
+            model_class(release, rtype)
+
+
+def write_releases(inp: FhirInput, out_dir: Path, releases: Sequence[str], block_subjects: int | None = None,
+                   workers: int | None = None, entries: int = ENTRIES, bundle_type: str = "transaction",
+                   created: str = "") -> list[Finding]:
+    """Build, check and write the releases: the study level in its own Bundle, then the subjects block by block."""
+    _warm(releases)
+    study = prepare(inp, releases, STUDY_MODULES)
+    anchor = _anchor(inp, study)
+    findings: dict[str, list[Finding]] = {release: [] for release in releases}
+    failures: set[Finding] = set()  # a module that fails fails in every block: reported once
+    with ExitStack() as stack:
+        writers = {release: stack.enter_context(ReleaseWriter(Path(out_dir), release, entries, bundle_type,
+                                                              anchor, created)) for release in releases}
+        for number, part in enumerate(chain([study], prepared_blocks(
+                inp, releases, block_subjects or BLOCK_SUBJECTS, workers if workers is not None else WORKERS))):
+            for release, (items, built, checked) in part.items():
+                writer = writers[release]
+                offset = writer.written
+                admitted = writer.admit(items)
+                if len(admitted) != len(items):  # a resource built twice was dropped: locate by its id
+                    checked = _by_id(checked, items)
+                findings[release] += [f for f in built if f not in failures]
+                failures.update(built)
+                wrote = writer.write(admitted)  # first: the Bundles of the chunk are known once written
+                findings[release] += writer.relocate(checked, offset) + wrote
+                if number == 0:
+                    writer.end_bundle()  # the study level is a Bundle of its own
+        for release, writer in writers.items():
+            findings[release] += writer.finish()
+    return [f for release in releases
+            for f in findings[release] + [u for u in unplaced(inp, release) if u not in failures]]
+
+
+def _by_id(findings: list[Finding], items: list[Serialised]) -> list[Finding]:
+    """Findings of a part with duplicates, located by `<Type>/<id>` (entry numbers would not match the files)."""
+    def move(f: Finding) -> Finding:
+        match = _ENTRY.match(f.location)
+        if not match:
+            return f
+        item = items[int(match.group(1))]
+        return replace(f, location=f"{item.rtype}/{item.rid}" + f.location[match.end():])
+    return [move(f) for f in findings]
 
 
 def write_release(inp: FhirInput, out_dir: Path, release: str, block_subjects: int | None = None,
                   workers: int | None = None) -> list[Finding]:
-    """Build, order, check and write one release: the study level, then the subjects block by block."""
-    size = block_subjects or BLOCK_SUBJECTS
-    parts = chain([prepare(inp, release, STUDY_MODULES)],
-                  prepared_blocks(inp, release, size, workers if workers is not None else WORKERS))
-    findings: list[Finding] = []
-    failures: set[Finding] = set()  # a module that fails fails in every block: reported once
-    with BundleStream(Path(out_dir), release) as stream:
-        for ordered, built, checked in parts:
-            admitted = stream.admit(ordered)
-            if len(admitted) != len(ordered):  # a resource built twice was dropped: the entries moved
-                checked = check_resources(admitted, release, "Bundle.entry")
-            findings += [f for f in built if f not in failures]
-            failures.update(built)
-            findings += _at_entry(checked, stream.written)
-            findings += stream.write(admitted)
-        findings += stream.finish()
-    return findings + [f for f in unplaced(inp, release) if f not in failures]
+    """One release (tests and callers that want one)."""
+    return write_releases(inp, out_dir, [release], block_subjects, workers)
 
 
 def write_fhir(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame], out_dir: Path,
-               releases: Sequence[str] = RELEASES, workers: int | None = None,
-               loinc_names: dict[str, str] | None = None) -> list[Finding]:
+               releases: Sequence[str] = RELEASES, workers: int | None = None, study: StudyInfo | None = None,
+               entries: int = ENTRIES, bundle_type: str = "transaction",
+               created: datetime | None = None, loinc_names: dict[str, str] | None = None) -> list[Finding]:
     """Build, check and write the FHIR outputs of each release into `out_dir/<release>/`.
 
-    `workers`: processes that build and check blocks of subjects (default WORKERS: the CPUs, at most 8);
-    the files are the same whatever the number.
+    `study`: the study's constants (sponsor namespace, treatment codes); `entries` and `bundle_type`: the
+    size and type of the Bundles; `created`: the manifests' transaction time; `workers`: processes that
+    build and check blocks of subjects (default WORKERS: the CPUs, at most 8). The files are the same
+    whatever the number of workers.
     """
-    inp = fhir_input(registry, sdtm_tables, loinc_names)
-    findings: list[Finding] = []
-    for release in releases:
-        if release not in RELEASES:
-            findings.append(finding("FHIR-RELEASE-UNKNOWN", "--fhir", [release], release=release,
-                                    known=", ".join(RELEASES)))
-            continue
-        findings += write_release(inp, Path(out_dir), release, workers=workers)
-    return findings
+    inp = fhir_input(registry, sdtm_tables, study, loinc_names)
+    findings = [finding("FHIR-RELEASE-UNKNOWN", "--fhir", [release], release=release, known=", ".join(RELEASES))
+                for release in releases if release not in RELEASES]
+    known = [release for release in releases if release in RELEASES]
+    if not known:
+        return findings
+    stamp = (created or datetime(2000, 1, 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return findings + write_releases(inp, Path(out_dir), known, workers=workers, entries=entries,
+                                     bundle_type=bundle_type, created=stamp)

@@ -60,7 +60,7 @@ def _release_of(path: Path, resources: list[tuple[str, int, dict[str, Any]]], gi
 def check_fhir_files(path: Path, release: str | None = None) -> tuple[str, int, list[Finding]]:
     """Check the FHIR resources under `path` (see the module doc)."""
     try:
-        from trialbridge.schemas.fhir_checks import check_fhir_path  # the FHIR helper's, when installed
+        from trialbridge.converters.fhir_check import check_fhir_path  # the FHIR helper's, when installed
     except ImportError:
         check_fhir_path = None
     if check_fhir_path is not None:

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.native_reader import read_native, read_registry
 from trialbridge.converters.outdir import OutputRefused, claim_output
+from trialbridge.converters.progress import Progress
 from trialbridge.converters.readers.spec_files import find_spec, read_spec
 from trialbridge.converters.readers.tabular import read_sources
 from trialbridge.mappings.trial import Trial
@@ -163,54 +164,68 @@ def _tool_version() -> str:
 def convert(source: Path, out: Path, created: datetime | None = None, split_threshold: int | None = None,
             fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
             dataset_json: tuple[str, ...] = (), force: bool = False, waivers: Sequence[Waiver] = (),
-            reports: bool = True, spec: Path | None = None) -> RunResult:
+            reports: bool = True, progress: Progress | None = None, bundle_entries: int | None = None,
+            bundle_type: str = "transaction", spec: Path | None = None) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
-    define.html), `out/fhir/<release>/` (transaction bundle.json and ndjson/ per resource type, built
-    from the same SDTM tables) and `out/findings.json` (every finding, the rule results and the
+    define.html), `out/fhir/<release>/` (bundles.ndjson: Bundles of at most `bundle_entries` entries, of
+    `bundle_type`; ndjson/ per resource type with its manifests; built from the same SDTM tables) and `out/findings.json` (every finding, the rule results and the
     reconciliation of input rows); exit code 1 when a conformance error was found, else 0. When a
     dataset cannot be written (e.g. a value with no ASCII form, unless `ascii_placeholder`), nothing is
     published and the exit code is 2. `out` must be new, empty, or an earlier output (then only with
     `force`), and must not overlap `source` (`converters/outdir.py`); else exit 2, nothing touched.
     `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/report_doc.py`);
-    `waivers` mark the findings they match as explained.
+    `waivers` mark the findings they match as explained. `progress` is told each stage as it starts.
     """
+    progress = progress or Progress()
     try:
         with claim_output(Path(out), (Path(source),), force):
             return _convert_claimed(Path(source), Path(out), created, split_threshold, fhir_releases,
-                                    ascii_placeholder, dataset_json, waivers, reports, spec)
+                                    ascii_placeholder, dataset_json, waivers, reports, progress,
+                                    bundle_entries, bundle_type, spec)
     except OutputRefused as refused:
         return RunResult(refused.findings, 2, f"{out}: refused, nothing written")
+    finally:
+        progress.done()
 
 
 def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,
                      fhir_releases: tuple[str, ...], ascii_placeholder: bool,
                      dataset_json: tuple[str, ...] = (), waivers: Sequence[Waiver] = (),
-                     reports: bool = True, spec: Path | None = None) -> RunResult:
+                     reports: bool = True, progress: Progress | None = None, bundle_entries: int | None = None,
+                     bundle_type: str = "transaction", spec: Path | None = None) -> RunResult:
     """`convert` once `out` is held (`outdir.claim_output`)."""
+    from trialbridge.converters.fhir_bundle import ENTRIES
     from trialbridge.converters.fhir_stage import write_fhir
     from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
-    from trialbridge.converters.sdtm_package import map_sdtm, write_sdtm_package
+    from trialbridge.converters.sdtm_package import map_sdtm, study_mapping, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
     from trialbridge.mappings.spec.engine import SpecRunError, spec_error_finding
     from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION
 
     started = time.monotonic()
-
+    progress = progress or Progress()
+    progress.stage("read and check the study's records")
     trial, findings = read_study(Path(source), spec)
     if trial is None or has_errors(findings):
         return RunResult(triage(findings), 2, f"{source}: input rejected, nothing written to {out}")
     stamp = created or creation_datetime(trial.registry)
+    progress.stage("map SDTM", subjects=len(trial.subjects))
     try:
         mapped = map_sdtm(trial)  # the hub: the SDTM package and the FHIR bundles come from these same tables
     except SpecRunError as error:
         return RunResult(findings + [spec_error_finding(error)], 2, f"{source}: the spec cannot run, nothing written to {out}")
     try:
         with atomic_output_dir(Path(out)) as work:
+            study = study_mapping(trial).study
             if fhir_releases:
+                progress.stage("FHIR " + " and ".join(fhir_releases))
                 findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases,
+                                                 study=study, entries=bundle_entries or ENTRIES,
+                                                 bundle_type=bundle_type, created=stamp,
                                                  loinc_names=loinc_names(trial))
+            progress.stage("SDTM package: XPT, define.xml, checks")
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
                                          mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
             records = {name: len(table) for name, table in mapped.tables.items()}
@@ -227,6 +242,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                 rule_results=[r.as_dict() for r in package.results],
             ), encoding="utf-8")
             if reports:
+                progress.stage("reports: json, html, xlsx")
                 write_reports(work, RunFacts(
                     command="convert", input_path=str(Path(source)), input_kind="native record folder",
                     findings=findings, exit_code=1 if has_errors(findings) else 0, tool_version=_tool_version(),
@@ -253,7 +269,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     if dataset_json:
         lines.append(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the XPT files")
     if fhir_releases:
-        lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundle.json + {r}/ndjson/" for r in fhir_releases))
+        lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundles.ndjson + {r}/ndjson/" for r in fhir_releases))
     lines.append(f"findings: {out}/findings.json" + (", report.json, report.html, report.xlsx" if reports else ""))
     written = sorted(p for p in Path(out).rglob("*") if p.is_file())
     return RunResult(findings, exit_code, "\n".join(lines), outputs=written)

@@ -55,7 +55,8 @@ def print_findings(findings: Iterable[Finding], stream: TextIO, max_per_rule: in
         shown[f.rule] += 1
         if shown[f.rule] > max_per_rule:
             continue
-        value = f" [value: {', '.join(repr(v) for v in f.values)}]" if f.values else ""
+        shown_values = ", ".join(repr(v) for v in f.values[:5]) + (", ..." if len(f.values) > 5 else "")
+        value = f" [value: {shown_values}]" if f.values else ""
         print(f"{f.severity.upper():7} {f.rule:24} {f.location}: {f.message}{value}", file=stream)
         if f.count > 1 or f.knock_on:
             print(f"{'':33}{records_line(f)}", file=stream)

@@ -33,6 +33,7 @@ KIND_PACKAGE = "SDTM package"
 KIND_CONVERT = "convert output"
 KIND_DEFINE = "define.xml"
 KIND_FHIR = "FHIR resources"
+KIND_EDC = "EDC export"
 
 
 @dataclass
@@ -125,6 +126,36 @@ def inspect_package(folder: Path, sdtmig: str | None = None, ct: str | None = No
     return result
 
 
+def _is_edc(path: Path) -> bool:
+    """An ODM export (not a define.xml) or a REDCap CSV export with its dictionary beside it."""
+    from trialbridge.schemas.safe_xml import KIND_ODM_2, KIND_ODM_DATA, KIND_ODM_METADATA, XmlError, xml_kind
+
+    if path.suffix.lower() == ".csv":
+        from trialbridge.converters.readers.redcap import find_dictionary
+        return find_dictionary(path) is not None
+    try:
+        return xml_kind(path) in (KIND_ODM_DATA, KIND_ODM_METADATA, KIND_ODM_2)
+    except XmlError:
+        return False  # unreadable: the define.xml path words the error as before
+
+
+def inspect_edc(path: Path) -> Inspection:
+    """An EDC export read by its reader (converters/readers/edc.py): the reader's findings and counts."""
+    from trialbridge.converters.readers.edc import read_source, source_metadata
+    from trialbridge.schemas.safe_xml import KIND_ODM_METADATA, xml_kind
+
+    if path.suffix.lower() == ".xml" and xml_kind(path) == KIND_ODM_METADATA:  # study metadata, no data: described
+        metadata, problems = source_metadata(path)
+        return Inspection(kind=KIND_EDC, findings=problems, rejected=metadata is None, summary=[
+            f"read {path.name}: ODM study metadata only, {len(metadata.forms)} form(s), {len(metadata.items)} item(s), "
+            f"{len(metadata.codelists)} codelist(s)" if metadata else f"{path.name}: unreadable"])
+    read = read_source(path)
+    rows = {name: len(table) for name, table in read.datasets.items()}
+    return Inspection(kind=KIND_EDC, findings=list(read.findings), datasets=rows,
+                      summary=[f"read {path.name}: {len(rows)} raw dataset(s), {sum(rows.values())} row(s)"],
+                      rejected=has_errors(read.findings) or not rows)
+
+
 def inspect_define(path: Path) -> Inspection:
     from trialbridge.schemas.define_versions import check_define_any
 
@@ -179,6 +210,8 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
         suffix = path.suffix.lower()
         if suffix == ".xpt":
             return inspect_package(path.parent, sdtmig, ct, only=(path,))
+        if suffix in (".xml", ".csv") and _is_edc(path):
+            return inspect_edc(path)
         if suffix == ".xml":
             return inspect_define(path)
         if suffix in (".json", ".ndjson"):
@@ -191,14 +224,15 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
         result = Inspection(kind=KIND_CONVERT)
         if (path / "sdtm").is_dir():
             _merge(result, inspect_package(path / "sdtm", sdtmig, ct))
-        for bundle in sorted((path / "fhir").glob("R*/bundle.json")):
+        for bundle in sorted((path / "fhir").glob("R*/bundles.ndjson")):
             _merge(result, inspect_fhir(bundle, bundle.parent.name))
         result.standards.pop("FHIR", None)
-        result.standards["FHIR"] = ", ".join(b.parent.name for b in sorted((path / "fhir").glob("R*/bundle.json")))
+        result.standards["FHIR"] = ", ".join(b.parent.name for b in sorted((path / "fhir").glob("R*/bundles.ndjson")))
         return result
     if any(p.suffix.lower() == ".xpt" for p in path.iterdir()):
         return inspect_package(path, sdtmig, ct)
-    if any(p.suffix.lower() == ".ndjson" for p in path.iterdir()) or (path / "bundle.json").is_file():
+    if any(p.suffix.lower() == ".ndjson" for p in path.iterdir()) or (path / "bundle.json").is_file() \
+            or (path / "bundles.ndjson").is_file():
         return inspect_fhir(path, fhir_release)
     return Inspection(kind="unknown", rejected=True, findings=[finding(
         "VALIDATE-PATH", str(path), (), path=str(path),
@@ -209,26 +243,40 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
 # ------------------------------------------------------------------------------------------- run
 def validate(path: Path, report: Path | None = None, waivers: Sequence[Waiver] = (), sdtmig: str | None = None,
              ct: str | None = None, fhir_release: str | None = None, tool_version: str = "unknown",
-             force: bool = False):
+             force: bool = False, progress=None):
     """Validate `path`; with `report`, write report.json/html/xlsx into that folder, whole or not at all
     (new, empty, or an earlier report with `force`: the rules of `converters/outdir.py`).
 
     Returns a `pipeline.RunResult`: exit code 2 when the input cannot be used, 1 when an error no waiver
-    explains was found, else 0.
+    explains was found, else 0. `progress` (`converters/progress.py`) is told each stage.
     """
-    from trialbridge.converters.atomic import atomic_output_dir
-    from trialbridge.converters.outdir import OutputRefused, claim_output
-    from trialbridge.converters.pipeline import RunResult
+    from trialbridge.converters.progress import Progress
 
+    progress = progress or Progress()
     started = time.monotonic()
+    progress.stage("read and check", path=str(path))
     inspection = inspect_path(Path(path), sdtmig, ct, fhir_release)
     inspection.findings.append(finding("VALIDATE-KIND", str(path), (inspection.kind,), path=str(path),
                                        kind=inspection.kind))
     findings = triage(inspection.findings, waivers)
     exit_code = 2 if inspection.rejected else 1 if has_errors(findings) else 0
     summary = [f"{path}: validated as {inspection.kind}"] + inspection.summary
-    outputs: list[Path] = []
+    try:
+        return _write_report(Path(path), report, force, findings, exit_code, summary, inspection, started,
+                             tool_version, progress)
+    finally:
+        progress.done()
+
+
+def _write_report(path: Path, report: Path | None, force: bool, findings: list[Finding], exit_code: int,
+                  summary: list[str], inspection: Inspection, started: float, tool_version: str, progress):
+    """The RunResult of `validate`, after writing the reports when `report` names a folder."""
+    from trialbridge.converters.atomic import atomic_output_dir
+    from trialbridge.converters.outdir import OutputRefused, claim_output
+    from trialbridge.converters.pipeline import RunResult
+
     if report is not None:
+        progress.stage("reports: json, html, xlsx")
         facts = RunFacts(command="validate", input_path=str(path), input_kind=inspection.kind, findings=findings,
                          exit_code=exit_code, tool_version=tool_version, standards=inspection.standards,
                          seconds=time.monotonic() - started,
@@ -240,6 +288,7 @@ def validate(path: Path, report: Path | None = None, waivers: Sequence[Waiver] =
                 write_reports(work, facts)
         except OutputRefused as refused:
             return RunResult(findings + refused.findings, 2, "\n".join(summary + [f"{report}: refused, no report written"]))
-        outputs = sorted(p for p in Path(report).iterdir() if p.is_file())
         summary.append(f"report: {report}/report.json, report.html, report.xlsx")
-    return RunResult(findings, exit_code, "\n".join(summary), outputs=outputs)
+        return RunResult(findings, exit_code, "\n".join(summary),
+                         outputs=sorted(p for p in Path(report).iterdir() if p.is_file()))
+    return RunResult(findings, exit_code, "\n".join(summary))

@@ -1,11 +1,10 @@
 """FHIR resources (plain dicts) -> findings: each resource checked three ways against its release.
 
+Every resource first goes through the compiled checks of `fhir_fast` (jsonschema-rs: the official
+schema, and a schema derived from it for bindings, UCUM and choice types); a resource they accept has
+nothing to report. The three exact layers below locate every problem of a resource they refuse:
 1. The official FHIR JSON Schema of the release (`fhir/<release>/fhir.schema.json`, copied unmodified):
-   each resource against its own definition (`#/definitions/<resourceType>`), with one jsonschema
-   Draft6Validator per resource type, created once and cached, all sharing the definitions loaded once
-   per release. Each `$ref` to a definition goes through a memo of the subtrees already found valid
-   against it (bundles repeat codings, quantities, extensions and references over and over), which
-   makes validation several times faster without changing any result; see `_validator_class`.
+   each resource against its own definition (`#/definitions/<resourceType>`), jsonschema's Draft6Validator.
 2. The typed models of fhir.resources: R5 from `fhir.resources`, R4 from `fhir.resources.R4B` (there are
    no R4 models). For the resource types we emit (ResearchStudy, ResearchSubject, Patient, Medication,
    MedicationAdministration, Organization, Location, Practitioner, PractitionerRole, Group, AdverseEvent,
@@ -18,6 +17,7 @@
    checks codes inside CodeableConcept or Coding), from the HL7 ValueSets and CodeSystems copied into
    `fhir/<release>/terminology/`, plus the UCUM unit of each Quantity whose system is UCUM (a known list).
 
+The model also parses the first accepted resource of each shape, as a second opinion.
 Every problem is a Finding at its FHIR path, e.g. `Bundle.entry[3].resource.status`.
 """
 from __future__ import annotations
@@ -32,9 +32,10 @@ from importlib import resources as package_files
 from typing import Any, Iterator, Sequence
 
 import pandas as pd
-from jsonschema import Draft6Validator, validators
+from jsonschema import Draft6Validator
 from pydantic import ValidationError
 
+from trialbridge.schemas import fhir_fast
 from trialbridge.schemas.findings import Finding, finding
 
 RELEASES: tuple[str, ...] = ("R4", "R5")
@@ -122,94 +123,15 @@ def fhir_schema(release: str) -> dict[str, Any]:
     return json.loads(_package_text(_require_release(release), "fhir.schema.json"))
 
 
-_MEMO = "$memo"  # our keyword: {"$memo": "X"} stands for {"$ref": "#/definitions/X"}, with memoised successes
-MEMO_LIMIT = 100_000  # subtrees remembered as valid per release (the memo is emptied when full)
-MEMO_MAX_TEXT = 2_000  # longer subtrees are validated every time (they rarely repeat)
-
-
-@lru_cache(maxsize=None)
-def _definitions(release: str) -> dict[str, dict[str, Any]]:
-    """The schema's definitions with every `{"$ref": "#/definitions/X"}` written `{"$memo": "X"}`.
-
-    Draft-06 ignores the siblings of `$ref` (descriptions only, here), so the meaning is unchanged.
-    """
-    def convert(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/definitions/"):
-                return {_MEMO: ref.removeprefix("#/definitions/")}
-            return {k: convert(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [convert(v) for v in node]
-        return node
-
-    return {name: convert(definition) for name, definition in fhir_schema(release)["definitions"].items()}
-
-
-@lru_cache(maxsize=None)
-def _validator_class(release: str) -> type[Draft6Validator]:
-    """Draft6Validator plus `$memo`: a subtree once found valid against definition X is not validated again.
-
-    Validating a subtree against a definition is a pure function of the two, so remembering successes
-    (keyed by the definition and the subtree's exact JSON text) changes no result; failures are always
-    validated in full so that every error is reported at its place. Bundles repeat many subtrees (codings,
-    quantities, extensions, references to the study), which is what makes this pay. `properties` and
-    `items` look in the memo before descending (jsonschema's descent is the expensive step); they are
-    jsonschema's own draft-06 keywords otherwise (properties: in the instance's key order).
-    """
-    definitions = _definitions(release)
-    valid: set[tuple[str, Any]] = set()
-    items_draft6 = Draft6Validator.VALIDATORS["items"]
-
-    def key_of(name: str, instance: Any) -> tuple[str, Any] | None:
-        if isinstance(instance, (dict, list)):
-            text = json.dumps(instance, ensure_ascii=False, separators=(",", ":"))
-            return (name, text) if len(text) <= MEMO_MAX_TEXT else None
-        return (name, (type(instance).__name__, instance))
-
-    def known(subschema: Any, instance: Any) -> bool:
-        name = subschema.get(_MEMO) if isinstance(subschema, dict) else None
-        return name is not None and key_of(name, instance) in valid
-
-    def memo(validator: Draft6Validator, name: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
-        key = key_of(name, instance)
-        if key is not None and key in valid:
-            return
-        errors = list(validator.descend(instance, definitions[name]))
-        if errors:
-            yield from errors
-        elif key is not None:
-            if len(valid) >= MEMO_LIMIT:
-                valid.clear()
-            valid.add(key)
-
-    def properties(validator: Draft6Validator, props: dict[str, Any], instance: Any, schema: dict[str, Any]
-                   ) -> Iterator[Any]:
-        if not isinstance(instance, dict):
-            return
-        for name, value in instance.items():
-            subschema = props.get(name)
-            if subschema is not None and not known(subschema, value):
-                yield from validator.descend(value, subschema, path=name, schema_path=name)
-
-    def items(validator: Draft6Validator, each: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
-        if not isinstance(instance, list) or not isinstance(each, dict):
-            yield from items_draft6(validator, each, instance, schema)
-            return
-        for index, item in enumerate(instance):
-            if not known(each, item):
-                yield from validator.descend(item, each, path=index)
-
-    return validators.extend(Draft6Validator, {_MEMO: memo, "properties": properties, "items": items})
-
-
 @lru_cache(maxsize=None)
 def schema_validator(release: str, resource_type: str) -> Draft6Validator | None:
-    """The cached validator of one resource type (None when the release has no such resource)."""
-    schema = _definitions(release).get(resource_type)
-    if schema is None or "resourceType" not in schema.get("properties", {}):
+    """The exact (pure Python) validator of one resource type, used to locate every problem of a resource
+    the compiled check (`fhir_fast`) refused; None when the release has no such resource."""
+    schema = fhir_schema(release)
+    definition = schema["definitions"].get(resource_type)
+    if definition is None or "resourceType" not in definition.get("properties", {}):
         return None
-    return _validator_class(release)(schema)
+    return Draft6Validator({**definition, "definitions": schema["definitions"]})
 
 
 @lru_cache(maxsize=None)
@@ -449,28 +371,67 @@ def _guarded(layer: str, location: str, function: Any, *args: Any) -> list[Findi
         return [finding("FHIR-CHECK-ERROR", location, [type(error).__name__], layer=layer, detail=_short(str(error)))]
 
 
+def _passes(resource: dict[str, Any], release: str) -> bool:
+    try:
+        return fhir_fast.passes(resource, release)
+    except Exception:  # noqa: BLE001 - an input the compiled check cannot take goes to the exact layers
+        return False
+
+
+def _exact(resource: dict[str, Any], release: str, where: str) -> tuple[list[Finding], list[Coded]]:
+    """The exact layers on one resource the compiled check refused: schema and model findings, bound codes."""
+    out = _guarded("schema", where, schema_findings, resource, release, where)
+    out += _guarded("model", where, model_findings, resource, release, where)
+    rtype = str(resource.get("resourceType", ""))
+    try:
+        return out, list(coded_elements(resource, release, rtype, rtype, where))
+    except Exception as error:  # noqa: BLE001
+        return out + [finding("FHIR-CHECK-ERROR", where, [type(error).__name__], layer="bindings",
+                              detail=_short(str(error)))], []
+
+
 def check_resources(resources: Sequence[dict[str, Any]], release: str, base_path: str = "Bundle.entry",
                     start: int = 0) -> list[Finding]:
-    """Check every resource against the release: JSON Schema, fhir.resources model, required bindings.
+    """Check every resource against the release: JSON Schema, required bindings and UCUM, choice types.
 
-    Resource `i` is located at `<base_path>[start + i].resource` (a bundle entry; `start` is the index
-    of the first one when a bundle is checked in parts), or at `<Type>/<id>` when `base_path` is "".
+    Every resource goes through the compiled validators of `fhir_fast` (official schema; bindings, UCUM,
+    choice types). Those it refuses go through the exact layers, which locate each problem: the Python
+    JSON Schema validator, the fhir.resources model and the bound-code walk. Of the resources it accepts,
+    the first of each shape (resource type and top-level elements) in `resources` is also parsed by the
+    fhir.resources model, a second opinion from a different implementation (the checks the model makes
+    are all in the compiled layers; see README). Resource `i` is located at `<base_path>[start + i].resource`
+    (a bundle entry), or at `<Type>/<id>` when `base_path` is "".
     """
     _require_release(release)
     out: list[Finding] = []
     coded: list[Coded] = []
+    shapes: set[tuple[str, ...]] = set()
     for index, resource in enumerate(resources, start):
+        if _passes(resource, release):
+            shape = tuple(resource)
+            if shape in shapes:
+                continue
+            shapes.add(shape)
+            where = resource_location(base_path, index, resource)
+            out += _guarded("model", where, model_findings, resource, release, where)
+            continue
         where = resource_location(base_path, index, resource)
-        out += _guarded("schema", where, schema_findings, resource, release, where)
-        out += _guarded("model", where, model_findings, resource, release, where)
-        rtype = str(resource.get("resourceType", ""))
-        try:
-            coded.extend(coded_elements(resource, release, rtype, rtype, where))
-        except Exception as error:  # noqa: BLE001
-            out.append(finding("FHIR-CHECK-ERROR", where, [type(error).__name__], layer="bindings",
-                               detail=_short(str(error))))
+        found, codes = _exact(resource, release, where)
+        coded += codes
+        if not found and not binding_findings(codes, release):
+            found = [finding("FHIR-CHECK-ERROR", where, [], layer="compiled",
+                             detail="the compiled check refused the resource but no exact layer says why: "
+                                    + _compiled_reason(resource, release))]
+        out += found
     out += _guarded("bindings", base_path or "resources", binding_findings, coded, release)
     return out
+
+
+def _compiled_reason(resource: dict[str, Any], release: str) -> str:
+    for validator in (fhir_fast.official_validator(release), fhir_fast.derived_validator(release)):
+        for error in validator.iter_errors(resource):
+            return _short(f"{error.message} at {'/'.join(map(str, error.instance_path))}")
+    return "no error message"
 
 
 def check_codes(release: str, element: str, values: Sequence[tuple[str, str]]) -> list[Finding]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 from lxml import etree
 
@@ -187,6 +187,38 @@ def parse_file(path: str | Path, max_bytes: int = MAX_XML_BYTES) -> etree._Eleme
     except OSError as error:
         raise XmlError(path.name, 0, f"the file cannot be read: {error.strerror or error}", "unreadable") from None
     return parse_bytes(data, path.name, max_bytes)
+
+
+def iterparse_file(path: str | Path, max_bytes: int = MAX_XML_BYTES) -> Iterator[tuple[str, etree._Element]]:
+    """("start" | "end", element) events of an XML file, streamed with the same safety as `parse_file`.
+
+    The caller may clear elements it has handled (streaming a large file in little memory). Raises
+    XmlError (before the first event when the file is too large, unreadable or unsafe; at the line of
+    the fault when it is malformed).
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(64 * 1024)
+    except OSError as error:
+        raise XmlError(path.name, 0, f"the file cannot be read: {error.strerror or error}", "unreadable") from None
+    if size > max_bytes:
+        raise XmlError(path.name, 0, f"the file is {size} bytes, above the {max_bytes}-byte limit", "too-large")
+    if not head.strip():
+        raise XmlError(path.name, 1, "the document is empty", "syntax")
+    if size <= len(head):
+        _check_prolog(head, path.name)
+    else:  # the DOCTYPE guard needs the whole prolog and, with an external DTD, the whole text
+        _check_prolog(path.read_bytes() if b"<!DOCTYPE" in head else head, path.name)
+    events = etree.iterparse(
+        str(path), events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
+        huge_tree=False, remove_comments=True, remove_pis=True,
+    )
+    try:
+        yield from events
+    except etree.XMLSyntaxError as error:
+        raise _syntax_error(error, path.name) from None
 
 
 # ----------------------------------------------------------------------------------------- sniffing

@@ -19,6 +19,7 @@ import pytest
 from trialbridge.converters.pipeline import read_study as read_native
 from trialbridge.converters.sdtm_package import map_sdtm
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
+from trialbridge.converters.fhir_bundle import read_bundles
 from trialbridge.converters.xpt import prepare_for_xpt, read_xpt
 from trialbridge.schemas.sdtm_spec import sdtmig_variables
 from revallo_domains import study_spec
@@ -196,9 +197,9 @@ def test_fhir_and_sdtm_agree_on_subjects_dates_and_doses(revallo, release):
     dm, _ = read_xpt(revallo / "sdtm" / "dm.xpt")
     ex, _ = read_xpt(revallo / "sdtm" / "ex.xpt")
     ts, _ = read_xpt(revallo / "sdtm" / "ts.xpt")
-    bundle = json.loads((revallo / "fhir" / release / "bundle.json").read_text(encoding="utf-8"))
-    assert bundle["type"] == "transaction"
-    resources = [e["resource"] for e in bundle["entry"]]
+    bundles = list(read_bundles(revallo / "fhir" / release))
+    assert {b["type"] for b in bundles} == {"transaction"}
+    resources = [e["resource"] for b in bundles for e in b["entry"]]
     by_type: dict[str, list[dict]] = {}
     for resource in resources:
         by_type.setdefault(resource["resourceType"], []).append(resource)
@@ -209,7 +210,7 @@ def test_fhir_and_sdtm_agree_on_subjects_dates_and_doses(revallo, release):
     assert len(by_type["MedicationAdministration"]) == len(ex)
     period = "occurencePeriod" if release == "R5" else "effectivePeriod"
     fhir_doses = sorted(
-        (patient_usubjid[m["subject"]["reference"].removeprefix("urn:uuid:")], m[period]["start"],
+        (patient_usubjid[m["subject"]["reference"].removeprefix("Patient/")], m[period]["start"],
          m[period].get("end", ""), m["dosage"]["dose"]["value"], m["dosage"]["dose"]["unit"])
         for m in by_type["MedicationAdministration"])
     sdtm_doses = sorted(zip(ex["USUBJID"], ex["EXSTDTC"], ex["EXENDTC"], ex["EXDOSE"], ex["EXDOSU"]))
@@ -218,9 +219,9 @@ def test_fhir_and_sdtm_agree_on_subjects_dates_and_doses(revallo, release):
     regid = ts.loc[ts["TSPARMCD"] == "REGID", "TSVAL"].tolist()
     assert study["identifier"][0]["value"] == "NCT01421927"
     assert "NCT01421927" in regid  # TS REGID: the registry id of STUDYID
-    full_urls = {e["fullUrl"] for e in bundle["entry"]}
-    references = re.findall(r'"reference":\s*"(urn:uuid:[0-9a-f-]+)"', json.dumps(bundle))
-    assert set(references) <= full_urls, "every reference resolves inside the bundle"
+    labels = {f"{r['resourceType']}/{r['id']}" for r in resources}
+    references = re.findall(r'"reference":\s*"([A-Za-z]+/[0-9a-f-]+)"', json.dumps(resources))
+    assert references and set(references) <= labels, "every reference is a resource of the output"
 
 
 def test_a_registry_title_over_200_characters_continues_in_tsval1(tmp_path):

@@ -1,5 +1,5 @@
-"""The FHIR writer and stage: a transaction Bundle of conditional creates, NDJSON per type, stable bytes,
-references that resolve, and the stage on REVALLO."""
+"""The FHIR writer and stage: server-sized Bundles of PUTs at stable ids (one per line of bundles.ndjson),
+NDJSON per type with its manifests, stable bytes, references that resolve, and the stage on REVALLO."""
 from __future__ import annotations
 
 import copy
@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from trialbridge.converters.fhir_bundle import bundle_order, check_bundle, entry_request, write_fhir_release
+from trialbridge.converters.fhir_bundle import (
+    ReleaseWriter,
+    bundle_order,
+    read_bundles,
+    release_resources,
+    serialise,
+    write_fhir_release,
+)
 from trialbridge.mappings.fhir.common import SYSTEM_USUBJID, reference, resource_id
 
 
@@ -40,28 +47,39 @@ def small_study() -> list[dict]:
     ]
 
 
-def written(tmp_path: Path, resources: list[dict], release: str = "R5") -> tuple[dict, list]:
-    findings = write_fhir_release(resources, tmp_path / "fhir", release)
-    return json.loads((tmp_path / "fhir" / release / "bundle.json").read_text(encoding="utf-8")), findings
+def written(tmp_path: Path, resources: list[dict], release: str = "R5", **options) -> tuple[list[dict], list]:
+    findings = write_fhir_release(resources, tmp_path / "fhir", release, **options)
+    return list(read_bundles(tmp_path / "fhir" / release)), findings
 
 
-def test_bundle_is_a_transaction_of_conditional_creates(tmp_path):
-    bundle, findings = written(tmp_path, small_study())
+def entries(bundles: list[dict]) -> list[dict]:
+    return [e for b in bundles for e in b.get("entry", [])]
+
+
+def test_bundle_is_a_transaction_of_puts_at_stable_ids(tmp_path):
+    bundles, findings = written(tmp_path, small_study())
     assert [f.rule for f in findings] == ["FHIR-WRITTEN"]
+    (bundle,) = bundles
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
-    assert bundle["id"] == resource_id("Bundle", "R5", resource_id("ResearchStudy", "REVALLO"))
+    assert bundle["id"] == resource_id("Bundle", "R5", resource_id("ResearchStudy", "REVALLO"), "1")
     assert len(bundle["entry"]) == 9
     for entry in bundle["entry"]:
         resource = entry["resource"]
-        ident = resource["identifier"][0]
         assert entry["fullUrl"] == f"urn:uuid:{resource['id']}"
-        assert entry["request"] == {"method": "POST", "url": resource["resourceType"],
-                                    "ifNoneExist": f"identifier={ident['system']}|{ident['value']}"}
+        assert entry["request"] == {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+
+
+def test_bundles_hold_at_most_the_entries_asked_and_batch_is_an_option(tmp_path):
+    bundles, findings = written(tmp_path, small_study(), entries=4, bundle_type="batch")
+    assert [len(b["entry"]) for b in bundles] == [4, 4, 1]
+    assert {b["type"] for b in bundles} == {"batch"}
+    assert len({b["id"] for b in bundles}) == 3
+    assert "3 batch Bundle(s) of at most 4 entries" in findings[-1].message
 
 
 def test_entries_follow_the_study_then_each_patient_with_its_resources(tmp_path):
-    bundle, _ = written(tmp_path, small_study())
-    order = [(e["resource"]["resourceType"], e["resource"]["identifier"][0]["value"]) for e in bundle["entry"]]
+    bundles, _ = written(tmp_path, small_study())
+    order = [(e["resource"]["resourceType"], e["resource"]["identifier"][0]["value"]) for e in entries(bundles)]
     assert order == [
         ("ResearchStudy", "REVALLO"), ("Medication", "LENALIDOMIDE"),
         ("Patient", "R-001"), ("ResearchSubject", "R-001"),
@@ -71,60 +89,95 @@ def test_entries_follow_the_study_then_each_patient_with_its_resources(tmp_path)
     assert bundle_order(bundle_order(small_study())) == bundle_order(small_study())  # applying it twice: same
 
 
-def test_every_reference_resolves_to_an_entry(tmp_path):
-    bundle, _ = written(tmp_path, small_study())
-    urls = {e["fullUrl"] for e in bundle["entry"]}
-    refs = [v for e in bundle["entry"] for v in _references(e["resource"])]
-    assert len(refs) == 10 and set(refs) <= urls  # 2 ResearchSubjects x 2, 3 administrations x 2
+def test_every_reference_is_a_resource_written_before_or_in_the_same_bundle(tmp_path):
+    bundles, _ = written(tmp_path, small_study(), entries=3)
+    seen: set[str] = set()
+    count = 0
+    for bundle in bundles:
+        seen |= {e["request"]["url"] for e in bundle["entry"]}
+        for entry in bundle["entry"]:
+            for ref in _references(entry["resource"]):
+                assert ref in seen
+                count += 1
+    assert count == 10  # 2 ResearchSubjects x 2, 3 administrations x 2
 
 
-def test_broken_reference_is_a_finding_at_its_path():
+def test_broken_reference_is_a_finding_at_its_entry(tmp_path):
     resources = bundle_order(small_study())
-    resources[3]["study"] = {"reference": "urn:uuid:00000000-0000-0000-0000-000000000000"}  # must fail
-    findings = check_bundle(resources, "R4")
-    assert [(f.rule, f.location) for f in findings] == [
-        ("FHIR-REFERENCE-UNRESOLVED", "Bundle.entry[3].resource.study.reference")]
+    resources[3]["study"] = {"reference": f"ResearchStudy/{resource_id('ResearchStudy', 'other')}"}  # must fail
+    _, findings = written(tmp_path, resources, entries=4)
+    assert [(f.rule, f.location) for f in findings if f.rule != "FHIR-WRITTEN"] == [
+        ("FHIR-REFERENCE-UNRESOLVED", "fhir/R5/bundles.ndjson:1:Bundle.entry[3].resource")]
 
 
-def test_resource_without_identifier_gets_no_ifnoneexist_and_a_finding(tmp_path):
+def test_a_reference_to_a_later_bundle_is_a_warning(tmp_path):
+    site = _resource("Organization", "01", "urn:trialbridge:siteid")
+    patient = _resource("Patient", "R-001", SYSTEM_USUBJID, managingOrganization=reference("Organization", "01"))
+    with ReleaseWriter(tmp_path, "R4") as writer:
+        findings = writer.write(writer.admit(serialise([patient])))  # written before the Organization: must warn
+        writer.end_bundle()
+        findings += writer.write(writer.admit(serialise([site, copy.deepcopy(patient)])))  # the Patient again
+        findings += writer.finish()
+    assert [(f.rule, f.location) for f in findings if f.rule != "FHIR-WRITTEN"] == [
+        ("FHIR-FORWARD-REFERENCE", f"{tmp_path.name}/R4/bundles.ndjson:1:Bundle.entry[0].resource"),
+        ("FHIR-DUPLICATE-RESOURCE", f"Patient/{patient['id']}"),
+    ]
+    assert [[e["resource"]["resourceType"] for e in b["entry"]] for b in read_bundles(tmp_path / "R4")] == [
+        ["Patient"], ["Organization"]]
+
+
+def test_a_reference_later_in_the_same_bundle_is_fine(tmp_path):
+    site = _resource("Organization", "01", "urn:trialbridge:siteid")
+    patient = _resource("Patient", "R-001", SYSTEM_USUBJID, managingOrganization=reference("Organization", "01"))
+    with ReleaseWriter(tmp_path, "R4") as writer:
+        findings = writer.write(writer.admit(serialise([patient, site])))
+        findings += writer.finish()
+    assert [f.rule for f in findings] == ["FHIR-WRITTEN"]
+
+
+def test_resource_without_identifier_is_a_finding(tmp_path):
     resources = small_study()
     del resources[3]["identifier"]  # the Medication: must fail
-    bundle, findings = written(tmp_path, resources)
+    _, findings = written(tmp_path, resources)
     assert [(f.rule, f.location) for f in findings if f.rule != "FHIR-WRITTEN"] == [
-        ("FHIR-NO-IDENTIFIER", "Bundle.entry[1].resource")]
-    assert bundle["entry"][1]["request"] == {"method": "POST", "url": "Medication"}
+        ("FHIR-NO-IDENTIFIER", "fhir/R5/bundles.ndjson:1:Bundle.entry[1].resource")]
 
 
 def test_duplicate_resource_is_written_once_and_reported(tmp_path):
     resources = small_study()
-    bundle, findings = written(tmp_path, resources + [copy.deepcopy(resources[1])])  # Patient R-001 twice
-    assert len(bundle["entry"]) == 9
+    bundles, findings = written(tmp_path, resources + [copy.deepcopy(resources[1])])  # Patient R-001 twice
+    assert len(entries(bundles)) == 9
     assert [f.rule for f in findings].count("FHIR-DUPLICATE-RESOURCE") == 1
 
 
-def test_ifnoneexist_escapes_the_search_value():
-    resource = _resource("ResearchStudy", "x", "urn:trialbridge:org-study-id")
-    resource["identifier"][0]["value"] = "CHUBX 2010/01|a,b"  # space, FHIR search separators
-    assert entry_request(resource, "R4")["ifNoneExist"] == (
-        "identifier=urn:trialbridge:org-study-id|CHUBX%202010/01%5C%7Ca%5C%2Cb")
-
-
-def test_ndjson_has_one_line_per_resource_and_relative_references(tmp_path):
-    written(tmp_path, small_study())
+def test_ndjson_has_one_line_per_resource_the_same_text_and_a_manifest(tmp_path):
+    bundles, _ = written(tmp_path, small_study())
     folder = tmp_path / "fhir" / "R5" / "ndjson"
     counts = {p.stem: len(p.read_text(encoding="utf-8").splitlines()) for p in folder.glob("*.ndjson")}
     assert counts == {"ResearchStudy": 1, "Medication": 1, "Patient": 2, "ResearchSubject": 2,
                       "MedicationAdministration": 3}
     lines = [json.loads(line) for line in (folder / "MedicationAdministration.ndjson").read_text().splitlines()]
     assert lines[0]["subject"] == {"reference": f"Patient/{resource_id('Patient', 'R-001')}"}
-    medication = f"Medication/{resource_id('Medication', 'LENALIDOMIDE')}"
-    assert lines[0]["medication"] == {"reference": {"reference": medication}}
-    ids = {json.loads(line)["id"] for p in folder.glob("*.ndjson") for line in p.read_text().splitlines()}
-    for p in folder.glob("*.ndjson"):
-        for line in p.read_text().splitlines():
-            for ref in _references(json.loads(line)):
-                rtype, rid = ref.split("/")
-                assert rid in ids and (folder / f"{rtype}.ndjson").exists()
+    in_bundle = {e["resource"]["id"]: e["resource"] for e in entries(bundles)}
+    assert all(in_bundle[line["id"]] == line for line in lines)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [(o["type"], o["url"], o["count"]) for o in manifest["output"]] == [
+        ("ResearchStudy", "ResearchStudy.ndjson", 1), ("Medication", "Medication.ndjson", 1),
+        ("Patient", "Patient.ndjson", 2), ("ResearchSubject", "ResearchSubject.ndjson", 2),
+        ("MedicationAdministration", "MedicationAdministration.ndjson", 3)]
+    parameters = json.loads((folder / "import-parameters.json").read_text())
+    assert parameters["resourceType"] == "Parameters"
+    assert [p["part"][0]["valueCode"] for p in parameters["parameter"] if p["name"] == "input"] == [
+        o["type"] for o in manifest["output"]]
+
+
+def test_manifests_are_valid_fhir(tmp_path):
+    from trialbridge.schemas.fhir_checks import check_resources
+
+    written(tmp_path, small_study())
+    parameters = json.loads((tmp_path / "fhir" / "R5" / "ndjson" / "import-parameters.json").read_text())
+    for release in ("R4", "R5"):
+        assert check_resources([parameters], release) == []
 
 
 def test_rerun_gives_identical_bytes_and_unicode_is_kept(tmp_path):
@@ -133,10 +186,10 @@ def test_rerun_gives_identical_bytes_and_unicode_is_kept(tmp_path):
     write_fhir_release(resources, tmp_path / "a", "R4")
     write_fhir_release(copy.deepcopy(resources), tmp_path / "b", "R4")
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 6  # bundle.json + five NDJSON files
+    assert len(files) == 8  # bundles.ndjson + five NDJSON files + two manifests
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    assert '"family":"Lévêque"' in (tmp_path / "a" / "R4" / "bundle.json").read_text(encoding="utf-8")
+    assert '"family":"Lévêque"' in (tmp_path / "a" / "R4" / "bundles.ndjson").read_text(encoding="utf-8")
 
 
 def _references(node) -> list[str]:
@@ -174,15 +227,16 @@ def test_revallo_stage_writes_both_releases_without_errors(revallo):
     _, runs, findings = revallo
     assert [f for f in findings[0] if f.severity == "error"] == []
     assert [f.location for f in findings[0] if f.rule == "FHIR-WRITTEN"] == [
-        f"{runs[0].name}/R4/bundle.json", f"{runs[0].name}/R5/bundle.json"]
+        f"{runs[0].name}/R4/bundles.ndjson", f"{runs[0].name}/R5/bundles.ndjson"]
+    assert [f for f in findings[0] if f.rule in ("FHIR-FORWARD-REFERENCE", "FHIR-REFERENCE-UNRESOLVED")] == []
 
 
 @pytest.mark.parametrize("release", ["R4", "R5"])
 def test_revallo_counts_agree_with_sdtm_and_between_bundle_and_ndjson(revallo, release):
     tables, runs, _ = revallo
-    bundle = json.loads((runs[0] / release / "bundle.json").read_text(encoding="utf-8"))
+    bundles = list(read_bundles(runs[0] / release))
     in_bundle: dict[str, int] = {}
-    for entry in bundle["entry"]:
+    for entry in entries(bundles):
         in_bundle[entry["resource"]["resourceType"]] = in_bundle.get(entry["resource"]["resourceType"], 0) + 1
     in_ndjson = {p.stem: len(p.read_text(encoding="utf-8").splitlines())
                  for p in (runs[0] / release / "ndjson").glob("*.ndjson")}
@@ -190,8 +244,10 @@ def test_revallo_counts_agree_with_sdtm_and_between_bundle_and_ndjson(revallo, r
     assert in_bundle["Patient"] == in_bundle["ResearchSubject"] == len(tables["DM"])
     assert in_bundle["MedicationAdministration"] == len(tables["EX"])
     assert in_bundle["ResearchStudy"] == 1
-    assert bundle["entry"][0]["resource"]["resourceType"] == "ResearchStudy"
-    assert check_bundle([e["resource"] for e in bundle["entry"]], release) == []  # every reference resolves
+    assert bundles[0]["entry"][0]["resource"]["resourceType"] == "ResearchStudy"
+    study_level = {e["resource"]["resourceType"] for e in bundles[0]["entry"]}
+    assert "Patient" not in study_level and "Organization" in study_level  # the study level alone
+    assert max(len(b["entry"]) for b in bundles) <= 50
 
 
 def test_revallo_rerun_is_byte_identical_whatever_the_block_size(revallo):
@@ -229,35 +285,10 @@ def test_unknown_release_is_a_finding(tmp_path):
     assert not (tmp_path / "R3").exists()
 
 
-def test_no_resources_gives_a_bundle_without_an_empty_entry_array(tmp_path):
-    bundle, findings = written(tmp_path, [])
-    assert "entry" not in bundle and bundle["type"] == "transaction"
+def test_no_resources_gives_an_empty_file(tmp_path):
+    bundles, findings = written(tmp_path, [])
+    assert bundles == []
     assert [f.rule for f in findings] == ["FHIR-WRITTEN"]
-
-
-def test_stream_in_chunks_reports_a_reference_to_a_later_chunk(tmp_path):
-    from trialbridge.converters.fhir_bundle import BundleStream
-
-    site = _resource("Organization", "01", "urn:trialbridge:siteid")
-    patient = _resource("Patient", "R-001", SYSTEM_USUBJID, managingOrganization=reference("Organization", "01"))
-    with BundleStream(tmp_path, "R4") as stream:
-        findings = stream.write(stream.admit([patient]))  # written before the Organization: must warn
-        findings += stream.write(stream.admit([site, copy.deepcopy(patient)]))  # the Patient again: dropped
-        findings += stream.finish()
-    assert [(f.rule, f.location) for f in findings if f.rule != "FHIR-WRITTEN"] == [
-        ("FHIR-NDJSON-FORWARD-REFERENCE", "Bundle.entry[0].resource.managingOrganization.reference"),
-        ("FHIR-DUPLICATE-RESOURCE", f"Patient/{patient['id']}"),
-    ]
-    line = json.loads((tmp_path / "R4" / "ndjson" / "Patient.ndjson").read_text())
-    assert line["managingOrganization"]["reference"] == f"urn:uuid:{site['id']}"  # as the warning says
-    bundle = json.loads((tmp_path / "R4" / "bundle.json").read_text())
-    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Patient", "Organization"]
-
-
-def test_r4_adverse_event_is_put_at_its_id_as_r4_cannot_search_it_by_identifier():
-    event = _resource("AdverseEvent", "R-001/1", "urn:trialbridge:adverse-event")
-    assert entry_request(event, "R4") == {"method": "PUT", "url": f"AdverseEvent/{event['id']}"}
-    assert entry_request(event, "R5")["ifNoneExist"] == "identifier=urn:trialbridge:adverse-event|R-001/1"
 
 
 def test_findings_point_at_the_written_entry_whatever_the_blocks_and_workers(revallo, tmp_path, monkeypatch):
@@ -268,14 +299,17 @@ def test_findings_point_at_the_written_entry_whatever_the_blocks_and_workers(rev
     last = tables["DM"]["USUBJID"].iloc[-1]
     build = patient.build
 
-    def banana_for_the_last(inp, release):  # the last subject's gender must fail the ValueSet
-        return [{**r, "gender": "banana"} if r["identifier"][0]["value"] == last else r for r in build(inp, release)]
+    def banana_for_the_last(inp, release, r5=None):  # the last subject's gender must fail the ValueSet
+        return [{**r, "gender": "banana"} if r["identifier"][0]["value"] == last else r
+                for r in build(inp, release, r5)]
 
     monkeypatch.setattr(patient, "build", banana_for_the_last)
     inp = fhir_input({"protocolSection": {}}, tables)
     for size, workers in ((1_000, 1), (4, 2)):  # one block here; four blocks in two forked workers
         findings = write_release(inp, tmp_path / f"{size}", "R5", block_subjects=size, workers=workers)
-        bundle = json.loads((tmp_path / f"{size}" / "R5" / "bundle.json").read_text(encoding="utf-8"))
-        index = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Patient"
-                     and e["resource"]["identifier"][0]["value"] == last)
-        assert [f.location for f in findings if f.rule == "FHIR-BINDING"] == [f"Bundle.entry[{index}].resource.gender"]
+        bundles = list(read_bundles(tmp_path / f"{size}" / "R5"))
+        line, index = next((n, i) for n, b in enumerate(bundles, 1) for i, e in enumerate(b["entry"])
+                           if e["resource"]["resourceType"] == "Patient"
+                           and e["resource"]["identifier"][0]["value"] == last)
+        assert [f.location for f in findings if f.rule == "FHIR-BINDING"] == [
+            f"{size}/R5/bundles.ndjson:{line}:Bundle.entry[{index}].resource.gender"]

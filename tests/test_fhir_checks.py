@@ -209,3 +209,52 @@ def test_r4_adverse_event_codeable_concepts_are_bound():
                                      "code": "resolved"}]}}
     assert rules_at(check_resources([event], "R4")) == [
         ("FHIR-BINDING", "Bundle.entry[0].resource.severity.coding[0]")]
+
+
+# ------------------------------------------------------------------------------------ the compiled checks
+from trialbridge.schemas import fhir_fast  # noqa: E402
+
+
+@pytest.mark.parametrize("release", ["R4", "R5"])
+def test_every_resource_the_exact_layers_refuse_is_refused_by_the_compiled_checks(release):
+    """The compiled validators decide which resources the exact layers look at: each mutation below
+    must fail both, so nothing the exact layers would report can slip through the fast path."""
+    valid = resources(release)
+    assert all(fhir_fast.passes(r, release) for r in valid)
+    mutations = [
+        (0, "gender", "banana"),  # required binding (R5: only the derived schema sees it)
+        (0, "birthDate", "1959/04"),  # schema pattern
+        (0, "colour", "blue"),  # unknown element
+        (3, "status", "done"),  # bound code
+        (2, "status", "dancing"),  # bound code
+    ]
+    for index, key, value in mutations:
+        batch = resources(release)
+        batch[index][key] = value
+        assert not fhir_fast.passes(batch[index], release), (key, value)
+        assert check_resources([batch[index]], release) != []
+    ucum = resources(release)
+    ucum[3]["dosage"]["dose"]["code"] = "mgs"  # UCUM: a warning of the exact layer, a refusal here
+    assert not fhir_fast.passes(ucum[3], release)
+
+
+@pytest.mark.parametrize("release", ["R4", "R5"])
+def test_two_members_of_a_choice_are_refused(release):
+    """The FHIR JSON Schema cannot say 'one of value[x]'; the derived schema (groups from fhir.resources) can."""
+    observation = {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "Hb"},
+                   "valueQuantity": {"value": 124}, "valueString": "124"}  # must fail: two value[x]
+    assert fhir_fast.official_validator(release).is_valid(observation)  # the official schema lets it through
+    assert not fhir_fast.passes(observation, release)
+    found = rules_at(check_resources([observation], release))
+    assert found and {rule for rule, _ in found} == {"FHIR-MODEL"}  # the model says where
+    del observation["valueString"]
+    assert fhir_fast.passes(observation, release) and check_resources([observation], release) == []
+
+
+@pytest.mark.parametrize("release", ["R4", "R5"])
+def test_choice_group_file_is_what_the_fhir_resources_models_declare(release):
+    """choice-groups.json is generated (python -m trialbridge.schemas.fhir_fast) from the installed
+    fhir.resources; checked here for the resource types the tool writes and the datatypes they use."""
+    for name in ("Observation", "Extension", "MedicationAdministration", "Patient", "AdverseEvent",
+                 "ResearchStudy", "Dosage", "Timing_Repeat", "Observation_Component", "Procedure", "Condition"):
+        assert fhir_fast.choice_groups(release, name) == fhir_fast.model_choice_groups(release, name), name

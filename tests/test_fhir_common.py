@@ -34,10 +34,10 @@ def test_resource_id_is_uuid5_of_type_and_keys():
     assert resource_id("Patient", "REVALLO-01-002") != expected
 
 
-def test_reference_is_a_bundle_internal_urn_uuid():
-    assert reference("Patient", "X") == {"reference": f"urn:uuid:{resource_id('Patient', 'X')}"}
+def test_reference_is_relative_type_and_stable_id():
+    assert reference("Patient", "X") == {"reference": f"Patient/{resource_id('Patient', 'X')}"}
     assert reference("Organization", "site", "01", display="CHU Bordeaux") == {
-        "reference": f"urn:uuid:{resource_id('Organization', 'site', '01')}",
+        "reference": f"Organization/{resource_id('Organization', 'site', '01')}",
         "display": "CHU Bordeaux",
     }
 

@@ -136,7 +136,7 @@ def test_every_resource_has_an_identifier_for_the_conditional_create(name, relea
 @pytest.mark.parametrize("name", INPUTS)
 def test_every_reference_points_to_a_resource_of_the_set_or_to_the_study_medication(name, release):
     resources = built(name, release)
-    ids = {f"urn:uuid:{r['id']}" for r in resources} | {f"urn:uuid:{resource_id('Medication', 'LENALIDOMIDE')}"}
+    ids = {f"{r['resourceType']}/{r['id']}" for r in resources} | {f"Medication/{resource_id('Medication', 'LENALIDOMIDE')}"}
     text = json.dumps(resources)
     pointed = {part.split('"')[0] for part in text.split('"reference": "')[1:]}
     assert pointed <= ids
@@ -159,7 +159,7 @@ def test_the_nct_number_is_the_first_identifier_and_the_sponsor_id_is_kept(relea
     assert study["identifier"][0] == {"use": "official", "system": SYSTEM_NCT, "value": "NCT01421927"}
     sponsor_id = next(i for i in study["identifier"] if i["system"] == SYSTEM_ORG_STUDY_ID)
     assert sponsor_id["value"] == "CHUBX 2010/01"
-    assert sponsor_id["assigner"]["reference"] == f"urn:uuid:{resource_id('Organization', 'sponsor')}"
+    assert sponsor_id["assigner"]["reference"] == f"Organization/{resource_id('Organization', 'sponsor')}"
 
 
 def test_secondary_ids_keep_their_type_and_issuing_domain():
@@ -199,7 +199,7 @@ def test_r5_condition_and_focus_are_coded():
     drug = study["focus"][0]
     assert {("http://www.nlm.nih.gov/research/umls/rxnorm", "342369"), ("http://www.whocc.no/atc", "L04AX04"),
             ("https://www.nlm.nih.gov/mesh", "D000077269")} <= codes(drug["concept"])
-    assert drug["reference"]["reference"] == f"urn:uuid:{resource_id('Medication', 'LENALIDOMIDE')}"
+    assert drug["reference"]["reference"] == f"Medication/{resource_id('Medication', 'LENALIDOMIDE')}"
 
 
 def test_r5_derived_mesh_ancestors_are_keywords_coded_where_the_record_gives_the_id():
@@ -212,7 +212,7 @@ def test_r5_derived_mesh_ancestors_are_keywords_coded_where_the_record_gives_the
 def test_r5_recruitment_counts_13_actual_participants_and_points_to_the_eligibility_group():
     study = one(built("REVALLO", "R5"), "ResearchStudy")
     assert study["recruitment"] == {"actualNumber": 13, "eligibility": {
-        "reference": f"urn:uuid:{resource_id('Group', 'REVALLO', 'eligibility')}"}}
+        "reference": f"Group/{resource_id('Group', 'REVALLO', 'eligibility')}"}}
     observational = one(built("NCT06171568", "R5"), "ResearchStudy")
     assert observational["recruitment"]["targetNumber"] == 400  # ESTIMATED enrolment is a target
 
@@ -241,7 +241,7 @@ def test_r5_associated_parties_name_sponsor_responsible_party_and_officials():
         ("study-chair", "Adélaïde DOUSSAU, Dr"),
     ]
     assert parties[2]["party"]["reference"] == \
-        f"urn:uuid:{resource_id('PractitionerRole', 'PRINCIPAL_INVESTIGATOR', 'Stephane Vigouroux, Dr')}"
+        f"PractitionerRole/{resource_id('PractitionerRole', 'PRINCIPAL_INVESTIGATOR', 'Stephane Vigouroux, Dr')}"
 
 
 def test_r5_unknown_status_keeps_the_last_known_one():
@@ -257,9 +257,9 @@ def test_r5_unknown_status_keeps_the_last_known_one():
 def test_r4_study_holds_status_sponsor_investigator_enrollment_and_arm_natively():
     study = one(built("REVALLO", "R4"), "ResearchStudy")
     assert study["status"] == "completed"
-    assert study["sponsor"]["reference"] == f"urn:uuid:{resource_id('Organization', 'sponsor')}"
+    assert study["sponsor"]["reference"] == f"Organization/{resource_id('Organization', 'sponsor')}"
     assert study["principalInvestigator"]["display"] == "Stephane Vigouroux, Dr"
-    assert study["enrollment"] == [{"reference": f"urn:uuid:{resource_id('Group', 'REVALLO', 'eligibility')}"}]
+    assert study["enrollment"] == [{"reference": f"Group/{resource_id('Group', 'REVALLO', 'eligibility')}"}]
     assert [a["name"] for a in study["arm"]] == ["lenalidomide"]  # = DM.ARM, how R4 subjects name their arm
     assert codes(study["phase"]) == {(THO + "research-study-phase", "phase-1")}
     assert codes(study["location"][0]) == {("urn:iso:std:iso:3166", "FRA")}
@@ -380,7 +380,7 @@ def test_official_names_are_split_and_the_registered_text_is_kept(text, expected
 def test_officials_act_for_their_affiliation():
     roles = [r for r in built("REVALLO", "R5") if r["resourceType"] == "PractitionerRole"]
     assert [r["code"][0]["text"] for r in roles] == ["Principal investigator", "Study chair"]
-    assert {r["organization"]["reference"] for r in roles} == {f"urn:uuid:{resource_id('Organization', 'sponsor')}"}
+    assert {r["organization"]["reference"] for r in roles} == {f"Organization/{resource_id('Organization', 'sponsor')}"}
 
 
 def test_a_person_named_twice_is_one_practitioner_with_the_contact_points():
@@ -395,7 +395,7 @@ def test_site_location_keeps_accents_and_takes_the_iso_country_from_dm(release):
     site = one(built("REVALLO", release), "Location")
     assert site["name"] == "CHU Bordeaux - Hôpital Haut-Lévêque"
     assert site["address"] == {"city": "Pessac", "postalCode": "33600", "country": "FRA"}
-    assert site["managingOrganization"]["reference"] == f"urn:uuid:{resource_id('Organization', 'site', '01')}"
+    assert site["managingOrganization"]["reference"] == f"Organization/{resource_id('Organization', 'site', '01')}"
     assert {"system": SYSTEM_SITEID, "value": "01"} in site["identifier"]
 
 

@@ -104,7 +104,7 @@ def test_patient_one_per_subject_with_identifiers_and_site(release):
     assert first["identifier"][0] == {"use": "official", "system": "urn:trialbridge:usubjid", "value": "TB-01-001"}
     assert first["identifier"][1]["value"] == "001"
     assert first["identifier"][1]["assigner"] == reference("Organization", "site", "01")
-    assert first["managingOrganization"] == {"reference": f"urn:uuid:{resource_id('Organization', 'site', '01')}"}
+    assert first["managingOrganization"] == {"reference": f"Organization/{resource_id('Organization', 'site', '01')}"}
 
 
 @pytest.mark.parametrize("release", RELEASES)

@@ -226,3 +226,54 @@ def test_metadata_names_what_the_reader_hands_on() -> None:
                 assert column.name in table.columns
                 assert not column.decode or column.decode in table.columns
             assert list(table.columns[:len(declared.key_columns)]) == list(declared.key_columns)
+
+
+def test_openclinica_subject_event_and_form_attributes_become_columns(tmp_path: Path) -> None:
+    """The attributes OpenClinica 3 writes in a full extract (subject status, sex, event dates, CRF version)."""
+    text = (EDC / "openclinica" / "extract-2014-01-31.xml").read_text(encoding="utf-8")
+    text = text.replace('<SubjectData SubjectKey="SS_CAM101" OpenClinica:StudySubjectID="CAM101">',
+                        '<SubjectData SubjectKey="SS_CAM101" OpenClinica:StudySubjectID="CAM101" '
+                        'OpenClinica:UniqueIdentifier="PID-9" OpenClinica:Status="signed" OpenClinica:Sex="f" '
+                        'OpenClinica:DateOfBirth="1950-02-03"><OpenClinica:SubjectGroupData OpenClinica:StudyGroupClassID='
+                        '"SGC_ARM" OpenClinica:StudyGroupClassName="Arm" OpenClinica:StudyGroupName="Docetaxel"/>', 1)
+    text = text.replace('<StudyEventData StudyEventOID="SE_REGISTRATIONVISIT">',
+                        '<StudyEventData StudyEventOID="SE_REGISTRATIONVISIT" OpenClinica:StartDate="2011-07-06" '
+                        'OpenClinica:Status="completed">', 1)
+    text = text.replace('<FormData FormOID="F_VERIFICATION_V20">',
+                        '<FormData FormOID="F_VERIFICATION_V20" OpenClinica:Version="v2.0" OpenClinica:Status="initial '
+                        'data entry completed"><ItemGroupData ItemGroupOID="IG_VERIF_UNGROUPED" ItemGroupRepeatKey="1">'
+                        '<ItemDataString ItemOID="I_VERIF_VERI_INIT">  AG  </ItemDataString></ItemGroupData>', 1)
+    path = tmp_path / "full.xml"
+    path.write_text(text, encoding="utf-8")
+    result, counts = read_odm_counts(path)
+    table = result.datasets["IG_VERIF_UNGROUPED"]
+    first = table.iloc[0]
+    assert (first["OpenClinica:UniqueIdentifier"], first["OpenClinica:Status"], first["OpenClinica:Sex"],
+            first["OpenClinica:DateOfBirth"]) == ("PID-9", "signed", "f", "1950-02-03")
+    assert first["OpenClinica:SubjectGroupData.Arm"] == "Docetaxel"
+    assert (first["StudyEvent.OpenClinica:StartDate"], first["StudyEvent.OpenClinica:Status"]) == ("2011-07-06", "completed")
+    assert (first["Form.OpenClinica:Version"], first["VERI_INIT"]) == ("v2.0", "AG")  # typed ItemData text, trimmed
+    others = table[table["SubjectKey"] != "SS_CAM101"]
+    assert set(others["StudyEvent.OpenClinica:StartDate"]) == {""} and set(others["OpenClinica:Status"]) == {""}
+    assert all(c.balanced() for c in counts.values()) and counts["F_VERIFICATION_V20"].read == 37
+
+
+def test_item_data_outside_an_item_group_is_an_error_not_a_silent_loss(tmp_path: Path) -> None:
+    path = tmp_path / "stray.xml"
+    path.write_text(TRANSACTIONAL.replace('<FormData FormOID="F"><ItemGroupData ItemGroupOID="IG" ItemGroupRepeatKey="1">',
+                                          '<FormData FormOID="F"><ItemData ItemOID="I.SBP" Value="88"/>'
+                                          '<ItemGroupData ItemGroupOID="IG" ItemGroupRepeatKey="1">'), encoding="utf-8")
+    result = read_odm(path)
+    lost = [f for f in result.findings if f.rule == "ODM-VALUES-LOST"]
+    assert [(f.severity, f.message.split(" ")[0]) for f in lost] == [("error", "1")]
+
+
+def test_item_column_names_never_collide() -> None:
+    from trialbridge.converters.readers.odm_meta import column_names
+    from trialbridge.mappings.edc_metadata import EdcMetadata, ItemMeta
+
+    meta = EdcMetadata("x", items={"A": ItemMeta("A", "X"), "X": ItemMeta("X", "Y"), "B": ItemMeta("B", "Y"),
+                                   "C": ItemMeta("C", "SubjectKey")})
+    # A keeps its unique Name; X and B share a Name so take their OIDs, and X's OID is A's Name: numbered;
+    # C's Name is a key column: its OID
+    assert column_names(["A", "X", "B", "C"], meta, ("SubjectKey",)) == {"A": "X", "X": "X_2", "B": "B", "C": "C"}

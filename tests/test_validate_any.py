@@ -77,12 +77,12 @@ def test_a_native_folder_gets_the_verdict_convert_gives(tmp_path):
 def test_a_convert_output_is_checked_whole_fhir_included(tmp_path):
     native = write_native_folder(tmp_path / "native")
     pipeline.convert(native.path, tmp_path / "out", fhir_releases=("R4",))
-    bundle_path = tmp_path / "out" / "fhir" / "R4" / "bundle.json"
+    bundle_path = tmp_path / "out" / "fhir" / "R4" / "bundles.ndjson"  # one Bundle per line
     assert kind(validate(tmp_path / "out")) == "convert output"
-    bundle = json.loads(bundle_path.read_text())
-    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    bundles = [json.loads(line) for line in bundle_path.read_text().splitlines()]
+    patient = next(e["resource"] for b in bundles for e in b["entry"] if e["resource"]["resourceType"] == "Patient")
     patient["gender"] = "banana"
-    bundle_path.write_text(json.dumps(bundle))
+    bundle_path.write_text("".join(json.dumps(b) + "\n" for b in bundles))
     result = validate(tmp_path / "out")
     assert result.exit_code == 1 and any(f.rule.startswith("FHIR-") and "banana" in " ".join(f.values) + f.message
                                          for f in result.findings if f.severity == "error")
@@ -92,8 +92,8 @@ def test_fhir_bundles_and_ndjson_are_validated_alone(tmp_path):
     native = write_native_folder(tmp_path / "native")
     pipeline.convert(native.path, tmp_path / "out", fhir_releases=("R4", "R5"))
     for release in ("R4", "R5"):
-        bundle = tmp_path / "out" / "fhir" / release / "bundle.json"
-        copy = tmp_path / f"{release}.json"
+        bundle = tmp_path / "out" / "fhir" / release / "bundles.ndjson"
+        copy = tmp_path / f"{release}-bundles.ndjson"
         shutil.copy(bundle, copy)  # outside its fhir/R4 folder: the release is detected
         result = validate(copy)
         assert kind(result) == f"FHIR resources ({release})" and result.exit_code == 0, [

@@ -7,7 +7,8 @@ in document order. Columns, every cell a str:
   redcap_event_name, redcap_arm, redcap_arm_name, redcap_repeat_instrument, redcap_repeat_instance and
   redcap_data_access_group, filled as REDCap's flat export fills them;
 - vendor attributes of SubjectData as `<prefix>:<name>` (OpenClinica:StudySubjectID, OpenClinica:Status,
-  redcap:...); of StudyEventData, FormData and ItemGroupData as `StudyEvent.<prefix>:<name>`,
+  redcap:...), and OpenClinica's group assignments (`<OpenClinica:SubjectGroupData>`, e.g. the arm) as
+  `OpenClinica:SubjectGroupData.<group class name>` = group name; of StudyEventData, FormData and ItemGroupData as `StudyEvent.<prefix>:<name>`,
   `Form.<prefix>:<name>`, `ItemGroup.<prefix>:<name>` (OpenClinica start dates, form status, version);
 - one column per item in ItemDef order, each coded item followed by `<column>_DECODE` and, when ItemData
   carry a MeasurementUnitRef, `<column>_UNIT`;
@@ -16,6 +17,8 @@ in document order. Columns, every cell a str:
 Transactions are applied in document order (Insert, Update, Upsert, Context, Remove at every level), so
 a Snapshot and a Transactional file give the final state. AuditRecords (and vendor audit logs) are not
 data: they are skipped and counted in one note. ODM 2.0 is refused.
+
+The file is streamed one SubjectData at a time (the tables, not the XML tree, are held in memory).
 
 Nothing is lost: every ItemData element is accounted for per form (values handed on + empty + superseded
 by a later transaction + removed + Remove instructions), the handed-on count is recounted from the tables,
@@ -37,7 +40,7 @@ from trialbridge.converters.readers.odm_meta import (
 from trialbridge.converters.readers.raw import SOURCE_FILE, SOURCE_LINE, RawRead
 from trialbridge.mappings.edc_metadata import EdcMetadata
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.safe_xml import ODM2_NS, XmlError, parse_file
+from trialbridge.schemas.safe_xml import ODM2_NS, XmlError, iterparse_file
 
 ODM_NS = "http://www.cdisc.org/ns/odm/"
 PREFIXES = {REDCAP_NS: "redcap"}
@@ -89,10 +92,13 @@ class _State:
 
 def is_item_data(element: etree._Element) -> bool:
     """An ODM ItemData element (or a typed ItemDataString, ItemDataInteger, ... of ODM 1.3)."""
-    if not isinstance(element.tag, str):
+    tag = element.tag
+    if not isinstance(tag, str):
         return False
-    name = etree.QName(element)
-    return name.localname.startswith("ItemData") and (not name.namespace or name.namespace.startswith(ODM_NS))
+    if tag[0] != "{":
+        return tag.startswith("ItemData")
+    namespace, _, name = tag[1:].partition("}")
+    return name.startswith("ItemData") and namespace.startswith(ODM_NS)
 
 
 def _tx(element: etree._Element) -> str:
@@ -194,7 +200,9 @@ def _item_data(state: _State, item: etree._Element, base: tuple, row: _Row) -> _
         state.findings.append(finding("ODM-ATTRIBUTE-MISSING", f"{state.file}:{item.sourceline}", [],
                                       element=local(item), attribute="ItemOID"))
     _unknown(state, item, "ItemOID", state.metadata.items)
-    value = item.get("Value") if local(item) == "ItemData" else (item.text or "")
+    value = item.get("Value")  # ItemData; the typed ItemDataString, ... hold it as text (some writers use Value)
+    if value is None and local(item) != "ItemData":
+        value = (item.text or "").strip()
     value = "" if value is None or item.get("IsNull") == "Yes" else value
     if oid == DAG and is_redcap(state.metadata) and _tx(item) != "Remove":
         counted.keyed += value != ""
@@ -251,28 +259,41 @@ def _event(state: _State, event: etree._Element, context: dict[str, str]) -> Non
             _form(state, child, event, context)
 
 
-def _subjects(state: _State, root: etree._Element) -> None:
-    for clinical in children(root, "ClinicalData"):
-        for subject in children(clinical, "SubjectData"):
-            key = subject.get("SubjectKey", "")
-            if not key:
-                state.findings.append(finding("ODM-ATTRIBUTE-MISSING", f"{state.file}:{subject.sourceline}", [],
-                                              element="SubjectData", attribute="SubjectKey"))
-            site = next((s.get("LocationOID", "") for s in children(subject, "SiteRef")), "")
-            dag = next((e.get("Value", "") for e in subject.iter() if is_item_data(e) and e.get("ItemOID") == DAG), "")
-            context = {"StudyOID": clinical.get("StudyOID", ""), "SubjectKey": key, "SiteRef": site,
-                       "StudyEventOID": "", "StudyEventRepeatKey": "", "StudyEventName": "",
-                       **({"redcap_data_access_group": dag} if is_redcap(state.metadata) else {}),
-                       **_vendor(subject, "Subject")}
-            if _tx(subject) == "Remove":
-                _remove(state, (context["StudyOID"], key), 2)
-            for child in subject:
-                name = local(child)
-                if name == "StudyEventData":
-                    _event(state, child, context)
-                elif name == "FormData":  # REDCap classic projects: forms straight under the subject
-                    _form(state, child, None, context)
-        state.audits += sum(1 for e in clinical.iter() if isinstance(e.tag, str) and local(e) in AUDIT_ELEMENTS)
+def _subject(state: _State, clinical: etree._Element, subject: etree._Element) -> None:
+    key = subject.get("SubjectKey", "")
+    if not key:
+        state.findings.append(finding("ODM-ATTRIBUTE-MISSING", f"{state.file}:{subject.sourceline}", [],
+                                      element="SubjectData", attribute="SubjectKey"))
+    site = next((s.get("LocationOID", "") for s in children(subject, "SiteRef")), "")
+    redcap = is_redcap(state.metadata)
+    dag = next((e.get("Value", "") for e in subject.iter() if is_item_data(e) and e.get("ItemOID") == DAG), "") \
+        if redcap else ""
+    context = {"StudyOID": clinical.get("StudyOID", ""), "SubjectKey": key, "SiteRef": site,
+               "StudyEventOID": "", "StudyEventRepeatKey": "", "StudyEventName": "",
+               **({"redcap_data_access_group": dag} if redcap else {}), **_vendor(subject, "Subject")}
+    for group in (c for c in subject if local(c) == "SubjectGroupData"):  # OpenClinica arm / group assignment
+        attributes = {etree.QName(k).localname: v for k, v in group.attrib.items()}
+        label = attributes.get("StudyGroupClassName") or attributes.get("StudyGroupClassID", "")
+        context[f"OpenClinica:SubjectGroupData.{label}"] = attributes.get("StudyGroupName", "")
+    if _tx(subject) == "Remove":
+        _remove(state, (context["StudyOID"], key), 2)
+    for child in subject:
+        name = local(child)
+        if name == "StudyEventData":
+            _event(state, child, context)
+        elif name == "FormData":  # REDCap classic projects: forms straight under the subject
+            _form(state, child, None, context)
+
+
+def _tally(state: _State, element: etree._Element) -> int:
+    """ItemData in a subtree about to be dropped (the audit records in it are counted on the way)."""
+    present = 0
+    for node in element.iter():
+        if is_item_data(node):
+            present += 1
+        elif isinstance(node.tag, str) and local(node) in AUDIT_ELEMENTS:
+            state.audits += 1
+    return present
 
 
 # ------------------------------------------------------------------------------------------ tables
@@ -346,27 +367,55 @@ def _refusal(rule: str, file: str, line: int, **fields: object) -> tuple[RawRead
     return RawRead({}, [finding(rule, f"{file}:{line}", [], **fields)]), {}
 
 
+def _stream(path: Path) -> tuple[RawRead, dict[str, FormCount]] | tuple[_State, int]:
+    """Walk the file subject by subject, dropping each SubjectData once read (memory: one subject)."""
+    root: etree._Element | None = None
+    state: _State | None = None
+    present = 0
+    for event, element in iterparse_file(path):
+        if root is None:
+            root = element
+            if local(root) != "ODM":
+                return _refusal("ODM-NOT-ODM", path.name, root.sourceline or 1, element=local(root) or str(root.tag))
+            if etree.QName(root).namespace == ODM2_NS or root.get("ODMVersion", "").startswith("2"):
+                return _refusal("ODM-VERSION", path.name, root.sourceline or 1, version=root.get("ODMVersion", "2.0"))
+            continue
+        name = local(element)
+        parent = element.getparent()
+        if event == "start":
+            if name == "ClinicalData" and parent is root and state is None:
+                # every Study precedes the ClinicalData (ODM 1.3.2 section 3.1.1): the metadata is complete
+                metadata = metadata_from_tree(root, path.name)
+                state = _State(path.name, metadata, root.get("FileType", "Snapshot") != "Transactional")
+                if not metadata.items:
+                    state.findings.append(finding("ODM-NO-METADATA", f"{path.name}:{root.sourceline}", []))
+            continue
+        if state is not None and name == "SubjectData" and parent is not None and local(parent) == "ClinicalData":
+            present += _tally(state, element)
+            _subject(state, parent, element)
+            element.clear()
+            parent.remove(element)
+        elif state is not None and name == "ClinicalData" and parent is root:
+            present += _tally(state, element)  # ItemData outside any SubjectData: counted, never reached
+            element.clear()
+            root.remove(element)
+    if state is None:
+        return _refusal("ODM-NO-DATA", path.name, root.sourceline or 1 if root is not None else 1)
+    return state, present
+
+
 def read_odm_counts(path: str | Path) -> tuple[RawRead, dict[str, FormCount]]:
     """Read an ODM 1.3.x file: its raw datasets and findings, and the ItemData accounting per FormOID."""
     path = Path(path)
     try:
-        root = parse_file(path).getroot()
+        walked = _stream(path)
     except XmlError as error:
         return RawRead({}, [error.finding()]), {}
-    if local(root) != "ODM":
-        return _refusal("ODM-NOT-ODM", path.name, root.sourceline or 1, element=local(root) or str(root.tag))
-    if etree.QName(root).namespace == ODM2_NS or root.get("ODMVersion", "").startswith("2"):
-        return _refusal("ODM-VERSION", path.name, root.sourceline or 1, version=root.get("ODMVersion", "2.0"))
-    clinical = children(root, "ClinicalData")
-    if not clinical:
-        return _refusal("ODM-NO-DATA", path.name, root.sourceline or 1)
-    metadata = metadata_from_tree(root, path.name)
-    state = _State(path.name, metadata, root.get("FileType", "Snapshot") != "Transactional")
-    if not metadata.items:
-        state.findings.append(finding("ODM-NO-METADATA", f"{path.name}:{root.sourceline}", []))
-    _subjects(state, root)
+    if isinstance(walked[0], RawRead):
+        return walked  # type: ignore[return-value]
+    state, present = walked  # type: ignore[misc]
+    metadata = state.metadata
     tables, values = _tables(state)
-    present = sum(1 for block in clinical for e in block.iter() if is_item_data(e))
     if present != state.reached:
         state.findings.append(finding("ODM-VALUES-LOST", path.name, [], count=present - state.reached,
                                       detail="outside SubjectData/StudyEventData/FormData/ItemGroupData"))

@@ -44,7 +44,9 @@ REDCAP_KEYS = GENERIC_KEYS + ("redcap_event_name", "redcap_arm", "redcap_arm_nam
 
 
 def local(element: etree._Element) -> str:
-    return etree.QName(element).localname if isinstance(element.tag, str) else ""
+    """The element's name without its namespace ("" for comments and processing instructions)."""
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def children(element: etree._Element, name: str) -> list[etree._Element]:
@@ -231,7 +233,16 @@ def column_names(item_oids: list[str] | tuple[str, ...], metadata: EdcMetadata, 
     counts: dict[str, int] = {}
     for name in wanted.values():
         counts[name] = counts.get(name, 0) + 1
-    return {oid: name if counts[name] == 1 and name not in reserved else oid for oid, name in wanted.items()}
+    chosen = {oid: name if counts[name] == 1 and name not in reserved else oid for oid, name in wanted.items()}
+    taken: set[str] = set(reserved)
+    for oid, name in chosen.items():  # an OID equal to another item's Name: numbered, never two equal columns
+        n, candidate = 1, name
+        while candidate in taken:
+            n += 1
+            candidate = f"{name}_{n}"
+        chosen[oid] = candidate
+        taken.add(candidate)
+    return chosen
 
 
 def declared_items(source_oid: str, metadata: EdcMetadata) -> tuple[str, ...]:

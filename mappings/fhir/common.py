@@ -3,7 +3,7 @@
 The FHIR mappings turn the registry record and the SDTM tables (the hub) into FHIR resources as plain
 dicts, key order = element order of the StructureDefinition. Identity is stable: a resource id is a
 UUIDv5 of the resource type and its natural keys (study, site, subject...), so a re-run gives the same
-bytes, and references inside a bundle are `urn:uuid:<id>`.
+bytes, and a reference is `<Type>/<id>` (the same in Bundles, NDJSON and on a server).
 
 Each resource module builds R5 (`build_r5`) and declares what R4 does differently in one small table,
 `R4 = R4Differences(...)`, written in three verbs:
@@ -26,6 +26,7 @@ empty elements), `arm_link_id` (the id an arm is known by in R5) and `fhir_date`
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import uuid
@@ -34,6 +35,8 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
+
+from trialbridge.mappings.study import StudyInfo
 
 # uuid5(NAMESPACE_URL, "urn:trialbridge:fhir"), written out so that it can never drift.
 NAMESPACE: uuid.UUID = uuid.UUID("314c47e7-74f9-535b-8e46-55f86a220439")
@@ -75,18 +78,27 @@ class FhirInput:
     registry: dict
     sdtm: dict[str, pd.DataFrame]
     studyid: str
+    study: StudyInfo | None = None  # the study's constants (sponsor namespace, treatment codes)
     loinc_names: dict[str, str] = field(default_factory=dict)  # LOINC code -> display, from the spec's tests
 
 
-@lru_cache(maxsize=1 << 17)
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+@lru_cache(maxsize=1 << 12)
 def resource_id(resource_type: str, *key: str) -> str:
-    """Stable id of a resource: UUIDv5 of "<type>/<key>/<key>..." in the project namespace."""
-    return str(uuid.uuid5(NAMESPACE, "/".join((resource_type,) + tuple(key))))
+    """Stable id of a resource: UUIDv5 of "<type>/<key>/<key>..." in the project namespace (RFC 4122
+    section 4.3, written out: the same value as `uuid.uuid5`, twice as fast, which counts at millions)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + "/".join((resource_type, *key)).encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def reference(resource_type: str, *key: str, display: str = "") -> dict:
-    """A Reference to the resource of that type and keys, as a bundle-internal `urn:uuid` URL."""
-    out: dict[str, Any] = {"reference": f"urn:uuid:{resource_id(resource_type, *key)}"}
+    """A Reference to the resource of that type and keys: the relative reference `<Type>/<stable id>`."""
+    out: dict[str, Any] = {"reference": f"{resource_type}/{resource_id(resource_type, *key)}"}
     if display:
         out["display"] = display
     return out

@@ -237,8 +237,9 @@ def build_r5(inp: FhirInput) -> list[dict]:
     ]
 
 
-def build(inp: FhirInput, release: str) -> list[dict]:
-    resources = build_r5(inp)
+def build(inp: FhirInput, release: str, r5: list[dict] | None = None) -> list[dict]:
+    """The resources of `release`; `r5`: this module's R5 resources when already built (R4 derives from them)."""
+    resources = build_r5(inp) if r5 is None else r5
     if release == "R5" or not R4.steps:  # no difference declared: the R5 dicts are the R4 ones
         return resources
     return [to_r4(r, R4) for r in resources]

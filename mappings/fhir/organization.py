@@ -110,6 +110,7 @@ def build_r5(inp: FhirInput) -> list[dict]:
     return organizations
 
 
-def build(inp: FhirInput, release: str) -> list[dict]:
-    resources = build_r5(inp)
+def build(inp: FhirInput, release: str, r5: list[dict] | None = None) -> list[dict]:
+    """The resources of `release`; `r5`: this module's R5 resources when already built (R4 derives from them)."""
+    resources = build_r5(inp) if r5 is None else r5
     return resources if release == "R5" else [to_r4(r, R4) for r in resources]

@@ -227,8 +227,9 @@ def arm_names(dm: pd.DataFrame) -> dict[str, str]:
     return dict(zip(pairs["code"], pairs["name"]))
 
 
-def build(inp: FhirInput, release: str) -> list[dict]:
-    resources = build_r5(inp)
+def build(inp: FhirInput, release: str, r5: list[dict] | None = None) -> list[dict]:
+    """The resources of `release`; `r5`: this module's R5 resources when already built (R4 derives from them)."""
+    resources = build_r5(inp) if r5 is None else r5
     if release == "R5":
         return resources
     context = {"arm_names": arm_names(sdtm_columns(inp, "DM", DM_CHAR))}

@@ -1,0 +1,63 @@
+"""Progress: a display per stage on a terminal (80 columns), one JSON object per line with
+--log-format json, nothing when not a terminal or with --quiet."""
+from __future__ import annotations
+
+import io
+import json
+import re
+
+from conftest import write_native_folder
+from trialbridge.converters import pipeline
+from trialbridge.converters.cli import main
+from trialbridge.converters.progress import JsonLog, Progress, Terminal, fit, make_progress
+
+STAGES = ["read and check the native records", "map SDTM", "FHIR R4", "SDTM package: XPT, define.xml, checks",
+          "reports: json, html, xlsx"]
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_json_log_is_one_object_per_line_stage_by_stage(tmp_path, capsys):
+    native = write_native_folder(tmp_path / "native")
+    code = main(["convert", str(native.path), "--out", str(tmp_path / "out"), "--fhir", "R4", "--log-format", "json"])
+    lines = capsys.readouterr().err.splitlines()
+    events = [json.loads(line) for line in lines]  # every line is JSON, nothing else is printed
+    assert [e["stage"] for e in events if e["event"] == "stage"] == STAGES
+    assert [e["stage"] for e in events if e["event"] == "stage-done"] == STAGES
+    assert all(e["seconds"] >= 0 for e in events if e["event"] == "stage-done")
+    assert events[-2]["event"] == "done" and events[-1]["event"] == "result"
+    assert events[-1]["exit_code"] == code and events[-1]["outputs"] > 10
+
+
+def test_a_terminal_sees_each_stage_within_80_columns():
+    stream = Tty()
+    progress = make_progress(stream=stream)
+    assert isinstance(progress, Terminal)
+    progress.stage("read and check", path="/a/very/long/path/" + "x" * 200)
+    progress.stage("map SDTM")
+    progress.done()
+    progress.event("result", exit_code=0, errors=0, warnings=3)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
+    lines = [line for chunk in text.split("\r") for line in chunk.split("\n") if line.strip()]
+    assert any(line.strip().startswith("map SDTM") for line in lines)
+    assert "result: exit code 0, errors 0, warnings 3" in text
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_silent_when_not_a_terminal_or_quiet():
+    assert type(make_progress(stream=io.StringIO())) is Progress
+    assert type(make_progress(quiet=True, stream=Tty())) is Progress
+    assert isinstance(make_progress(log_format="json", stream=io.StringIO()), JsonLog)
+
+
+def test_the_api_runs_silently_by_default(tmp_path, capsys):
+    native = write_native_folder(tmp_path / "native")
+    pipeline.convert(native.path, tmp_path / "out", fhir_releases=())
+    assert capsys.readouterr().err == ""
+
+
+def test_fit_keeps_both_ends():
+    assert fit("a" * 50 + "b" * 50) == "a" * 38 + "..." + "b" * 39 and len(fit("x" * 200)) == 80
