@@ -180,13 +180,12 @@ def _anchor(inp: FhirInput, study: dict[str, Prepared]) -> str:
 
 
 def _warm(releases: Sequence[str]) -> None:
-    """Load here, once, what every block needs (compiled validators, CT, the lab catalogue, the models of
-    the subject-level types), so that forked workers inherit it instead of each loading it again."""
+    """Load here, once, what every block needs (compiled validators, CT, the models of the subject-level
+    types), so that forked workers inherit it instead of each loading it again."""
     from trialbridge.schemas.fhir_checks import model_class
-    from trialbridge.schemas.sdtm_spec import lab_tests, terminology
+    from trialbridge.schemas.sdtm_spec import terminology
 
     terminology()
-    lab_tests()
     for release in releases:
         fhir_fast.warm(release)
         for rtype in ("Patient", "ResearchSubject", "MedicationAdministration", "AdverseEvent", "Observation"):
