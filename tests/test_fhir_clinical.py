@@ -247,7 +247,7 @@ def test_a_subject_alone_gives_the_same_resources_as_in_the_whole_study(module, 
     whole = module.build(SMALL, release)
     alone = [r for u in ("TB-01-001", "TB-01-002", "TB-01-003")
              for r in module.build(FhirInput({}, {name: t[t["USUBJID"] == u] for name, t in SMALL.sdtm.items()},
-                                             "TB", LOINC_NAMES), release)]
+                                             "TB", loinc_names=LOINC_NAMES), release)]
     assert sorted(json.dumps(r, sort_keys=True) for r in alone) == sorted(json.dumps(r, sort_keys=True) for r in whole)
 
 
