@@ -85,6 +85,15 @@ class _State:
     findings: list[Finding] = field(default_factory=list)
     audits: int = 0
     reached: int = 0
+    noted: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # one finding per kind of fault
+
+    def note(self, rule: str, element: str, attribute: str, oid: str, line: int) -> None:
+        self.noted.setdefault((rule, element, attribute, oid), []).append(line)
+
+    def noted_findings(self) -> list[Finding]:
+        return [finding(rule, f"{self.file}:{lines[0]}", [oid] + [f"line {n}" for n in lines[:10]], element=element,
+                        attribute=attribute, oid=oid, count=len(lines), first=lines[0])
+                for (rule, element, attribute, oid), lines in self.noted.items()]
 
     def count(self, form: str) -> FormCount:
         return self.counts.setdefault(form, FormCount())
@@ -131,8 +140,7 @@ def _remove(state: _State, prefix: tuple, width: int) -> None:
 def _unknown(state: _State, element: etree._Element, attribute: str, known: dict) -> None:
     oid = element.get(attribute, "")
     if known and oid not in known:
-        state.findings.append(finding("ODM-OID-UNKNOWN", f"{state.file}:{element.sourceline}", [oid],
-                                      element=local(element), attribute=attribute, oid=oid))
+        state.note("ODM-OID-UNKNOWN", local(element), attribute, oid, element.sourceline or 0)
 
 
 def _redcap_context(state: _State, event: etree._Element | None, form_oid: str, context: dict[str, str]) -> None:
@@ -178,9 +186,7 @@ def _item_group(state: _State, group: etree._Element, form_oid: str, context: di
     occurrence = state.occurrences.get(base, 0)
     if state.snapshot and not redcap and base + (occurrence,) in state.rows:
         occurrence += 1
-        state.findings.append(finding("ODM-KEY-DUPLICATE", f"{state.file}:{group.sourceline}", [group_oid],
-                                      element="ItemGroupData", oid=group_oid,
-                                      first=state.rows[base + (occurrence - 1,)].line))
+        state.note("ODM-KEY-DUPLICATE", "ItemGroupData", "ItemGroupOID", group_oid, group.sourceline or 0)
     state.occurrences[base] = occurrence
     row = state.rows.get(base + (occurrence,))
     if row is None:
@@ -218,8 +224,7 @@ def _item_data(state: _State, item: etree._Element, base: tuple, row: _Row) -> _
         # a second value for the same item in a snapshot: kept on a new row occurrence, never overwritten
         occurrence = state.occurrences[base] + 1
         state.occurrences[base] = occurrence
-        state.findings.append(finding("ODM-KEY-DUPLICATE", f"{state.file}:{item.sourceline}", [oid],
-                                      element="ItemData", oid=oid, first=row.line))
+        state.note("ODM-KEY-DUPLICATE", "ItemData", "ItemOID", oid, item.sourceline or 0)
         row = state.rows[base + (occurrence,)] = _Row(row.dataset, row.form, dict(row.context), item.sourceline or 0)
     elif previous != "":
         counted.superseded += 1
@@ -416,6 +421,7 @@ def read_odm_counts(path: str | Path) -> tuple[RawRead, dict[str, FormCount]]:
     state, present = walked  # type: ignore[misc]
     metadata = state.metadata
     tables, values = _tables(state)
+    state.findings.extend(state.noted_findings())
     if present != state.reached:
         state.findings.append(finding("ODM-VALUES-LOST", path.name, [], count=present - state.reached,
                                       detail="outside SubjectData/StudyEventData/FormData/ItemGroupData"))
