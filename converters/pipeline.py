@@ -190,6 +190,19 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
         progress.done()
 
 
+def fhir_study(study: StudyInfo, trial: Trial) -> StudyInfo:
+    """The StudyInfo the FHIR side reads: the spec's, plus the MedDRA version of the AE form (as define.xml has it)."""
+    from dataclasses import replace
+
+    from trialbridge.converters.define import study_info as define_facts
+
+    coded = next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None)
+    version = define_facts(trial.registry, coded).meddra_version
+    if not version or "VERSION.MEDDRA" in study.extra:
+        return study
+    return replace(study, extra={**study.extra, "VERSION.MEDDRA": version})
+
+
 def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,
                      fhir_releases: tuple[str, ...], ascii_placeholder: bool,
                      dataset_json: tuple[str, ...] = (), waivers: Sequence[Waiver] = (),
@@ -222,7 +235,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
             if fhir_releases:
                 progress.stage("FHIR " + " and ".join(fhir_releases))
                 findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases,
-                                                 study=study, entries=bundle_entries or ENTRIES,
+                                                 study=fhir_study(study, trial), entries=bundle_entries or ENTRIES,
                                                  bundle_type=bundle_type, created=stamp,
                                                  loinc_names=loinc_names(trial))
             progress.stage("SDTM package: XPT, define.xml, checks")

@@ -47,7 +47,8 @@ QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", 
 # listed from the StructureDefinitions of the core packages (binding.strength = required). Not checked
 # here because no offline expansion exists or we never write the element: *.language and
 # Attachment.language (all-languages, BCP-47), Attachment.contentType and Signature.* (mimetypes, BCP-13),
-# Bundle.link.relation (iana-link-relations), Bundle.entry.search.mode, Timing.repeat.* (never written).
+# Bundle.link.relation (iana-link-relations), Bundle.entry.search.mode, Timing.repeat.durationUnit/dayOfWeek/when
+# (never written).
 _COMMON_BINDINGS: dict[str, str] = {
     "Address.type": "address-type",
     "Address.use": "address-use",
@@ -63,6 +64,8 @@ _COMMON_BINDINGS: dict[str, str] = {
     "Location.status": "location-status",
     "Medication.status": "medication-status",
     "MedicationAdministration.status": "medication-admin-status",
+    "MedicationRequest.intent": "medicationrequest-intent",
+    "MedicationRequest.status": "medicationrequest-status",
     "Narrative.status": "narrative-status",
     "Observation.status": "observation-status",
     "Patient.contact.gender": "administrative-gender",
@@ -72,6 +75,7 @@ _COMMON_BINDINGS: dict[str, str] = {
     "Quantity.comparator": "quantity-comparator",
     "RelatedArtifact.type": "related-artifact-type",
     "Specimen.status": "specimen-status",
+    "Timing.repeat.periodUnit": "units-of-time",
 }
 REQUIRED_BINDINGS: dict[str, dict[str, str]] = {
     "R4": {

@@ -337,7 +337,7 @@ def test_ae_r5_notes_keep_the_action_taken_and_the_gvhd_qualifiers():
 # ------------------------------------------------------------------------------------------ AdverseEvent R4
 def test_ae_r4_elements_of_the_fatal_event():
     fatal = _one(built("small", "adverse_event", "R4"), "TB-01-002/1")
-    assert list(fatal) == ["resourceType", "id", "extension", "identifier", "actuality", "category", "event",
+    assert list(fatal) == ["resourceType", "id", "text", "extension", "identifier", "actuality", "category", "event",
                            "subject", "date", "seriousness", "severity", "outcome", "suspectEntity", "study"]
     assert fatal["identifier"] == {"system": "urn:trialbridge:adverse-event", "value": "TB-01-002/1"}  # 0..1
     assert fatal["date"] == "2011-12-02"

@@ -128,3 +128,29 @@ def test_sdtm_columns_gives_absent_variables_as_null():
     assert out["EXADJ"].tolist() == ["", ""] and out["EXSEQ"].isna().all()
     assert out["EXDOSE"].tolist()[0] == 5.0
     assert len(sdtm_columns(inp, "DS", ("USUBJID",))) == 0  # no DS at all: no rows
+
+
+def test_identifier_systems_live_in_the_sponsor_namespace():
+    from trialbridge.mappings.fhir.common import SYSTEM_NCT, SYSTEM_USUBJID, FhirInput, system
+    from trialbridge.mappings.study import StudyInfo
+
+    def inp(namespace: str) -> FhirInput:
+        return FhirInput(registry={}, sdtm={}, studyid="S", study=StudyInfo(studyid="S", sponsor_namespace=namespace))
+
+    assert system(inp("https://sponsor.example/ids"), SYSTEM_USUBJID) == "https://sponsor.example/ids/usubjid"
+    assert system(inp("urn:sponsor:study"), SYSTEM_USUBJID) == "urn:sponsor:study:usubjid"
+    assert system(inp("https://sponsor.example/ids"), SYSTEM_NCT) == SYSTEM_NCT  # a public system stays
+    assert system(inp(""), SYSTEM_USUBJID) == SYSTEM_USUBJID  # no namespace given: the tool's own name
+
+
+def test_narrative_is_escaped_xhtml_in_one_div():
+    import pandas as pd
+    from lxml import etree
+
+    from trialbridge.mappings.fhir.common import narrative, narratives
+
+    one = narrative("Platelets < 75 & rising > 1")
+    assert one["status"] == "generated"
+    div = etree.fromstring(one["div"])
+    assert div.tag == "{http://www.w3.org/1999/xhtml}div" and div.xpath("string()") == "Platelets < 75 & rising > 1"
+    assert narratives(pd.Series(["Platelets < 75 & rising > 1"])) == [one]

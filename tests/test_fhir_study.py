@@ -14,6 +14,7 @@ from jsonschema import Draft6Validator
 
 from trialbridge.converters.synth_registry import FRENCH_SITES, REVALLO_SITE, build_registry
 from trialbridge.mappings.fhir import group, location, organization, practitioner, research_study
+from trialbridge.mappings.study import StudyInfo, Treatment
 from trialbridge.mappings.fhir.common import SYSTEM_NCT, SYSTEM_ORG_STUDY_ID, SYSTEM_SITEID, FhirInput, resource_id
 from trialbridge.mappings.fhir.practitioner import human_name
 from trialbridge.mappings.fhir.registry import XVER, leaves, pattern
@@ -42,7 +43,9 @@ def revallo_sdtm() -> dict[str, pd.DataFrame]:
 
 
 def revallo() -> FhirInput:
-    return FhirInput(build_registry(13, (REVALLO_SITE,)), revallo_sdtm(), "REVALLO")
+    study = StudyInfo(studyid="REVALLO", treatments=(Treatment(name="LENALIDOMIDE", unii="F0P408N6V4", rxnorm="342369",
+                                                              atc="L04AX04"),))  # as the study specification declares
+    return FhirInput(build_registry(13, (REVALLO_SITE,)), revallo_sdtm(), "REVALLO", study)
 
 
 def real(nct: str) -> FhirInput:

@@ -19,6 +19,7 @@ from jsonschema import Draft6Validator
 from trialbridge.converters.pipeline import read_study as read_native
 from trialbridge.converters.sdtm_package import map_sdtm
 from trialbridge.mappings.fhir import medication, medication_administration, patient, research_subject
+from trialbridge.mappings.study import StudyInfo, Treatment
 from trialbridge.mappings.fhir.common import NAMESPACE, FhirInput, reference, resource_id
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"
@@ -83,7 +84,11 @@ EX = _table([
     {"USUBJID": "TB-01-003", "EXSEQ": 1, "EXTRT": "LENALIDOMIDE", "EXDOSE": 5, "EXDOSU": "mg", "EXDOSFRM": "CAPSULE",
      "EXDOSFRQ": "PRN", "EXROUTE": "ORAL", "EXADJ": "", "EXSTDTC": "2012-01-20T08:30", "EXENDTC": ""},
 ], numeric=("EXSEQ", "EXDOSE"))
-SMALL = FhirInput(registry={}, sdtm={"DM": DM, "DS": DS, "EX": EX}, studyid="TB")
+# the study's constants as data (in the tool they come from the study specification)
+LENALIDOMIDE = Treatment(name="LENALIDOMIDE", unii="F0P408N6V4", rxnorm="342369", atc="L04AX04", dose_form="CAPSULE",
+                         route="ORAL", frequency="QD", dose_unit="mg")
+STUDY = StudyInfo(studyid="TB", treatments=(LENALIDOMIDE,))
+SMALL = FhirInput(registry={}, sdtm={"DM": DM, "DS": DS, "EX": EX}, studyid="TB", study=STUDY)
 
 
 def _by_subject(resources: list[dict], usubjid: str) -> dict:
@@ -174,7 +179,7 @@ def test_research_subject_r4_status_arms_individual_and_progress_extension():
     r4 = research_subject.build(SMALL, "R4")
     assert [s["status"] for s in r4] == ["off-study", "off-study", "on-study-intervention", "off-study"]
     died = _by_subject(r4, "TB-01-002")
-    assert list(died) == ["resourceType", "id", "extension", "identifier", "status", "period", "study",
+    assert list(died) == ["resourceType", "id", "text", "extension", "identifier", "status", "period", "study",
                           "individual", "assignedArm", "actualArm"]
     assert died["individual"] == reference("Patient", "TB-01-002")
     assert died["assignedArm"] == died["actualArm"] == ARM  # R4 arm name = ResearchStudy.arm.name = ARM
@@ -193,7 +198,10 @@ def test_one_medication_per_treatment_coded_rxnorm_atc_capsule(release):
     (drug,) = medication.build(SMALL, release)
     assert drug["id"] == resource_id("Medication", "LENALIDOMIDE")
     assert [(c["system"], c["code"]) for c in drug["code"]["coding"]] == [
-        ("http://www.nlm.nih.gov/research/umls/rxnorm", "342369"), ("http://www.whocc.no/atc", "L04AX04")]
+        ("http://www.nlm.nih.gov/research/umls/rxnorm", "342369"), ("http://www.whocc.no/atc", "L04AX04"),
+        ("http://fdasis.nlm.nih.gov", "F0P408N6V4")]  # all three from StudyInfo.treatments, none from Python tables
+    uncoded = FhirInput(registry={}, sdtm=SMALL.sdtm, studyid="TB", study=StudyInfo(studyid="TB"))
+    assert [f.rule for f in medication.unplaced(uncoded, release)] == ["FHIR-MEDICATION-UNCODED"]
     form = drug["doseForm" if release == "R5" else "form"]
     assert ("http://snomed.info/sct", "385049006") == (form["coding"][0]["system"], form["coding"][0]["code"])
     assert ("doseForm" in drug) == (release == "R5")
@@ -228,10 +236,16 @@ def test_one_administration_per_ex_record_with_dose_dates_and_rate(release):
                                    "valueReference": reference("ResearchStudy", "TB")}]
     assert first["dosage"]["dose"] == {"value": 5, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
     assert first["dosage"]["route"]["coding"][0]["code"] == "26643006"
-    assert given[2]["dosage"]["rateRatio"] == {  # BID: 2 x 2.5 mg per day
-        "numerator": {"value": 5, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"},
-        "denominator": {"value": 1, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d"}}
-    assert "rateRatio" not in given[3]["dosage"] and given[3]["dosage"]["text"] == "5 mg PRN"
+    regimen = given[2]["contained"][0]  # BID: 2.5 mg twice a day, as a Timing of the regimen followed
+    assert given[2]["request"] == {"reference": "#regimen"} and regimen["id"] == "regimen"
+    assert regimen["resourceType"] == "MedicationRequest" and regimen["intent"] == "order"
+    assert regimen["dosageInstruction"][0]["timing"]["repeat"] == {"frequency": 2, "period": 1, "periodUnit": "d"}
+    assert regimen["dosageInstruction"][0]["timing"]["code"]["coding"][0]["code"] == "BID"
+    assert regimen["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 2.5
+    assert all("rateRatio" not in a["dosage"] for a in given)  # a rate is an infusion speed: never used
+    prn = given[3]["contained"][0]["dosageInstruction"][0]["timing"]
+    assert prn == {"code": {"text": "PRN"}} and given[3]["dosage"]["text"] == "5 mg PRN oral"
+    assert first["text"]["status"] == "generated" and "LENALIDOMIDE 5 mg QD oral" in first["text"]["div"]
     assert given[1]["note"] == [{"text": "Reason for dose adjustment: PROTOCOL DOSE ESCALATION"}]
     assert [a["status"] for a in given] == ["completed", "completed", "completed", "in-progress"]
     drug = reference("Medication", "LENALIDOMIDE")
@@ -242,7 +256,7 @@ def test_one_administration_per_ex_record_with_dose_dates_and_rate(release):
 def test_administration_findings():
     ids, _ = medication_administration.exposure_keys(EX)
     assert _rules(medication_administration.unplaced(SMALL, "R4")) == sorted([
-        ("FHIR-MEDADMIN-NO-RATE", f"MedicationAdministration/{ids[3]}.dosage.rateRatio"),  # PRN
+        ("FHIR-MEDADMIN-NO-RATE", f"MedicationAdministration/{ids[3]}.contained[0].dosageInstruction[0].timing"),
         ("FHIR-DATE-SHORTENED", f"MedicationAdministration/{ids[3]}.effectivePeriod.start"),  # time, no zone
     ])
 

@@ -196,7 +196,7 @@ def test_unknown_oids_are_errors_and_values_are_kept(tmp_path: Path) -> None:
                                           '<ItemData ItemOID="I.DBP" Value="70"/>'), encoding="utf-8")
     result, counts = read_odm_counts(path)
     unknown = [f for f in result.findings if f.rule == "ODM-OID-UNKNOWN"]
-    assert [(f.severity, f.values) for f in unknown] == [("error", ("I.DBP",))]
+    assert [(f.severity, f.values[0], f.message.split(" ")[0]) for f in unknown] == [("error", "I.DBP", "1")]
     line = next(n for n, text in enumerate(TRANSACTIONAL.splitlines(), 1) if 'Value="99"' in text)
     assert unknown[0].location == f"unknown.xml:{line}"
     assert counts["F"].balanced()
@@ -277,3 +277,13 @@ def test_item_column_names_never_collide() -> None:
     # A keeps its unique Name; X and B share a Name so take their OIDs, and X's OID is A's Name: numbered;
     # C's Name is a key column: its OID
     assert column_names(["A", "X", "B", "C"], meta, ("SubjectKey",)) == {"A": "X", "X": "X_2", "B": "B", "C": "C"}
+
+
+def test_repeated_faults_are_one_finding_with_their_lines(tmp_path: Path) -> None:
+    path = tmp_path / "many.xml"
+    text = TRANSACTIONAL.replace('<ItemData ItemOID="I.SBP" Value="99"/>',
+                                 '<ItemData ItemOID="I.DBP" Value="70"/>\n<ItemData ItemOID="I.DBP2" Value="71"/>'
+                                 '\n<ItemData ItemOID="I.DBP" Value="72"/>')
+    path.write_text(text, encoding="utf-8")
+    unknown = [f for f in read_odm(path).findings if f.rule == "ODM-OID-UNKNOWN"]
+    assert [(f.values[0], f.message.split(" ")[0], len(f.values)) for f in unknown] == [("I.DBP", "2", 3), ("I.DBP2", "1", 2)]

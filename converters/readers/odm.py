@@ -27,67 +27,20 @@ table (item values, context values, decodes and units), which `values_in` finds 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 from lxml import etree
 
-from trialbridge.converters.readers.odm_meta import (
-    DAG, DECODE_SUFFIX, GENERIC_KEYS, REDCAP_KEYS, REDCAP_NS, UNIT_SUFFIX, children, column_names, dataset_names,
-    declared_items, is_redcap, local, metadata_from_tree,
-)
-from trialbridge.converters.readers.raw import SOURCE_FILE, SOURCE_LINE, RawRead
-from trialbridge.mappings.edc_metadata import EdcMetadata
-from trialbridge.schemas.findings import Finding, finding
+from trialbridge.converters.readers.odm_meta import DAG, REDCAP_NS, children, is_redcap, local, metadata_from_tree
+from trialbridge.converters.readers.odm_tables import FormCount, Row, State, build_tables
+from trialbridge.converters.readers.raw import RawRead
+from trialbridge.schemas.findings import finding
 from trialbridge.schemas.safe_xml import ODM2_NS, XmlError, iterparse_file
 
 ODM_NS = "http://www.cdisc.org/ns/odm/"
 PREFIXES = {REDCAP_NS: "redcap"}
 SKIPPED_NAMESPACES = ("http://www.w3.org/2001/XMLSchema-instance", "http://www.w3.org/XML/1998/namespace")
 AUDIT_ELEMENTS = ("AuditRecord", "AuditLog")  # ODM audit records, OpenClinica audit log entries
-
-
-@dataclass
-class FormCount:
-    """What became of the ItemData of one form: read = handed + empty + superseded + removed + instructions."""
-
-    read: int = 0
-    empty: int = 0
-    superseded: int = 0
-    removed: int = 0
-    instructions: int = 0
-    keyed: int = 0  # REDCap's record-level redcap_data_access_group, moved into that key column of every row
-    handed: int = 0  # recounted from the tables
-
-    def balanced(self) -> bool:
-        return self.read == self.handed + self.keyed + self.empty + self.superseded + self.removed + self.instructions
-
-
-@dataclass
-class _Row:
-    dataset: str  # source OID (ItemGroupDef, REDCap FormDef)
-    form: str
-    context: dict[str, str]
-    line: int
-    items: dict[str, str] = field(default_factory=dict)
-    units: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class _State:
-    file: str
-    metadata: EdcMetadata
-    snapshot: bool
-    rows: dict[tuple, _Row] = field(default_factory=dict)
-    occurrences: dict[tuple, int] = field(default_factory=dict)
-    counts: dict[str, FormCount] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    audits: int = 0
-    reached: int = 0
-
-    def count(self, form: str) -> FormCount:
-        return self.counts.setdefault(form, FormCount())
 
 
 def is_item_data(element: etree._Element) -> bool:
@@ -121,21 +74,20 @@ def _vendor(element: etree._Element, level: str) -> dict[str, str]:
     return values
 
 
-def _remove(state: _State, prefix: tuple, width: int) -> None:
+def _remove(state: State, prefix: tuple, width: int) -> None:
     """Remove every row whose key starts (after the dataset) with `prefix`; their values count as removed."""
     for key in [k for k in state.rows if k[1:1 + width] == prefix]:
         row = state.rows.pop(key)
         state.count(row.form).removed += sum(1 for v in row.items.values() if v != "")
 
 
-def _unknown(state: _State, element: etree._Element, attribute: str, known: dict) -> None:
+def _unknown(state: State, element: etree._Element, attribute: str, known: dict) -> None:
     oid = element.get(attribute, "")
     if known and oid not in known:
-        state.findings.append(finding("ODM-OID-UNKNOWN", f"{state.file}:{element.sourceline}", [oid],
-                                      element=local(element), attribute=attribute, oid=oid))
+        state.note("ODM-OID-UNKNOWN", local(element), attribute, oid, element.sourceline or 0)
 
 
-def _redcap_context(state: _State, event: etree._Element | None, form_oid: str, context: dict[str, str]) -> None:
+def _redcap_context(state: State, event: etree._Element | None, form_oid: str, context: dict[str, str]) -> None:
     meta = state.metadata
     event_meta = meta.events.get(context["StudyEventOID"])
     unique = (event.get(f"{{{REDCAP_NS}}}UniqueEventName", "") if event is not None else "") or \
@@ -151,7 +103,7 @@ def _redcap_context(state: _State, event: etree._Element | None, form_oid: str, 
     })
 
 
-def _item_group(state: _State, group: etree._Element, form_oid: str, context: dict[str, str]) -> None:
+def _item_group(state: State, group: etree._Element, form_oid: str, context: dict[str, str]) -> None:
     meta = state.metadata
     group_oid = group.get("ItemGroupOID", "")
     _unknown(state, group, "ItemGroupOID", meta.item_groups)
@@ -178,20 +130,18 @@ def _item_group(state: _State, group: etree._Element, form_oid: str, context: di
     occurrence = state.occurrences.get(base, 0)
     if state.snapshot and not redcap and base + (occurrence,) in state.rows:
         occurrence += 1
-        state.findings.append(finding("ODM-KEY-DUPLICATE", f"{state.file}:{group.sourceline}", [group_oid],
-                                      element="ItemGroupData", oid=group_oid,
-                                      first=state.rows[base + (occurrence - 1,)].line))
+        state.note("ODM-KEY-DUPLICATE", "ItemGroupData", "ItemGroupOID", group_oid, group.sourceline or 0)
     state.occurrences[base] = occurrence
     row = state.rows.get(base + (occurrence,))
     if row is None:
-        row = state.rows[base + (occurrence,)] = _Row(dataset, form_oid, row_context, group.sourceline or 0)
+        row = state.rows[base + (occurrence,)] = Row(dataset, form_oid, row_context, group.sourceline or 0)
     else:
         row.context.update({k: v for k, v in row_context.items() if v != ""})
     for item in items:
         row = _item_data(state, item, base, row)
 
 
-def _item_data(state: _State, item: etree._Element, base: tuple, row: _Row) -> _Row:
+def _item_data(state: State, item: etree._Element, base: tuple, row: Row) -> Row:
     counted = state.count(row.form)
     counted.read += 1
     state.reached += 1
@@ -218,9 +168,8 @@ def _item_data(state: _State, item: etree._Element, base: tuple, row: _Row) -> _
         # a second value for the same item in a snapshot: kept on a new row occurrence, never overwritten
         occurrence = state.occurrences[base] + 1
         state.occurrences[base] = occurrence
-        state.findings.append(finding("ODM-KEY-DUPLICATE", f"{state.file}:{item.sourceline}", [oid],
-                                      element="ItemData", oid=oid, first=row.line))
-        row = state.rows[base + (occurrence,)] = _Row(row.dataset, row.form, dict(row.context), item.sourceline or 0)
+        state.note("ODM-KEY-DUPLICATE", "ItemData", "ItemOID", oid, item.sourceline or 0)
+        row = state.rows[base + (occurrence,)] = Row(row.dataset, row.form, dict(row.context), item.sourceline or 0)
     elif previous != "":
         counted.superseded += 1
     if value == "":
@@ -231,7 +180,7 @@ def _item_data(state: _State, item: etree._Element, base: tuple, row: _Row) -> _
     return row
 
 
-def _form(state: _State, form: etree._Element, event: etree._Element | None, context: dict[str, str]) -> None:
+def _form(state: State, form: etree._Element, event: etree._Element | None, context: dict[str, str]) -> None:
     form_oid = form.get("FormOID", "")
     _unknown(state, form, "FormOID", state.metadata.forms)
     context = {**context, "FormOID": form_oid, "FormRepeatKey": form.get("FormRepeatKey", ""), **_vendor(form, "Form")}
@@ -246,7 +195,7 @@ def _form(state: _State, form: etree._Element, event: etree._Element | None, con
             _item_group(state, child, form_oid, context)
 
 
-def _event(state: _State, event: etree._Element, context: dict[str, str]) -> None:
+def _event(state: State, event: etree._Element, context: dict[str, str]) -> None:
     event_oid = event.get("StudyEventOID", "")
     _unknown(state, event, "StudyEventOID", state.metadata.events)
     meta = state.metadata.events.get(event_oid)
@@ -259,7 +208,7 @@ def _event(state: _State, event: etree._Element, context: dict[str, str]) -> Non
             _form(state, child, event, context)
 
 
-def _subject(state: _State, clinical: etree._Element, subject: etree._Element) -> None:
+def _subject(state: State, clinical: etree._Element, subject: etree._Element) -> None:
     key = subject.get("SubjectKey", "")
     if not key:
         state.findings.append(finding("ODM-ATTRIBUTE-MISSING", f"{state.file}:{subject.sourceline}", [],
@@ -285,7 +234,7 @@ def _subject(state: _State, clinical: etree._Element, subject: etree._Element) -
             _form(state, child, None, context)
 
 
-def _tally(state: _State, element: etree._Element) -> int:
+def _tally(state: State, element: etree._Element) -> int:
     """ItemData in a subtree about to be dropped (the audit records in it are counted on the way)."""
     present = 0
     for node in element.iter():
@@ -296,81 +245,14 @@ def _tally(state: _State, element: etree._Element) -> int:
     return present
 
 
-# ------------------------------------------------------------------------------------------ tables
-def _decode(table: pd.DataFrame, column: str, oid: str, state: _State, name: str) -> pd.Series | None:
-    """The decoded text of a coded column (REDCap checkbox option: its label when ticked), or None."""
-    meta = state.metadata
-    item = meta.items.get(oid)
-    if item is None:
-        return None
-    values = table[column]
-    if item.field_type == "checkbox" and item.choices and "___" in oid:
-        code = oid.rsplit("___", 1)[1]
-        labels = {c.lower().replace("-", "_").replace(".", "_"): label for c, label in item.choices}
-        label = dict(item.choices).get(code, labels.get(code.lower(), ""))
-        return values.where(values == "1", "").replace("1", label) if label else None
-    if not item.codelist or item.codelist not in meta.codelists:
-        return None
-    codes = meta.codelists[item.codelist].decodes()
-    decoded = values.map(codes).fillna("")
-    unknown = (values != "") & ~values.isin(list(codes))
-    if unknown.any():
-        state.findings.append(finding(
-            "ODM-CODE-UNKNOWN", f"{state.file}:{name}:{column}", sorted(values[unknown].unique())[:20],
-            count=int(unknown.sum()), column=column, dataset=name, codelist=item.codelist))
-    return decoded
-
-
-def _tables(state: _State) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
-    meta = state.metadata
-    names = dataset_names(meta)
-    keys = list(REDCAP_KEYS if is_redcap(meta) else GENERIC_KEYS)
-    grouped: dict[str, list[_Row]] = {}
-    for row in state.rows.values():
-        grouped.setdefault(row.dataset, []).append(row)
-    order = {oid: n for n, oid in enumerate(names)}
-    tables: dict[str, pd.DataFrame] = {}
-    values: dict[str, int] = {}
-    for source in sorted(grouped, key=lambda oid: (order.get(oid, len(order)), oid)):
-        rows, name = grouped[source], names.get(source, source)
-        vendor = list(dict.fromkeys(k for r in rows for k in r.context if k not in keys))
-        declared = list(declared_items(source, meta))
-        oids = declared + [o for o in dict.fromkeys(o for r in rows for o in r.items) if o not in declared]
-        columns = column_names(oids, meta, tuple(keys + vendor))
-        with_units = {oid for r in rows for oid in r.units}
-        records = [[r.context.get(k, "") for k in keys + vendor] + [r.items.get(o, "") for o in oids]
-                   + [r.units.get(o, "") for o in oids if o in with_units] for r in rows]
-        header = keys + vendor + [columns[o] for o in oids] + [columns[o] + UNIT_SUFFIX for o in oids if o in with_units]
-        table = pd.DataFrame(records, columns=header, dtype=object)
-        count = int((table != "").to_numpy().sum())
-        ordered = keys + vendor
-        for oid in oids:
-            ordered.append(columns[oid])
-            decoded = _decode(table, columns[oid], oid, state, name)
-            if decoded is not None:
-                table[columns[oid] + DECODE_SUFFIX] = decoded
-                ordered.append(columns[oid] + DECODE_SUFFIX)
-                count += int((decoded != "").sum())
-            if oid in with_units:
-                ordered.append(columns[oid] + UNIT_SUFFIX)
-        table = table[ordered]
-        table[SOURCE_FILE] = state.file
-        table[SOURCE_LINE] = [r.line for r in rows]
-        item_cells = table[[columns[o] for o in oids]].ne("").sum(axis=1)
-        for form, handed in item_cells.groupby(table["FormOID"]).sum().items():
-            state.count(str(form)).handed += int(handed)
-        tables[name], values[name] = table.reset_index(drop=True), count
-    return tables, values
-
-
 def _refusal(rule: str, file: str, line: int, **fields: object) -> tuple[RawRead, dict[str, FormCount]]:
     return RawRead({}, [finding(rule, f"{file}:{line}", [], **fields)]), {}
 
 
-def _stream(path: Path) -> tuple[RawRead, dict[str, FormCount]] | tuple[_State, int]:
+def _stream(path: Path) -> tuple[RawRead, dict[str, FormCount]] | tuple[State, int]:
     """Walk the file subject by subject, dropping each SubjectData once read (memory: one subject)."""
     root: etree._Element | None = None
-    state: _State | None = None
+    state: State | None = None
     present = 0
     for event, element in iterparse_file(path):
         if root is None:
@@ -386,7 +268,7 @@ def _stream(path: Path) -> tuple[RawRead, dict[str, FormCount]] | tuple[_State, 
             if name == "ClinicalData" and parent is root and state is None:
                 # every Study precedes the ClinicalData (ODM 1.3.2 section 3.1.1): the metadata is complete
                 metadata = metadata_from_tree(root, path.name)
-                state = _State(path.name, metadata, root.get("FileType", "Snapshot") != "Transactional")
+                state = State(path.name, metadata, root.get("FileType", "Snapshot") != "Transactional")
                 if not metadata.items:
                     state.findings.append(finding("ODM-NO-METADATA", f"{path.name}:{root.sourceline}", []))
             continue
@@ -415,7 +297,8 @@ def read_odm_counts(path: str | Path) -> tuple[RawRead, dict[str, FormCount]]:
         return walked  # type: ignore[return-value]
     state, present = walked  # type: ignore[misc]
     metadata = state.metadata
-    tables, values = _tables(state)
+    tables, values = build_tables(state)
+    state.findings.extend(state.noted_findings())
     if present != state.reached:
         state.findings.append(finding("ODM-VALUES-LOST", path.name, [], count=present - state.reached,
                                       detail="outside SubjectData/StudyEventData/FormData/ItemGroupData"))

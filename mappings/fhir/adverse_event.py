@@ -29,7 +29,10 @@ R5 rules (AE variable -> element; codes and where they come from):
   A GVHD qualifier describes the event itself, so it is not a contributingFactor (a cause).
 Not carried, each derivable and kept in SDTM: AEHLT/AEHLGT/AESOC/AEBODSYS (the MedDRA hierarchy of the PT),
 AESTDY/AEENDY, EPOCH, AEENTPT (the time point of AEENRTPT), AESPID (the CRF line). The MedDRA version is
-not an SDTM variable (define.xml holds it), so Coding.version is left out: finding FHIR-AE-MEDDRA-VERSION.
+not an SDTM variable: it comes from StudyInfo.extra VERSION.MEDDRA (the AE form's MEDDRAV, as define.xml
+has it) into Coding.version; without it, finding FHIR-AE-MEDDRA-VERSION.
+- mitigatingAction: AEACN as its CDISC C66767 NCI concept (R4: no element, the note keeps it);
+- text: a generated narrative (term, grade, seriousness, dates, outcome, action, relationship).
 
 R4 differences (`R4`, one table): identifier 0..1 (the first); no status (the outcome says ongoing); code
 is `event`; `date` = the onset, and the whole occurrencePeriod in the R5 cross-version extension when
@@ -52,6 +55,9 @@ from trialbridge.mappings.fhir.common import (
     concept,
     drop,
     fhir_datetime,
+    joined,
+    narratives,
+    prefixed,
     prune,
     recast,
     reference,
@@ -59,6 +65,7 @@ from trialbridge.mappings.fhir.common import (
     resource_id,
     sdtm_columns,
     shortened,
+    system,
     to_r4,
 )
 from trialbridge.mappings.fhir.observation import THO, number_text, present
@@ -73,6 +80,7 @@ ADVERSE_EVENT_IG = "http://hl7.org/fhir/uv/ae-research-ig/StructureDefinition/" 
 ADVERSE_EVENT_IG_R4 = "http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/"  # its R4 backport
 GRADE, CRITERIA = "ae-grade", "seriousness-criteria"
 OUTCOME_CODELIST = "C66768"  # CDISC Outcome of Event (AEOUT)
+ACTION_CODELIST = "C66767"  # CDISC Action Taken with Study Treatment (AEACN)
 
 CATEGORY = coding(THO + "adverse-event-category", "clinical-research", "Clinical Research")
 SERIOUSNESS: dict[str, dict] = {"Y": coding(THO + "adverse-event-seriousness", "serious", "Serious"),
@@ -177,16 +185,41 @@ def _notes(ae: pd.DataFrame, supp: pd.DataFrame, untreated: pd.Series) -> list[l
 
 
 # ------------------------------------------------------------------------------------------ parts
-def _meddra(code: str, display: str, selected: bool = False) -> dict | None:
+def _meddra(code: str, display: str, selected: bool = False, version: str = "") -> dict | None:
     if not code:
         return None
-    return {**coding(MEDDRA, code, display), **({"userSelected": True} if selected else {})}
+    return {"system": MEDDRA, **({"version": version} if version else {}), "code": code,
+            **({"display": display} if display else {}), **({"userSelected": True} if selected else {})}
 
 
-def _code(term: str, pt: str, decod: str, llt: str, llt_term: str) -> dict:
-    """MedDRA PT, then the LLT the coder selected when it is another code; the verbatim term as text."""
-    return concept(*(c for c in (_meddra(pt, decod), _meddra(llt, llt_term, True) if llt != pt else None) if c),
-                   text=term)
+def _code(term: str, pt: str, decod: str, llt: str, llt_term: str, version: str = "") -> dict:
+    """MedDRA PT, then the LLT the coder selected when it is another code (with the MedDRA version the
+    study coded with); the verbatim term as text."""
+    return concept(*(c for c in (_meddra(pt, decod, False, version),
+                                 _meddra(llt, llt_term, True, version) if llt != pt else None) if c), text=term)
+
+
+def meddra_version(inp: FhirInput) -> str:
+    """The MedDRA version the AE terms were coded with (StudyInfo.extra VERSION.MEDDRA), "" when unknown."""
+    return str(inp.study.extra.get("VERSION.MEDDRA", "")) if inp.study is not None else ""
+
+
+def _action(action: str) -> list[dict] | None:
+    """AEACN as a coded action (R5 mitigatingAction): its CDISC C66767 NCI concept and the term as text."""
+    if not action:
+        return None
+    c_code = terminology().term_code(ACTION_CODELIST, action)
+    nci = coding(NCIT, c_code, terminology().decode(ACTION_CODELIST, action)) if c_code else None
+    return [{"itemCodeableConcept": concept(*([nci] if nci else []), text=action)}]
+
+
+def event_text(ae: pd.DataFrame) -> pd.Series:
+    """The narrative of each event: "Anaemia (Anaemia), CTCAE grade 2, serious, from .. to ..; outcome ..."."""
+    term = joined(ae["AETERM"], ae["AEDECOD"].where(ae["AEDECOD"] == "", "(" + ae["AEDECOD"] + ")"), sep=" ")
+    serious = ae["AESER"].map({"Y": "serious", "N": "not serious"}).fillna("")
+    return joined(term, prefixed("CTCAE grade", ae["AETOXGR"]), serious, prefixed("from", ae["AESTDTC"]),
+                  prefixed("to", ae["AEENDTC"]), prefixed("outcome", ae["AEOUT"]),
+                  prefixed("action taken:", ae["AEACN"]), prefixed("relationship:", ae["AEREL"]), sep=", ")
 
 
 def _grade_extension(grade: str) -> dict:
@@ -256,19 +289,22 @@ def build_r5(inp: FhirInput) -> list[dict]:
     seriousness = {value: concept(code) for value, code in SERIOUSNESS.items()}
     subjects = {usubjid: reference("Patient", usubjid) for usubjid in ae["USUBJID"].unique()}
     category, study = [concept(CATEGORY)], [reference("ResearchStudy", *study_key(inp))]
-    codes = [_code(*parts) or None for parts in zip(_terms(ae, supp), number_text(ae["AEPTCD"]), ae["AEDECOD"],
-                                                     number_text(ae["AELLTCD"]), ae["AELLT"])]
+    version = meddra_version(inp)
+    codes = [_code(*parts, version) or None for parts in zip(_terms(ae, supp), number_text(ae["AEPTCD"]),
+                                                              ae["AEDECOD"], number_text(ae["AELLTCD"]), ae["AELLT"])]
+    actions = {action: _action(action) for action in ae["AEACN"].unique()}
     periods = [{**({"start": start} if start else {}), **({"end": end} if end else {})} or None
                for start, end in zip(fhir_datetime(ae["AESTDTC"]), fhir_datetime(ae["AEENDTC"]))]
     notes = [[{"text": text} for text in texts] or None for texts in _notes(ae, supp, untreated)]
-    columns = zip(ids, ae["USUBJID"], seq, _extensions(ae), _status(ae), codes, periods, ae["AESER"], ae["AEOUT"],
-                  _suspects(ae, by_subject), notes)
+    columns = zip(ids, narratives(event_text(ae)), ae["USUBJID"], seq, _extensions(ae), _status(ae), codes, periods,
+                  ae["AESER"], ae["AEOUT"], _suspects(ae, by_subject), ae["AEACN"], notes)
     return [
         present({
             "resourceType": "AdverseEvent",
             "id": aid,
+            "text": text_of,
             "extension": extensions,
-            "identifier": [{"system": SYSTEM_ADVERSE_EVENT, "value": f"{usubjid}/{aeseq}"}],  # = identifier(...)
+            "identifier": [{"system": system(inp, SYSTEM_ADVERSE_EVENT), "value": f"{usubjid}/{aeseq}"}],  # = identifier(...)
             "status": status,
             "actuality": "actual",
             "category": category,
@@ -279,9 +315,11 @@ def build_r5(inp: FhirInput) -> list[dict]:
             "outcome": outcomes.get(outcome),
             "study": study,
             "suspectEntity": suspects,
+            "mitigatingAction": actions.get(action),
             "note": note,
         })
-        for aid, usubjid, aeseq, extensions, status, code, period, serious, outcome, suspects, note in columns
+        for aid, text_of, usubjid, aeseq, extensions, status, code, period, serious, outcome, suspects, action, note
+        in columns
     ]
 
 
@@ -301,7 +339,7 @@ SEVERITY_R4: dict[str, tuple[str, str]] = {
     GRADES["3"]["code"]: ("severe", "Severe"), GRADES["4"]["code"]: ("severe", "Severe"),
     GRADES["5"]["code"]: ("severe", "Severe"),
 }
-ELEMENTS_R4 = ("resourceType", "id", "extension", "identifier", "actuality", "category", "event", "subject",
+ELEMENTS_R4 = ("resourceType", "id", "text", "extension", "identifier", "actuality", "category", "event", "subject",
                "encounter", "date", "detected", "recordedDate", "resultingCondition", "location", "seriousness",
                "severity", "outcome", "recorder", "contributor", "suspectEntity", "subjectMedicalHistory",
                "referenceDocument", "study")
@@ -362,6 +400,7 @@ R4 = R4Differences(
     recast("severity", r4_severity),
     recast("outcome", r4_outcome),
     recast("suspectEntity", r4_suspects),
+    drop("mitigatingAction", "no R4 element: AEACN is in the note 'Action taken with study treatment: ...'"),
     drop("note", "no R4 element: each note is in the extension "
                  "http://hl7.org/fhir/5.0/StructureDefinition/extension-AdverseEvent.note"),
 )
@@ -392,7 +431,7 @@ def unplaced(inp: FhirInput, release: str) -> list[Finding]:
     if uncoded.any():
         found.append(finding("FHIR-AE-UNCODED", where(uncoded, code_element),
                              ae.loc[uncoded, "USUBJID"] + ": " + ae.loc[uncoded, "AETERM"], count=int(uncoded.sum())))
-    if (~uncoded).any():
+    if (~uncoded).any() and not meddra_version(inp):
         found.append(finding("FHIR-AE-MEDDRA-VERSION", where(~uncoded, code_element), [],
                              count=int((~uncoded).sum())))
     odd_grade = (ae["AETOXGR"] != "") & ~ae["AETOXGR"].isin(list(GRADES))

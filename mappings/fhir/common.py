@@ -349,3 +349,89 @@ def to_r4(resource_r5: dict, differences: R4Differences, context: Mapping[str, A
         out = _without(out, step.path.split("."))
     base = {k: out[k] for k in BASE_ELEMENTS if k in out}  # an added extension goes where it belongs
     return {**base, **{k: v for k, v in out.items() if k not in base}}
+
+
+# ------------------------------------------------------------------------------------ narrative
+XHTML_OPEN = '<div xmlns="http://www.w3.org/1999/xhtml"><p>'
+XHTML_CLOSE = "</p></div>"
+_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
+
+
+def narrative(text: str) -> dict:
+    """A generated Narrative: the text, XML-escaped, in one paragraph of an XHTML div (FHIR txt-1..txt-3)."""
+    for char, entity in _ESCAPES:
+        text = text.replace(char, entity)
+    return {"status": "generated", "div": XHTML_OPEN + text + XHTML_CLOSE}
+
+
+def narratives(texts: pd.Series) -> list[dict]:
+    """`narrative` of a whole column at once (escaped with vectorised string operations)."""
+    escaped = texts.fillna("").astype(str)
+    for char, entity in _ESCAPES:
+        escaped = escaped.str.replace(char, entity, regex=False)
+    return [{"status": "generated", "div": XHTML_OPEN + t + XHTML_CLOSE} for t in escaped]
+
+
+def joined(*parts: pd.Series, sep: str = "; ") -> pd.Series:
+    """Row by row (by position), the non-empty parts joined with `sep` (whole columns; "" parts are left out);
+    the index of the first part."""
+    if not parts:
+        return pd.Series([], dtype=object)
+    out: pd.Series | None = None
+    for part in parts:
+        text = pd.Series(part.to_numpy(), dtype=object).fillna("").astype(str).str.strip()
+        out = text if out is None else out + ((out != "") & (text != "")).map({True: sep, False: ""}) + text
+    return pd.Series(out.to_numpy(), index=parts[0].index, dtype=object)
+
+
+def prefixed(label: str, values: pd.Series) -> pd.Series:
+    """`label value` where the value is not empty, "" elsewhere."""
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    return text.where(text == "", label + " " + text)
+
+
+def with_text(resource: dict, text: dict) -> dict:
+    """The resource with its narrative in its place (after id and meta, before everything else)."""
+    head = {k: resource[k] for k in ("resourceType", "id", "meta", "implicitRules", "language") if k in resource}
+    return {**head, "text": text, **{k: v for k, v in resource.items() if k not in head}}
+
+
+def describe(resource: dict) -> str:
+    """A one-line description of a study-level resource from its own elements (name, title, code, role)."""
+    def label(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict):
+            return str(value.get("text") or value.get("display") or " ".join(
+                [*value.get("prefix", []), *value.get("given", []), value.get("family", "")]).strip()
+                or (value.get("coding") or [{}])[0].get("display", ""))
+        if isinstance(value, list) and value:
+            return label(value[0])
+        return ""
+
+    rtype = str(resource.get("resourceType", ""))
+    parts = [label(resource.get(key)) for key in ("title", "name", "code", "description")]
+    what = next((p for p in parts if p), label(resource.get("identifier", [{}])[0].get("value", "")
+                                               if resource.get("identifier") else ""))
+    extra = [label(resource.get(key)) for key in ("status", "practitioner", "organization", "address") if
+             resource.get(key)]
+    if rtype == "PractitionerRole":
+        what = ", ".join(p for p in (label(resource.get("code")), str((resource.get("practitioner") or {})
+                                                                      .get("display", ""))) if p)
+    return f"{rtype}: {what}" + (f" ({', '.join(e for e in extra if e)})" if any(extra) else "")
+
+
+def system(inp: FhirInput, kind: str) -> str:
+    """The Identifier.system of a kind of sponsor identifier (SYSTEM_USUBJID...) in the sponsor's namespace
+    (StudyInfo.sponsor_namespace: `https://sponsor.example/ids` -> `https://sponsor.example/ids/usubjid`,
+    `urn:sponsor:study` -> `urn:sponsor:study:usubjid`); the tool's own `urn:trialbridge:` name without one."""
+    namespace = inp.study.sponsor_namespace if inp.study is not None else ""
+    if not namespace or not kind.startswith(_OWN):
+        return kind
+    name = kind[len(_OWN):]
+    if namespace.endswith(("/", ":", "#")):
+        return namespace + name
+    return namespace + (":" if namespace.startswith("urn:") else "/") + name
+
+
+_OWN = "urn:trialbridge:"

@@ -26,13 +26,17 @@ from trialbridge.mappings.fhir.common import (
     R4Differences,
     coding,
     concept,
+    describe,
     drop,
     identifier,
+    narrative,
     prune,
     recast,
     rename,
     resource_id,
+    system,
     to_r4,
+    with_text,
 )
 from trialbridge.mappings.fhir.registry import LOINC, SYSTEM_GROUP, in_order, label, module, nct_id, xver
 
@@ -46,7 +50,7 @@ SEXES: dict[str, dict] = {
     "MALE": concept(coding(GENDER, "male", "Male"), text="Male"),
 }
 UCUM_BY_AGE_UNIT = {"Year": "a", "Month": "mo", "Week": "wk", "Day": "d", "Hour": "h", "Minute": "min"}
-ELEMENTS_R4 = ("resourceType", "id", "extension", "identifier", "active", "type", "actual", "code", "name",
+ELEMENTS_R4 = ("resourceType", "id", "text", "extension", "identifier", "active", "type", "actual", "code", "name",
                "quantity", "managingEntity", "characteristic", "member")
 
 R4 = R4Differences(
@@ -110,12 +114,17 @@ def description(eligibility: dict) -> str:
 
 
 def build_r5(inp: FhirInput) -> list[dict]:
+    """The R5 resources, each with its generated narrative."""
+    return [with_text(r, narrative(describe(r))) for r in _resources_r5(inp)]
+
+
+def _resources_r5(inp: FhirInput) -> list[dict]:
     eligibility = module(inp.registry, "eligibilityModule")
     nct = nct_id(inp.registry)
     return [prune({
         "resourceType": "Group",
         "id": resource_id("Group", *group_key(inp)),
-        "identifier": [identifier(SYSTEM_GROUP, f"{nct or inp.studyid}/eligibility")],
+        "identifier": [identifier(system(inp, SYSTEM_GROUP), f"{nct or inp.studyid}/eligibility")],
         "type": "person",
         "membership": "definitional",
         "name": f"Eligibility criteria of {nct or inp.studyid}",

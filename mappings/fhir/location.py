@@ -25,13 +25,17 @@ from trialbridge.mappings.fhir.common import (
     FhirInput,
     R4Differences,
     concept,
+    describe,
     drop,
     identifier,
+    narrative,
     prune,
     recast,
     reference,
     resource_id,
+    system,
     to_r4,
+    with_text,
 )
 from trialbridge.mappings.fhir.organization import site_key
 from trialbridge.mappings.fhir.practitioner import Person, human_name, telecom
@@ -39,7 +43,7 @@ from trialbridge.mappings.fhir.registry import SYSTEM_FACILITY, Site, dm_sites, 
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.native import REGISTRY_FILE
 
-ELEMENTS_R4 = ("resourceType", "id", "identifier", "status", "name", "description", "telecom", "address",
+ELEMENTS_R4 = ("resourceType", "id", "text", "identifier", "status", "name", "description", "telecom", "address",
                "position", "managingOrganization")
 
 
@@ -72,7 +76,7 @@ def _contact(contact: dict) -> dict:
     })
 
 
-def _location(site: Site) -> dict:
+def _location(inp: FhirInput, site: Site) -> dict:
     where = site.location
     point = where.get("geoPoint", {})
     status = str(where.get("status", ""))
@@ -80,9 +84,9 @@ def _location(site: Site) -> dict:
         "resourceType": "Location",
         "id": resource_id("Location", *location_key(site)),
         "identifier": [
-            identifier(SYSTEM_FACILITY, f"{site.facility}, {where.get('city', '')}".rstrip(", "))
+            identifier(system(inp, SYSTEM_FACILITY), f"{site.facility}, {where.get('city', '')}".rstrip(", "))
             if site.facility else None,
-            identifier(SYSTEM_SITEID, site.siteid) if site.siteid else None,
+            identifier(system(inp, SYSTEM_SITEID), site.siteid) if site.siteid else None,
         ],
         "name": site.facility,
         "description": f"Recruitment status at this site: {label(status)}" if status else None,
@@ -100,7 +104,12 @@ def _location(site: Site) -> dict:
 
 
 def build_r5(inp: FhirInput) -> list[dict]:
-    return [_location(site) for site in sites(inp)]
+    """The R5 resources, each with its generated narrative."""
+    return [with_text(r, narrative(describe(r))) for r in _resources_r5(inp)]
+
+
+def _resources_r5(inp: FhirInput) -> list[dict]:
+    return [_location(inp, site) for site in sites(inp)]
 
 
 def build(inp: FhirInput, release: str, r5: list[dict] | None = None) -> list[dict]:

@@ -4,8 +4,8 @@ MedicationAdministration of it.
 Rules:
 - id: resource_id("Medication", EXTRT) (EXTRT as in EX, e.g. LENALIDOMIDE: the registry's intervention
   name upper-cased is the same key); identifier: EXTRT (SYSTEM_MEDICATION);
-- code: the drug codes known for EXTRT (MEDICATION_CODES) and EXTRT as text. Lenalidomide: RxNorm
-  ingredient RxCUI 342369 and WHO ATC L04AX04. An EXTRT with no known code keeps its text (finding);
+- code: the drug codes the study declares for EXTRT (StudyInfo.treatments: RxNorm, ATC, UNII) and EXTRT as
+  text. An EXTRT the study gives no code keeps its text (finding);
 - doseForm (R4 `form`) from EXDOSFRM when one form is used: SNOMED CT (DOSE_FORMS; R4's example value
   set medication-form-codes lists 385049006 Capsule) plus the CDISC term's NCI C-code (codelist
   C66726) and EXDOSFRM as text. Several forms for one EXTRT: no doseForm (finding).
@@ -25,22 +25,33 @@ from trialbridge.mappings.fhir.common import (
     R4Differences,
     coding,
     concept,
+    describe,
     identifier,
+    narrative,
     prune,
     rename,
     resource_id,
     sdtm_columns,
+    system,
     to_r4,
+    with_text,
 )
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_spec import terminology
 
 DOSE_FORM_CODELIST = "C66726"  # CDISC Pharmaceutical Dosage Form (EXDOSFRM)
 
-# Drug codes by EXTRT. RxNorm: ingredient (TTY IN) RxCUI; ATC: WHO ATC/DDD index.
-MEDICATION_CODES: dict[str, tuple[dict, ...]] = {
-    "LENALIDOMIDE": (coding(RXNORM, "342369", "lenalidomide"), coding(ATC, "L04AX04", "lenalidomide")),
-}
+UNII = "http://fdasis.nlm.nih.gov"  # FDA UNII (THO NamingSystem fdasis, preferred URI)
+
+
+def drug_codes(inp: FhirInput, extrt: str) -> tuple[dict, ...]:
+    """The codes the study declares for a treatment (StudyInfo.treatments: RxNorm ingredient RxCUI, WHO ATC,
+    FDA UNII), in that order; none when the study does not declare the treatment."""
+    treatment = inp.study.treatment(extrt) if inp.study is not None else None
+    if treatment is None:
+        return ()
+    return tuple(coding(system_, code) for system_, code in
+                 ((RXNORM, treatment.rxnorm), (ATC, treatment.atc), (UNII, treatment.unii)) if code)
 # SNOMED CT dose forms by CDISC EXDOSFRM (the codes of the FHIR medication-form-codes examples).
 DOSE_FORMS: dict[str, dict] = {
     "CAPSULE": coding(SNOMED, "385049006", "Capsule"),
@@ -73,13 +84,18 @@ def _dose_form(forms: tuple[str, ...]) -> dict | None:
 
 
 def build_r5(inp: FhirInput) -> list[dict]:
+    """The R5 resources, each with its generated narrative."""
+    return [with_text(r, narrative(describe(r))) for r in _resources_r5(inp)]
+
+
+def _resources_r5(inp: FhirInput) -> list[dict]:
     treatments = _treatments(inp)
     return [
         prune({
             "resourceType": "Medication",
             "id": medication_key(extrt),
-            "identifier": [identifier(SYSTEM_MEDICATION, extrt)],
-            "code": concept(*MEDICATION_CODES.get(extrt, ()), text=extrt),
+            "identifier": [identifier(system(inp, SYSTEM_MEDICATION), extrt)],
+            "code": concept(*drug_codes(inp, extrt), text=extrt),
             "doseForm": _dose_form(forms),
         })
         for extrt, forms in zip(treatments["EXTRT"], treatments["forms"])
@@ -99,7 +115,7 @@ def unplaced(inp: FhirInput, release: str) -> list[Finding]:
     treatments = _treatments(inp)
     for extrt, forms in zip(treatments["EXTRT"], treatments["forms"]):
         location = f"Medication/{medication_key(extrt)}"
-        if extrt not in MEDICATION_CODES:
+        if not drug_codes(inp, extrt):
             found.append(finding("FHIR-MEDICATION-UNCODED", f"{location}.code", [extrt], treatment=extrt))
         if len(forms) > 1:
             found.append(finding("FHIR-MEDICATION-FORMS", f"{location}.{element}", forms,

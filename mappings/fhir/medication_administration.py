@@ -13,10 +13,15 @@ Rules (EX variable -> element):
 - medication: the Medication of EXTRT (R5 CodeableReference `medication.reference`, R4
   `medicationReference`); subject: the Patient of USUBJID;
 - R5 `occurencePeriod` (spelt so in R5.0.0), R4 `effectivePeriod`: EXSTDTC .. EXENDTC;
-- dosage: dose {EXDOSE, EXDOSU in UCUM}; rateRatio = the daily amount (EXDOSE x doses per day of
-  EXDOSFRQ, e.g. QD 1, BID 2) per 1 d; route from EXROUTE (SNOMED CT, e.g. 26643006 Oral route, and
-  the CDISC term's NCI C-code, codelist C66729); text "<EXDOSE> <EXDOSU> <EXDOSFRQ>" so the frequency
-  as collected is never lost;
+- dosage: dose {EXDOSE, EXDOSU in UCUM} (the dose of each administration: QD makes it the daily dose);
+  route from EXROUTE (SNOMED CT, e.g. 26643006 Oral route, and the CDISC term's NCI C-code, codelist
+  C66729); text "<EXDOSE> <EXDOSU> <EXDOSFRQ> <route>". Never rateRatio (a rate is an infusion speed);
+- request: the contained MedicationRequest "#regimen" the period follows (status, intent order, the same
+  medication and subject), whose dosageInstruction holds the frequency as FHIR intends it, a Timing:
+  repeat {frequency, period, periodUnit} from EXDOSFRQ (FREQUENCIES: QD = 1 per 1 d, BID = 2 per 1 d...)
+  and Timing.code (HL7 GTSAbbreviation), with doseAndRate.doseQuantity = the dose. R4 and R5 alike (R4
+  renames medication.reference to medicationReference, here too);
+- text: a generated narrative "<EXTRT> <dose> <unit> <frequency> <route>, from .. to ..";
 - note: the reason for a dose adjustment, EXADJ, as written.
 """
 from __future__ import annotations
@@ -35,12 +40,16 @@ from trialbridge.mappings.fhir.common import (
     concept,
     fhir_datetime,
     identifier,
+    joined,
+    narratives,
+    prefixed,
     prune,
     reference,
     rename,
     resource_id,
     sdtm_columns,
     shortened,
+    system,
     to_r4,
 )
 from trialbridge.schemas.findings import Finding, finding
@@ -57,15 +66,25 @@ ROUTES: dict[str, dict] = {
 # CDISC Unit (EXDOSU) -> UCUM code.
 UCUM_UNITS: dict[str, str] = {"mg": "mg", "g": "g", "ug": "ug", "mL": "mL", "L": "L", "mg/kg": "mg/kg",
                               "mg/m2": "mg/m2", "ug/kg": "ug/kg", "mmol": "mmol", "IU": "[iU]"}
-# CDISC Frequency (EXDOSFRQ) -> administrations per day.
-DOSES_PER_DAY: dict[str, int] = {"QD": 1, "Q24H": 1, "BID": 2, "Q12H": 2, "TID": 3, "Q8H": 3, "QID": 4,
-                                 "Q6H": 4}
+# CDISC Frequency (EXDOSFRQ, C71113) -> Timing.repeat (frequency per period of periodUnit, UCUM units-of-time)
+# and the HL7 v3 GTSAbbreviation code (Timing.code, the timing-abbreviation value set).
+FREQUENCIES: dict[str, tuple[int, int, str, str]] = {
+    "QD": (1, 1, "d", "QD"), "Q24H": (1, 24, "h", ""), "BID": (2, 1, "d", "BID"), "Q12H": (1, 12, "h", ""),
+    "TID": (3, 1, "d", "TID"), "Q8H": (1, 8, "h", "Q8H"), "QID": (4, 1, "d", "QID"), "Q6H": (1, 6, "h", "Q6H"),
+    "QOD": (1, 2, "d", "QOD"), "QW": (1, 1, "wk", "WK"), "QM": (1, 1, "mo", "MO"),
+}
+GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+# the displays of HL7 Terminology 7.0.1 (Q24H and Q12H are not GTSAbbreviation codes: repeat only)
+GTS_NAMES = {"QD": "QD", "BID": "BID", "TID": "TID", "Q8H": "every 8 hours", "QID": "QID", "Q6H": "Q6H",
+             "QOD": "QOD", "WK": "weekly", "MO": "monthly"}
+REGIMEN_ID = "regimen"
 
 EX_CHAR = ("USUBJID", "EXTRT", "EXDOSU", "EXDOSFRQ", "EXROUTE", "EXADJ", "EXSTDTC", "EXENDTC")
 EX_NUM = ("EXSEQ", "EXDOSE")
 
 R4 = R4Differences(
     rename("medication.reference", "medicationReference"),  # R5 CodeableReference; R4 a choice
+    rename("contained.medication.reference", "contained.medicationReference"),  # the same in the regimen
     rename("occurencePeriod", "effectivePeriod"),
 )
 
@@ -96,39 +115,57 @@ def _route(route: str) -> dict:
     return concept(*(c for c in (ROUTES.get(route), nci) if c), text=route)
 
 
+def _timing(frequency: str) -> dict:
+    """Timing of a CDISC EXDOSFRQ: repeat {frequency, period, periodUnit} and the HL7 GTS code when known."""
+    known = FREQUENCIES.get(frequency)
+    if known is None:
+        return {"code": concept(text=frequency)}
+    times, period, unit, gts = known
+    return {"repeat": {"frequency": times, "period": period, "periodUnit": unit},
+            "code": concept(*([coding(GTS, gts, GTS_NAMES[gts])] if gts else []), text=frequency)}
+
+
 def build_r5(inp: FhirInput) -> list[dict]:
     ex = sdtm_columns(inp, "EX", EX_CHAR, EX_NUM)
     ids, seq = exposure_keys(ex)
     start, end = fhir_datetime(ex["EXSTDTC"]), fhir_datetime(ex["EXENDTC"])
     status = end.map(lambda e: "completed" if e else "in-progress")
-    daily = ex["EXDOSE"] * ex["EXDOSFRQ"].map(DOSES_PER_DAY)  # NaN when the frequency gives no rate
-    text = (ex["EXDOSE"].map(lambda v: "" if pd.isna(v) else f"{v:g}") + " " + ex["EXDOSU"] + " "
-            + ex["EXDOSFRQ"]).str.split().str.join(" ")
+    dose_text = ex["EXDOSE"].map(lambda v: "" if pd.isna(v) else f"{v:g}")
+    label = joined(dose_text, ex["EXDOSU"], ex["EXDOSFRQ"], ex["EXROUTE"].str.lower(), sep=" ")
+    text = joined(joined(ex["EXTRT"], label, sep=" "), prefixed("from", ex["EXSTDTC"]), prefixed("to", ex["EXENDTC"]),
+                  prefixed("adjusted:", ex["EXADJ"]), sep=", ")
     routes = {route: _route(route) for route in ex["EXROUTE"].unique() if route}
+    timings = {frequency: _timing(frequency) for frequency in ex["EXDOSFRQ"].unique() if frequency}
     study = [{"url": EXTENSION_RESEARCH_STUDY, "valueReference": reference("ResearchStudy", inp.studyid)}]
-    columns = zip(ids, ex["USUBJID"], seq, status, ex["EXTRT"], start, end, ex["EXDOSE"], ex["EXDOSU"],
-                  daily, ex["EXROUTE"], text, ex["EXADJ"])
+    columns = zip(ids, narratives(text), ex["USUBJID"], seq, status, ex["EXTRT"], start, end, ex["EXDOSE"],
+                  ex["EXDOSU"], ex["EXDOSFRQ"], ex["EXROUTE"], label, ex["EXADJ"])
     return [
         prune({
             "resourceType": "MedicationAdministration",
             "id": aid,
+            "text": text_of,
+            "contained": [{  # the regimen this period follows: its frequency is a Timing, which only a request has
+                "resourceType": "MedicationRequest",
+                "id": REGIMEN_ID,
+                "status": "completed" if state == "completed" else "active",
+                "intent": "order",
+                "medication": {"reference": reference("Medication", extrt)},
+                "subject": reference("Patient", usubjid),
+                "dosageInstruction": [{"text": words, "timing": timings.get(frequency),
+                                       "route": routes.get(route),
+                                       "doseAndRate": [{"doseQuantity": _quantity(dose, unit)}]}],
+            }],
             "extension": study,
-            "identifier": [identifier(SYSTEM_EXPOSURE, f"{usubjid}/{exseq}")],
+            "identifier": [identifier(system(inp, SYSTEM_EXPOSURE), f"{usubjid}/{exseq}")],
             "status": state,
             "medication": {"reference": reference("Medication", extrt)},
             "subject": reference("Patient", usubjid),
             "occurencePeriod": {"start": begin, "end": finish},
+            "request": {"reference": "#" + REGIMEN_ID},
             "note": [{"text": f"Reason for dose adjustment: {adjusted}"}] if adjusted else None,
-            "dosage": {
-                "text": label,
-                "route": routes.get(route),
-                "dose": _quantity(dose, unit),
-                "rateRatio": {"numerator": _quantity(per_day, unit),
-                              "denominator": {"value": 1, "unit": "day", "system": UCUM, "code": "d"}}
-                if not pd.isna(per_day) else None,
-            },
+            "dosage": {"text": words, "route": routes.get(route), "dose": _quantity(dose, unit)},
         })
-        for aid, usubjid, exseq, state, extrt, begin, finish, dose, unit, per_day, route, label, adjusted
+        for aid, text_of, usubjid, exseq, state, extrt, begin, finish, dose, unit, frequency, route, words, adjusted
         in columns
     ]
 
@@ -153,10 +190,10 @@ def unplaced(inp: FhirInput, release: str) -> list[Finding]:
         rows = ex["EXDOSU"] == unit
         found.append(finding("FHIR-MEDADMIN-UNIT", where(rows, "dosage.dose"), [unit], unit=unit,
                              count=int(rows.sum())))
-    for frequency in sorted(set(ex["EXDOSFRQ"]) - set(DOSES_PER_DAY) - {""}):
+    for frequency in sorted(set(ex["EXDOSFRQ"]) - set(FREQUENCIES) - {""}):
         rows = ex["EXDOSFRQ"] == frequency
-        found.append(finding("FHIR-MEDADMIN-NO-RATE", where(rows, "dosage.rateRatio"), [frequency],
-                             frequency=frequency, count=int(rows.sum())))
+        found.append(finding("FHIR-MEDADMIN-NO-RATE", where(rows, "contained[0].dosageInstruction[0].timing"),
+                             [frequency], frequency=frequency, count=int(rows.sum())))
     no_start = ex["EXSTDTC"] == ""
     if no_start.any():
         found.append(finding("FHIR-MEDADMIN-NO-START", where(no_start, period), ex.loc[no_start, "USUBJID"],

@@ -45,11 +45,15 @@ from trialbridge.mappings.fhir.common import (
     coding,
     concept,
     fhir_datetime,
+    joined,
+    narratives,
+    prefixed,
     prune,
     reference,
     resource_id,
     sdtm_columns,
     shortened,
+    system,
     to_r4,
 )
 from trialbridge.mappings.fhir.research_study import study_key
@@ -184,6 +188,15 @@ def present(resource: dict) -> dict:
     return {name: value for name, value in resource.items() if value is not None}
 
 
+def result_text(lb: pd.DataFrame) -> pd.Series:
+    """The narrative of each result: "Platelets: 182 10^9/L on 2012-03-04; LOW; CTCAE grade 1 (...)"."""
+    done = lb["LBSTAT"] != NOT_DONE
+    value = (lb["LBSTRESC"] + " " + lb["LBSTRESU"]).str.strip()
+    value = value.where(done, joined(pd.Series("not done", index=lb.index), lb["LBREASND"], sep=": "))
+    return joined(joined(joined(lb["LBTEST"], value, sep=": "), prefixed("on", lb["LBDTC"]), sep=" "),
+                  lb["LBNRIND"], prefixed("CTCAE grade", lb["LBTOXGR"]))
+
+
 # ------------------------------------------------------------------------------------------ R5
 def build_r5(inp: FhirInput) -> list[dict]:
     """One Observation per LB row. Per-row parts are built without empty values; the parts many rows
@@ -209,15 +222,17 @@ def build_r5(inp: FhirInput) -> list[dict]:
     subjects = {u: reference("Patient", u) for u in lb["USUBJID"].unique()}
     study = [{"url": EXTENSION_RESEARCH_STUDY, "valueReference": reference("ResearchStudy", *study_key(inp))}]
     specimen = {"reference": "#" + SPECIMEN_ID}
-    columns = zip(ids, lb["USUBJID"], seq, status, keys, lb["LBCAT"], when, quantities, strings,
-                  _absent(lb, has_value), lb["LBNRIND"], notes, lb["LBMETHOD"], lb["LBSPEC"], _ranges(lb))
+    columns = zip(ids, narratives(result_text(lb)), lb["USUBJID"], seq, status, keys, lb["LBCAT"], when,
+                  quantities, strings, _absent(lb, has_value), lb["LBNRIND"], notes, lb["LBMETHOD"], lb["LBSPEC"],
+                  _ranges(lb))
     return [
         present({
             "resourceType": "Observation",
             "id": oid,
+            "text": text_of,
             "contained": contained.get(spec),
             "extension": study,
-            "identifier": [{"system": SYSTEM_LAB_RESULT, "value": f"{usubjid}/{lbseq}"}],  # = identifier(...)
+            "identifier": [{"system": system(inp, SYSTEM_LAB_RESULT), "value": f"{usubjid}/{lbseq}"}],  # = identifier(...)
             "status": state,
             "category": categories[cat],
             "code": codes[key],
@@ -232,7 +247,7 @@ def build_r5(inp: FhirInput) -> list[dict]:
             "specimen": specimen if spec else None,
             "referenceRange": ranges,
         })
-        for (oid, usubjid, lbseq, state, key, cat, date, quantity, text, absent, nrind, note, method, spec,
+        for (oid, text_of, usubjid, lbseq, state, key, cat, date, quantity, text, absent, nrind, note, method, spec,
              ranges) in columns
     ]
 

@@ -28,11 +28,15 @@ from trialbridge.mappings.fhir.common import (
     R4Differences,
     coding,
     concept,
+    describe,
     identifier,
+    narrative,
     prune,
     reference,
     resource_id,
+    system,
     to_r4,
+    with_text,
 )
 from trialbridge.mappings.fhir.registry import Site, module, sites
 
@@ -90,13 +94,13 @@ def named(inp: FhirInput) -> list[Named]:
     return list(out.values())
 
 
-def _organization(key: tuple[str, ...], name: str, agency_class: str = "", siteid: str = "") -> dict:
+def _organization(inp: FhirInput, key: tuple[str, ...], name: str, agency_class: str = "", siteid: str = "") -> dict:
     return prune({
         "resourceType": "Organization",
         "id": resource_id("Organization", *key),
         "identifier": [
-            identifier(SYSTEM_ORGANIZATION, name) if name else None,
-            identifier(SYSTEM_SITEID, siteid) if siteid else None,
+            identifier(system(inp, SYSTEM_ORGANIZATION), name) if name else None,
+            identifier(system(inp, SYSTEM_SITEID), siteid) if siteid else None,
         ],
         "type": [concept(*([TYPE_BY_CLASS[agency_class]] if agency_class in TYPE_BY_CLASS else []),
                          text=agency_class)],
@@ -105,8 +109,13 @@ def _organization(key: tuple[str, ...], name: str, agency_class: str = "", sitei
 
 
 def build_r5(inp: FhirInput) -> list[dict]:
-    organizations = [_organization(org.key, org.name, org.agency_class) for org in named(inp)]
-    organizations += [_organization(site_key(site), site.facility, siteid=site.siteid) for site in sites(inp)]
+    """The R5 resources, each with its generated narrative."""
+    return [with_text(r, narrative(describe(r))) for r in _resources_r5(inp)]
+
+
+def _resources_r5(inp: FhirInput) -> list[dict]:
+    organizations = [_organization(inp, org.key, org.name, org.agency_class) for org in named(inp)]
+    organizations += [_organization(inp, site_key(site), site.facility, siteid=site.siteid) for site in sites(inp)]
     return organizations
 
 

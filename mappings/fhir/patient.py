@@ -25,11 +25,15 @@ from trialbridge.mappings.fhir.common import (
     fhir_date,
     fhir_datetime,
     identifier,
+    joined,
+    narratives,
+    prefixed,
     prune,
     reference,
     resource_id,
     sdtm_columns,
     shortened,
+    system,
     to_r4,
 )
 from trialbridge.schemas.findings import Finding, finding
@@ -43,20 +47,27 @@ def patient_ids(dm: pd.DataFrame) -> pd.Series:
     return dm["USUBJID"].map(lambda usubjid: resource_id("Patient", usubjid))
 
 
+SEX_WORDS = {"F": "female", "M": "male", "U": "sex unknown", "UNDIFFERENTIATED": "undifferentiated"}
+
+
 def build_r5(inp: FhirInput) -> list[dict]:
     dm = sdtm_columns(inp, "DM", DM_CHAR)
     gender = dm["SEX"].map(GENDER).fillna("")
     death = fhir_datetime(dm["DTHDTC"])
     died_undated = (dm["DTHFL"] == "Y") & (death == "")
-    columns = zip(patient_ids(dm), dm["USUBJID"], dm["SUBJID"], dm["SITEID"], gender,
+    text = joined(prefixed("Subject", dm["USUBJID"]), dm["SEX"].map(SEX_WORDS).fillna(dm["SEX"]),
+                  prefixed("born", dm["BRTHDTC"]), prefixed("died", dm["DTHDTC"]), prefixed("site", dm["SITEID"]),
+                  sep=", ")
+    columns = zip(patient_ids(dm), narratives(text), dm["USUBJID"], dm["SUBJID"], dm["SITEID"], gender,
                   fhir_date(dm["BRTHDTC"]), death, died_undated)
     return [
         prune({
             "resourceType": "Patient",
             "id": pid,
+            "text": text_of,
             "identifier": [
-                identifier(SYSTEM_USUBJID, usubjid, use="official"),
-                identifier(SYSTEM_SUBJID, subjid, assigner=reference("Organization", "site", siteid))
+                identifier(system(inp, SYSTEM_USUBJID), usubjid, use="official"),
+                identifier(system(inp, SYSTEM_SUBJID), subjid, assigner=reference("Organization", "site", siteid))
                 if subjid else None,
             ],
             "gender": sex,
@@ -65,7 +76,7 @@ def build_r5(inp: FhirInput) -> list[dict]:
             "deceasedDateTime": died,
             "managingOrganization": reference("Organization", "site", siteid) if siteid else None,
         })
-        for pid, usubjid, subjid, siteid, sex, birth, died, undated in columns
+        for pid, text_of, usubjid, subjid, siteid, sex, birth, died, undated in columns
     ]
 
 

@@ -28,11 +28,15 @@ from trialbridge.mappings.fhir.common import (
     R4Differences,
     coding,
     concept,
+    describe,
     identifier,
+    narrative,
     prune,
     reference,
     resource_id,
+    system,
     to_r4,
+    with_text,
 )
 from trialbridge.mappings.fhir.organization import organization_reference
 from trialbridge.mappings.fhir.registry import SYSTEM_PRACTITIONER_ROLE, label, module, nct_id
@@ -103,11 +107,11 @@ def role_reference(person: Person) -> dict:
     return reference("PractitionerRole", person.role, person.name, display=person.name)
 
 
-def _practitioner(person: Person, points: list[dict]) -> dict:
+def _practitioner(inp: FhirInput, person: Person, points: list[dict]) -> dict:
     return prune({
         "resourceType": "Practitioner",
         "id": resource_id("Practitioner", person.name),
-        "identifier": [identifier(SYSTEM_PRACTITIONER, person.name)],
+        "identifier": [identifier(system(inp, SYSTEM_PRACTITIONER), person.name)],
         "name": [human_name(person.name)],
         "telecom": points,
     })
@@ -117,7 +121,7 @@ def _role(inp: FhirInput, person: Person) -> dict:
     return prune({
         "resourceType": "PractitionerRole",
         "id": resource_id("PractitionerRole", person.role, person.name),
-        "identifier": [identifier(SYSTEM_PRACTITIONER_ROLE, f"{nct_id(inp.registry)}/{person.role}/{person.name}")],
+        "identifier": [identifier(system(inp, SYSTEM_PRACTITIONER_ROLE), f"{nct_id(inp.registry)}/{person.role}/{person.name}")],
         "practitioner": reference("Practitioner", person.name, display=person.name),
         "organization": organization_reference(inp, person.affiliation) if person.affiliation else None,
         "code": [concept(RESEARCHER, text=person.title or label(person.role))],
@@ -125,13 +129,18 @@ def _role(inp: FhirInput, person: Person) -> dict:
 
 
 def build_r5(inp: FhirInput) -> list[dict]:
+    """The R5 resources, each with its generated narrative."""
+    return [with_text(r, narrative(describe(r))) for r in _resources_r5(inp)]
+
+
+def _resources_r5(inp: FhirInput) -> list[dict]:
     """One Practitioner per name (contact points merged), then one PractitionerRole per role."""
     everyone = people(inp)
     points: dict[str, list[dict]] = {}
     for person in everyone:
         merged = points.setdefault(person.name, [])
         merged.extend(p for p in telecom(person) if p not in merged)
-    practitioners = [_practitioner(Person(name), found) for name, found in points.items()]
+    practitioners = [_practitioner(inp, Person(name), found) for name, found in points.items()]
     roles = {(p.role, p.name): _role(inp, p) for p in everyone if p.role}
     return practitioners + list(roles.values())
 

@@ -14,7 +14,7 @@ StructureDefinition where it gives one):
 - primaryPurposeType, phase: research-study-prim-purp-type / research-study-phase codes;
 - studyDesign: study type, allocation, intervention/observational model, masking, time perspective... as
   SEVCO (study-design) codes where one means the same, text otherwise ("Masking: None (Open Label)");
-- focus: each intervention, coded RxNorm + ATC (medication.MEDICATION_CODES), UNII (UNII_BY_NAME) and
+- focus: each intervention, coded RxNorm + ATC + UNII as the study declares them (StudyInfo.treatments) and
   its MeSH descriptor, referencing the Medication when EX gives the drug; condition: each condition,
   coded MeSH + SNOMED CT (SNOMED_BY_MESH) when the record's MeSH term is the condition;
 - keyword: the sponsor's keywords, then the MeSH terms the registry derived (condition ancestors,
@@ -58,17 +58,21 @@ from trialbridge.mappings.fhir.common import (
     R4Differences,
     coding,
     concept,
+    describe,
     drop,
     identifier,
+    narrative,
     prune,
     recast,
     reference,
     rename,
     resource_id,
+    system,
     to_r4,
+    with_text,
 )
 from trialbridge.mappings.fhir.group import group_key
-from trialbridge.mappings.fhir.medication import MEDICATION_CODES
+from trialbridge.mappings.fhir.medication import drug_codes
 from trialbridge.mappings.fhir.organization import organization_reference, sponsor_name
 from trialbridge.mappings.fhir.practitioner import RESPONSIBLE, people, role_reference, telecom
 from trialbridge.mappings.fhir.registry import (
@@ -108,7 +112,6 @@ from trialbridge.schemas.findings import Finding
 
 # External codes of REVALLO's treatment and condition, moved here unchanged from mappings/sdtm/ts.py (TS now
 # takes them from StudyInfo): ResearchStudy should take them from StudyInfo too (FHIR lane, issue 14).
-UNII_BY_NAME: dict[str, str] = {"LENALIDOMIDE": "F0P408N6V4"}  # FDA Global Substance Registration System
 SNOMED_BY_MESH: dict[str, str] = {"D009101": "109989006"}  # MeSH Multiple Myeloma -> SNOMED CT Multiple myeloma
 IPD_FIELDS = (("description", "Description"), ("timeFrame", "Time frame"), ("accessCriteria", "Access criteria"),
               ("url", "URL"))
@@ -139,16 +142,16 @@ def identifiers(inp: FhirInput) -> list[dict]:
     org_id = ident.get("orgStudyIdInfo", {})
     registering = str(ident.get("organization", {}).get("fullName", "")) or sponsor_name(inp)
     return [
-        identifier(SYSTEM_NCT, nct_id(inp.registry), use="official") if nct_id(inp.registry) else None,
-        identifier(SYSTEM_ORG_STUDY_ID, str(org_id["id"]), **prune({
+        identifier(system(inp, SYSTEM_NCT), nct_id(inp.registry), use="official") if nct_id(inp.registry) else None,
+        identifier(system(inp, SYSTEM_ORG_STUDY_ID), str(org_id["id"]), **prune({
             "type": concept(text=label(str(org_id.get("type", "")))) if org_id.get("type") else None,
             "assigner": organization_reference(inp, registering) if registering else None,
         })) if org_id.get("id") else None,
-        *[identifier(SYSTEM_SECONDARY_ID, str(s["id"]), **prune({
+        *[identifier(system(inp, SYSTEM_SECONDARY_ID), str(s["id"]), **prune({
             "type": concept(text=label(str(s.get("type", "")))) if s.get("type") else None,
             "assigner": {"display": str(s["domain"])} if s.get("domain") else None,
         })) for s in ident.get("secondaryIdInfos", []) if s.get("id")],
-        identifier(SYSTEM_STUDYID, inp.studyid) if inp.studyid else None,
+        identifier(system(inp, SYSTEM_STUDYID), inp.studyid) if inp.studyid else None,
     ]
 
 
@@ -247,8 +250,7 @@ def classifiers(inp: FhirInput) -> list[dict]:
 def _intervention_codes(inp: FhirInput, name: str) -> list[dict]:
     meshes = module(inp.registry, "interventionBrowseModule").get("meshes", [])
     key = name.upper()
-    return [*MEDICATION_CODES.get(key, ()),
-            *([coding(UNII, UNII_BY_NAME[key], key)] if key in UNII_BY_NAME else []),
+    return [*drug_codes(inp, key),
             *[coding(MESH, str(m["id"]), str(m.get("term", ""))) for m in meshes
               if m.get("id") and str(m.get("term", "")).lower() == name.lower()]]
 
@@ -444,6 +446,11 @@ def outcome_measures(inp: FhirInput) -> list[dict]:
 
 
 def build_r5(inp: FhirInput) -> list[dict]:
+    """The R5 resources, each with its generated narrative."""
+    return [with_text(r, narrative(describe(r))) for r in _resources_r5(inp)]
+
+
+def _resources_r5(inp: FhirInput) -> list[dict]:
     record = inp.registry
     status = module(record, "statusModule")
     descriptions = module(record, "descriptionModule")
@@ -480,7 +487,7 @@ def build_r5(inp: FhirInput) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------ R4
-ELEMENTS_R4 = ("resourceType", "id", "extension", "identifier", "title", "protocol", "partOf", "status",
+ELEMENTS_R4 = ("resourceType", "id", "text", "extension", "identifier", "title", "protocol", "partOf", "status",
                "primaryPurposeType", "phase", "category", "focus", "condition", "contact", "relatedArtifact",
                "keyword", "location", "description", "enrollment", "period", "sponsor", "principalInvestigator",
                "site", "reasonStopped", "note", "arm", "objective")

@@ -47,12 +47,16 @@ from trialbridge.mappings.fhir.common import (
     drop,
     fhir_datetime,
     identifier,
+    joined,
+    narratives,
+    prefixed,
     prune,
     recast,
     reference,
     rename,
     resource_id,
     sdtm_columns,
+    system,
     to_r4,
 )
 from trialbridge.schemas.findings import Finding
@@ -146,15 +150,21 @@ def build_r5(inp: FhirInput) -> list[dict]:
     treatment_end = fhir_datetime(eot["DSSTDTC"]).to_numpy()
     intervention_end = np.where(treatment_end != "", treatment_end, np.where(off != "", last, ""))
     eos_decod = np.where((eos["DSDECOD"].to_numpy() == "") & died.to_numpy(), "DEATH", eos["DSDECOD"].to_numpy())
+    text = joined(prefixed("Subject", dm["USUBJID"]), prefixed("in study", pd.Series(inp.studyid, index=dm.index)),
+                  prefixed("arm", dm["ARM"]), prefixed("consent", dm["RFICDTC"]),
+                  prefixed("first dose", dm["RFXSTDTC"]), prefixed("last dose", dm["RFXENDTC"]),
+                  prefixed("end of treatment:", eot["DSDECOD"]), prefixed("end of study:", pd.Series(eos_decod, index=dm.index)),
+                  sep=", ")
     columns = zip(
-        dm["USUBJID"], _milestones(ds, dm["USUBJID"]), consent, first, intervention_end, treatment_end,
+        narratives(text), dm["USUBJID"], _milestones(ds, dm["USUBJID"]), consent, first, intervention_end, treatment_end,
         eot["DSDECOD"], eot["DSTERM"], off, eos_decod, eos["DSTERM"], _arm(dm["ARMCD"]), _arm(dm["ACTARMCD"]),
     )
     return [
         prune({
             "resourceType": "ResearchSubject",
             "id": resource_id("ResearchSubject", usubjid),
-            "identifier": [identifier(SYSTEM_USUBJID, usubjid, use="official")],
+            "text": text_of,
+            "identifier": [identifier(system(inp, SYSTEM_USUBJID), usubjid, use="official")],
             "status": "active",
             "progress": milestones + [
                 {"type": ENROLLMENT, "subjectState": STATES["on-study"],
@@ -174,7 +184,7 @@ def build_r5(inp: FhirInput) -> list[dict]:
             "assignedComparisonGroup": assigned,
             "actualComparisonGroup": actual,
         })
-        for (usubjid, milestones, signed, dosed, stopped, eot_date, eot_decod, eot_term, left, end_decod,
+        for (text_of, usubjid, milestones, signed, dosed, stopped, eot_date, eot_decod, eot_term, left, end_decod,
              end_term, assigned, actual) in columns
     ]
 
