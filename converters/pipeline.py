@@ -14,6 +14,7 @@ from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.progress import Progress
 from trialbridge.converters.readers.spec_files import find_spec, read_spec
 from trialbridge.converters.readers.tabular import read_sources
+from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.trial import Trial
 from trialbridge.converters.report import findings_json_text
 from trialbridge.schemas.findings import Finding, finding, has_errors
