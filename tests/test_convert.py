@@ -204,7 +204,7 @@ def test_fhir_and_sdtm_agree_on_subjects_dates_and_doses(revallo, release):
     for resource in resources:
         by_type.setdefault(resource["resourceType"], []).append(resource)
     assert len(by_type["Patient"]) == len(by_type["ResearchSubject"]) == len(dm)
-    patient_usubjid = {p["id"]: next(i["value"] for i in p["identifier"] if i["system"] == "urn:trialbridge:usubjid")
+    patient_usubjid = {p["id"]: next(i["value"] for i in p["identifier"] if i["system"].endswith("usubjid"))
                        for p in by_type["Patient"]}
     assert sorted(patient_usubjid.values()) == sorted(dm["USUBJID"])
     assert len(by_type["MedicationAdministration"]) == len(ex)
