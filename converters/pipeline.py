@@ -12,6 +12,7 @@ from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.progress import Progress
+from trialbridge.converters.processes import checkpoint
 from trialbridge.converters.trial import Trial
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.converters.report import findings_json_text
@@ -217,16 +218,19 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     if trial is None or has_errors(findings):
         return RunResult(triage(findings), 2, f"{source}: input rejected, nothing written to {out}")
     stamp = created or creation_datetime(trial.registry)
+    checkpoint("read")  # test hook for interruptions (converters/processes.py); a no-op otherwise
     try:
         with atomic_output_dir(Path(out)) as work:
             progress.stage("map SDTM", subjects=len(trial.subjects))
             study = study_info_of(trial)
             mapped = map_sdtm(trial, study)  # the hub: the SDTM package and the FHIR bundles come from these same tables
+            checkpoint("mapped")
             if fhir_releases:
                 progress.stage("FHIR " + " and ".join(fhir_releases))
                 findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases,
                                                  study=fhir_study(study, trial), entries=bundle_entries or ENTRIES,
                                                  bundle_type=bundle_type, created=stamp)
+                checkpoint("fhir")
             progress.stage("SDTM package: XPT, define.xml, checks")
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
                                          mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
@@ -255,6 +259,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                     outputs=file_entries(files_under(work, skip=REPORT_FILES), work),
                     reconciliation=package.reconciliation, rule_results=[r.as_dict() for r in package.results],
                     datasets={name: records[name] for name in package.written if name in records}))
+            checkpoint("publish")
     except NotPublished:
         return RunResult(findings, 2, f"{source}: the SDTM package cannot be written whole, nothing written to {out}")
     except OSError as error:  # the disk refused (full, read-only, permissions): the environment, not bad data
@@ -283,4 +288,6 @@ def synthesise(out: Path, n_subjects: int, seed: int, force: bool = False) -> di
     from trialbridge.converters.synth import write_synthetic
 
     with claim_output(Path(out), (), force), atomic_output_dir(Path(out)) as work:
-        return write_synthetic(work, n_subjects, seed)
+        counts = write_synthetic(work, n_subjects, seed)
+        checkpoint("publish")
+        return counts
