@@ -186,8 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _render(findings: list[Finding], args: argparse.Namespace) -> None:
     if getattr(args, "log_format", "text") == "json" and args.format != "json":
         return  # the JSON log's "done" event carries the counts; the table would break the one-object-per-line
-    if args.format == "json":
-        sys.stdout.write(findings_json_text(findings))
+    if args.format == "json":  # JSON is UTF-8 (RFC 8259) whatever the terminal's encoding
+        text = findings_json_text(findings)
+        sys.stdout.flush()
+        if hasattr(sys.stdout, "buffer"):
+            sys.stdout.buffer.write(text.encode("utf-8"))
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(text)
     elif findings:
         print_findings(findings, sys.stderr, args.max_shown, show_info=args.verbose)
 
