@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
+from trialbridge.converters.input_limits import check_input_limits
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.progress import Progress
@@ -89,6 +90,9 @@ def check(path: Path) -> RunResult:
         return RunResult(findings, 1 if has_errors(findings) else 0,
                          f"checked the SDTM package {package} against SDTMIG 3.4" +
                          (" and its define.xml" if (package / "define.xml").exists() else ""))
+    over = check_input_limits(path)
+    if over:
+        return RunResult(triage(over), 2, f"{path}: input over the documented limits, see the errors above")
     trial, findings = read_native(path)
     findings = triage(findings)
     if trial is None or has_errors(findings):
@@ -214,6 +218,9 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     started = time.monotonic()
     progress = progress or Progress()
     progress.stage("read and check the native records")
+    over = check_input_limits(Path(source))
+    if over:
+        return RunResult(triage(over), 2, f"{source}: input over the documented limits, nothing written to {out}")
     trial, findings = read_native(Path(source))
     if trial is None or has_errors(findings):
         return RunResult(triage(findings), 2, f"{source}: input rejected, nothing written to {out}")
