@@ -211,17 +211,21 @@ EXCERPT_KEEP = 200    # characters kept from its start
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
+def excerpt(text: str) -> str:
+    """At most an excerpt of a long value, with its full length."""
+    return text if len(text) <= EXCERPT_OVER else f"{text[:EXCERPT_KEEP]}... [{len(text):,} characters]"
+
+
 def quoted(text: str) -> str:
-    """A value as a message may quote it: control characters (ESC, NUL, C1, ...) escaped as `\\xNN`, so no
-    terminal ever receives them, and at most an excerpt of a long value with its full length."""
-    if len(text) > EXCERPT_OVER:
-        text = f"{text[:EXCERPT_KEEP]}... [{len(text):,} characters]"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """A text as a message may quote it: an `excerpt`, control characters (ESC, NUL, C1, ...) escaped as
+    `\\xNN`, so no terminal ever receives them."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", excerpt(text))
 
 
 def finding(rule_id: str, location: str, values: Iterable[object] = (), **fields: object) -> Finding:
     """Build a finding from its catalogue entry; `fields` fill the message and hint templates (text
-    fields and values pass through `quoted`)."""
+    fields pass through `quoted`; values keep their characters, as an `excerpt`: the table prints them
+    with repr, JSON escapes them)."""
     rule = catalogue()[rule_id]
     fields = {k: quoted(v) if isinstance(v, str) else v for k, v in fields.items()}
     return Finding(
@@ -230,7 +234,7 @@ def finding(rule_id: str, location: str, values: Iterable[object] = (), **fields
         location=quoted(location),
         message=rule.message.format(**fields),
         hint=rule.hint.format(**fields) if rule.hint else "",
-        values=tuple(quoted(str(v)) for v in values),
+        values=tuple(excerpt(str(v)) for v in values),
     )
 
 
