@@ -240,7 +240,8 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                 checkpoint("fhir")
             progress.stage("SDTM package: XPT, define.xml, checks")
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
-                                         mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
+                                         mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json,
+                                         study=study)
             records = {name: len(table) for name, table in mapped.tables.items()}
             del mapped
             findings = triage(findings + package.findings, waivers)
