@@ -39,10 +39,11 @@ from trialbridge.schemas.fhir_checks import RELEASES, check_resources
 from trialbridge.schemas.findings import Finding, finding
 
 # Build order = bundle order: the study level (the ResearchStudy first, then what it references), then
-# for each subject: Patient, ResearchSubject, MedicationAdministrations, AdverseEvents, Observations.
+# for each subject: Patient, ResearchSubject, MedicationAdministrations, AdverseEvents, disease responses
+# (Observations from RS), laboratory results (Observations from LB).
 STUDY_MODULES: tuple[str, ...] = ("research_study", "organization", "location", "practitioner", "group", "medication")
 SUBJECT_MODULES: tuple[str, ...] = (
-    "patient", "research_subject", "medication_administration", "adverse_event", "observation")
+    "patient", "research_subject", "medication_administration", "adverse_event", "disease_response", "observation")
 RESOURCE_MODULES: tuple[str, ...] = STUDY_MODULES + SUBJECT_MODULES
 BLOCK_SUBJECTS = 250
 WORKERS = min(os.cpu_count() or 1, 8)
