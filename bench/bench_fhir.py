@@ -74,11 +74,19 @@ def _timed(totals: dict[str, float], name: str, function):
     return wrapper
 
 
-def run_stage(registry, tables, out: Path, workers: int) -> tuple[float, float, int, list]:
+def run_stage(registry, tables, out: Path, workers: int) -> tuple[float, float, list]:
     start, cpu = time.perf_counter(), _cpu()
     findings = fhir_stage.write_fhir(registry, tables, out, RELEASES, workers=workers)
-    return time.perf_counter() - start, _cpu() - cpu, sum(
-        len(p.read_bytes().splitlines()) for p in out.rglob("ndjson/*.ndjson")), findings
+    return time.perf_counter() - start, _cpu() - cpu, findings
+
+
+def count_lines(out: Path) -> int:
+    """Resources written (NDJSON lines), read in 1 MB pieces: never a whole file in memory."""
+    total = 0
+    for path in out.rglob("ndjson/*.ndjson"):
+        with open(path, "rb") as handle:
+            total += sum(piece.count(b"\n") for piece in iter(lambda: handle.read(1 << 20), b""))
+    return total
 
 
 def split_stage(registry, tables, out: Path) -> dict[str, float]:
@@ -133,12 +141,14 @@ def main(subjects: int, workers: int) -> None:
 
         sampler = RssSampler()
         with sampler:
-            wall, cpu, n, findings = run_stage(trial.registry, tables, Path(tmp) / "stage", workers)
+            wall, cpu, findings = run_stage(trial.registry, tables, Path(tmp) / "stage", workers)
+        n = count_lines(Path(tmp) / "stage")
         worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         sizes = {r: (Path(tmp) / "stage" / r / "bundles.ndjson").stat().st_size for r in RELEASES}
         print(f"FHIR stage (R4+R5, {workers} worker(s)): {n:,} resources in {wall:.1f} s wall, {cpu:.1f} s CPU "
               f"= {n / wall:,.0f} resources/s")
-        print(f"  peak RSS: this process {sampler.peak / 1e6:,.0f} MB (at start {sampler.start / 1e6:,.0f} MB)"
+        print(f"  peak RSS: this process {sampler.peak / 1e6:,.0f} MB (at start, with the SDTM tables: "
+              f"{sampler.start / 1e6:,.0f} MB; the stage +{(sampler.peak - sampler.start) / 1e6:,.0f} MB)"
               + (f", largest worker {worker_peak / 1e6:,.0f} MB" if worker_peak else ""))
         print("  bundles.ndjson: " + ", ".join(f"{r} {s / 1e6:,.1f} MB" for r, s in sizes.items()))
         print("  findings: " + ", ".join(f"{rule} ({sev}) {c:,}" for (rule, sev), c in

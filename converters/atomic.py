@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from trialbridge.converters.outdir import write_manifest
+from trialbridge.converters.processes import on_interrupt
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -77,8 +78,9 @@ def atomic_output_dir(target: Path) -> Iterator[Path]:
     os.umask(umask)
     os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the output is an ordinary folder
     try:
-        yield work
-        write_manifest(work)
+        with on_interrupt(lambda: shutil.rmtree(work, ignore_errors=True)):
+            yield work
+            write_manifest(work)
         publish(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

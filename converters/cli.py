@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Sequence
 
 from trialbridge.converters import pipeline
-from trialbridge.converters.outdir import OutputRefused
+from trialbridge.converters.outdir import OutputRefused, cleanup_after
+from trialbridge.converters.processes import interrupt_message, raise_on_signals, supervise
 from trialbridge.converters.report import findings_json_text, print_findings
 from trialbridge.schemas.findings import Finding, finding
 
@@ -188,8 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _render(findings: list[Finding], args: argparse.Namespace) -> None:
     if getattr(args, "log_format", "text") == "json" and args.format != "json":
         return  # the JSON log's "done" event carries the counts; the table would break the one-object-per-line
-    if args.format == "json":
-        sys.stdout.write(findings_json_text(findings))
+    if args.format == "json":  # JSON is UTF-8 (RFC 8259) whatever the terminal's encoding
+        text = findings_json_text(findings)
+        sys.stdout.flush()
+        if hasattr(sys.stdout, "buffer"):
+            sys.stdout.buffer.write(text.encode("utf-8"))
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(text)
     elif findings:
         print_findings(findings, sys.stderr, args.max_shown, show_info=args.verbose)
 
@@ -211,7 +218,21 @@ def _finish_log(progress, result: pipeline.RunResult) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command. Run as a program (`argv` None), SIGINT/SIGTERM stop it cleanly (exit 130/143, one line)
+    and the writing commands run supervised (`converters/processes.py`): killed outright, they still leave
+    nothing behind."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "out", None) is not None:
+        interrupt_message(f"nothing written to {args.out}")
+    if argv is not None:          # called from Python (tests, the API): no signal handlers, no fork
+        return _guarded(args)
+    if args.command in ("convert", "synth"):
+        return supervise(lambda: _guarded(args), lambda pid: _killed(args, pid))
+    raise_on_signals()
+    return _guarded(args)
+
+
+def _guarded(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except Exception as error:  # a defect of ours, not bad input: say so, with the traceback to report
@@ -220,6 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 stage=f"running '{args.command}'", error=f"{type(error).__name__}: {error}")],
                        sys.stderr)
         return EXIT_INTERNAL
+
+
+def _killed(args: argparse.Namespace, pid: int) -> None:
+    """The supervised run was killed outright: remove what it left beside --out, say so in one line."""
+    cleanup_after(Path(args.out), pid)
+    print(f"trialbridge: the run (process {pid}) was killed; nothing written to {args.out}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:

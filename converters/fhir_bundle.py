@@ -25,9 +25,9 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import IO, Any, Iterator, NamedTuple, Sequence
 
 import orjson
 
@@ -92,19 +92,16 @@ def bundle_order(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------ serialised resources
-@dataclass(frozen=True)
-class Serialised:
-    """One resource as written: its type, id, JSON bytes, references and whether it has an identifier."""
+class Serialised(NamedTuple):
+    """One resource as written: its type, id, `<Type>/<id>`, JSON bytes, references and whether it has an
+    identifier (a tuple: worker processes send millions of them, and tuples travel fast)."""
 
     rtype: str
     rid: str
+    label: bytes  # b"<Type>/<id>"
     text: bytes
     references: tuple[bytes, ...]  # b"<Type>/<id>" or b"#<contained id>", as written
     identified: bool
-
-    @property
-    def label(self) -> bytes:
-        return f"{self.rtype}/{self.rid}".encode()
 
 
 def first_identifier(resource: dict[str, Any]) -> tuple[str, str] | None:
@@ -120,8 +117,9 @@ def serialise(resources: Sequence[dict[str, Any]]) -> list[Serialised]:
     out = []
     for r in resources:
         text = dumps(r)
-        out.append(Serialised(str(r.get("resourceType", "")), str(r.get("id", "")), text,
-                              tuple(_REFERENCE.findall(text)), first_identifier(r) is not None))
+        rtype, rid = str(r.get("resourceType", "")), str(r.get("id", ""))
+        out.append(Serialised(rtype, rid, f"{rtype}/{rid}".encode(), text, tuple(_REFERENCE.findall(text)),
+                              first_identifier(r) is not None))
     return out
 
 

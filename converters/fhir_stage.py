@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import re
 import sys
+from collections import deque
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
@@ -39,10 +40,11 @@ from trialbridge.schemas.fhir_checks import RELEASES, check_resources
 from trialbridge.schemas.findings import Finding, finding
 
 # Build order = bundle order: the study level (the ResearchStudy first, then what it references), then
-# for each subject: Patient, ResearchSubject, MedicationAdministrations, AdverseEvents, Observations.
+# for each subject: Patient, ResearchSubject, MedicationAdministrations, AdverseEvents, disease responses
+# (Observations from RS), laboratory results (Observations from LB).
 STUDY_MODULES: tuple[str, ...] = ("research_study", "organization", "location", "practitioner", "group", "medication")
 SUBJECT_MODULES: tuple[str, ...] = (
-    "patient", "research_subject", "medication_administration", "adverse_event", "observation")
+    "patient", "research_subject", "medication_administration", "adverse_event", "disease_response", "observation")
 RESOURCE_MODULES: tuple[str, ...] = STUDY_MODULES + SUBJECT_MODULES
 BLOCK_SUBJECTS = 250
 WORKERS = min(os.cpu_count() or 1, 8)
@@ -165,7 +167,14 @@ def prepared_blocks(inp: FhirInput, releases: Sequence[str], size: int, workers:
     gc.freeze()  # the inherited objects stay out of the workers' collections: no copy-on-write of the heap
     try:
         with multiprocessing.get_context("fork").Pool(min(workers, count)) as pool:
-            yield from pool.imap(_prepare_block, range(count))
+            # at most `workers` + 1 blocks in flight: results never pile up in this process's memory
+            ahead = min(workers, count) + 1
+            pending = deque(pool.apply_async(_prepare_block, (index,)) for index in range(min(ahead, count)))
+            for index in range(ahead, count + ahead):
+                result = pending.popleft().get()
+                if index < count:
+                    pending.append(pool.apply_async(_prepare_block, (index,)))
+                yield result
     finally:
         gc.unfreeze()
         _JOB.clear()

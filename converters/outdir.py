@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from trialbridge.converters.processes import on_interrupt
 from trialbridge.schemas.findings import Finding, finding
 
 MANIFEST = "trialbridge-manifest.sha256"
@@ -157,6 +158,18 @@ def remove_stale(out: Path) -> list[Path]:
     return stale
 
 
+def cleanup_after(out: Path, pid: int) -> None:
+    """What run `pid`, killed outright, left beside `out`: its work folder, and the lock file if free."""
+    out = Path(out).absolute()
+    for path in out.parent.glob(f".{out.name}.partial-{pid}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    lock = _lock_path(out)
+    if lock.exists():
+        fd = _take_lock(lock)
+        if fd is not None:
+            _release(lock, fd)
+
+
 def _created_parents(out: Path) -> list[Path]:
     """The missing ancestors of `out`, outermost first (created now, removed again if nothing is published)."""
     missing = [p for p in reversed(out.parents) if not p.exists()]
@@ -186,11 +199,12 @@ def claim_output(out: Path, inputs: Sequence[Path] = (), force: bool = False) ->
         holder = lock.read_text(errors="replace").strip() if lock.exists() else "?"
         raise OutputRefused([finding("OUT-BUSY", str(out), [str(out)], out=str(out), pid=holder or "?")])
     try:
-        remove_stale(out)
-        problems = out_problems(out, inputs, force)  # again, under the lock: another run may have published
-        if problems:
-            raise OutputRefused(problems)
-        yield
+        with on_interrupt(lambda: _release(lock, fd)):
+            remove_stale(out)
+            problems = out_problems(out, inputs, force)  # again, under the lock: another run may have published
+            if problems:
+                raise OutputRefused(problems)
+            yield
     finally:
         _release(lock, fd)
         if not out.exists():

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
+from trialbridge.converters.input_limits import check_input_limits
 from trialbridge.converters.native_reader import read_native, read_registry
 from trialbridge.converters.outdir import OutputRefused, claim_output
+from trialbridge.converters.processes import checkpoint
 from trialbridge.converters.progress import Progress
 from trialbridge.converters.readers.spec_files import find_spec, read_spec
 from trialbridge.converters.readers.tabular import read_sources
@@ -124,6 +126,9 @@ def check(path: Path) -> RunResult:
         return RunResult(findings, 1 if has_errors(findings) else 0,
                          f"checked the SDTM package {package} against SDTMIG 3.4" +
                          (" and its define.xml" if (package / "define.xml").exists() else ""))
+    over = check_input_limits(path)
+    if over:
+        return RunResult(triage(over), 2, f"{path}: input over the documented limits, see the errors above")
     trial, findings = read_study(path)
     findings = triage(findings)
     if trial is None or has_errors(findings):
@@ -221,10 +226,14 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     started = time.monotonic()
     progress = progress or Progress()
     progress.stage("read and check the study's records")
+    over = check_input_limits(Path(source))
+    if over:
+        return RunResult(triage(over), 2, f"{source}: input over the documented limits, nothing written to {out}")
     trial, findings = read_study(Path(source), spec)
     if trial is None or has_errors(findings):
         return RunResult(triage(findings), 2, f"{source}: input rejected, nothing written to {out}")
     stamp = created or creation_datetime(trial.registry)
+    checkpoint("read")  # test hook for interruptions (converters/processes.py); a no-op otherwise
     progress.stage("map SDTM", subjects=len(trial.subjects))
     try:
         mapped = map_sdtm(trial)  # the hub: the SDTM package and the FHIR bundles come from these same tables
@@ -232,6 +241,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
         return RunResult(findings + [spec_error_finding(error)], 2, f"{source}: the spec cannot run, nothing written to {out}")
     try:
         with atomic_output_dir(Path(out)) as work:
+            checkpoint("mapped")
             study = study_mapping(trial).study
             if fhir_releases:
                 progress.stage("FHIR " + " and ".join(fhir_releases))
@@ -239,9 +249,11 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                                                  study=fhir_study(study, trial), entries=bundle_entries or ENTRIES,
                                                  bundle_type=bundle_type, created=stamp,
                                                  loinc_names=loinc_names(trial))
+                checkpoint("fhir")
             progress.stage("SDTM package: XPT, define.xml, checks")
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,
-                                         mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json)
+                                         mapped=mapped, placeholder=ascii_placeholder, dataset_json=dataset_json,
+                                         study=study)
             records = {name: len(table) for name, table in mapped.tables.items()}
             del mapped
             findings = triage(findings + package.findings, waivers)
@@ -267,6 +279,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                     outputs=file_entries(files_under(work, skip=REPORT_FILES), work),
                     reconciliation=package.reconciliation, rule_results=[r.as_dict() for r in package.results],
                     datasets={name: records[name] for name in package.written if name in records}))
+            checkpoint("publish")
     except NotPublished:
         return RunResult(findings, 2, f"{source}: the SDTM package cannot be written whole, nothing written to {out}")
     except OSError as error:  # the disk refused (full, read-only, permissions): the environment, not bad data
@@ -295,4 +308,6 @@ def synthesise(out: Path, n_subjects: int, seed: int, force: bool = False) -> di
     from trialbridge.converters.synth import write_synthetic
 
     with claim_output(Path(out), (), force), atomic_output_dir(Path(out)) as work:
-        return write_synthetic(work, n_subjects, seed)
+        counts = write_synthetic(work, n_subjects, seed)
+        checkpoint("publish")
+        return counts

@@ -22,6 +22,7 @@ from trialbridge.mappings.spec.engine import run_mapping
 from trialbridge.mappings.spec.model import StudyMapping
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding, finding, has_errors
+from trialbridge.schemas.clinical_checks import check_clinical
 from trialbridge.schemas.sdtm_checks import RuleResult, check_sdtm
 from trialbridge.schemas.sdtm_spec import with_continuations
 
@@ -152,7 +153,8 @@ def read_back(sdtm_dir: Path, expected: dict[str, int], read: Callable = read_xp
 
 def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
                        split_threshold: int = SPLIT_THRESHOLD, mapped: SdtmTables | None = None,
-                       placeholder: bool = False, dataset_json: tuple[str, ...] = ()) -> PackageWrite:
+                       placeholder: bool = False, dataset_json: tuple[str, ...] = (),
+                       study: StudyInfo | None = None) -> PackageWrite:
     """Map (unless `mapped` is given), reconcile, check and write `sdtm_dir/*.xpt` + define.xml, whole or
     nothing: when the writer's stages find an error in any dataset (a value with no ASCII form, a value
     over 200 bytes, ...), no file is written and `complete` is False. Every file is read back; the names
@@ -170,8 +172,11 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
         stop = [finding("PACKAGE-STOPPED", ", ".join(n.lower() + ".xpt" for n in blocked), blocked,
                         datasets=", ".join(blocked))]
         return PackageWrite(sdtm.findings + stage_findings + stop, [], {}, [], False)
-    check_findings, results = check_sdtm(
-        {name: with_provenance(ready, sdtm.tables[name]) for name, (ready, _) in staged.items()}, spec)
+    checked = {name: with_provenance(ready, sdtm.tables[name]) for name, (ready, _) in staged.items()}
+    check_findings, results = check_sdtm(checked, spec)
+    clinical_findings, clinical_results = check_clinical(checked, study or study_mapping(trial).study)  # warnings
+    check_findings, results = check_findings + clinical_findings, results + clinical_results
+    del checked
     sdtm_dir.mkdir(parents=True, exist_ok=True)
     write_findings: list[Finding] = list(stage_findings)
     for name in spec.datasets:

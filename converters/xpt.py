@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
+from trialbridge.converters.xpt_damage import XptDamaged, damage_after_reading, damage_before_reading
 from trialbridge.converters.xpt_ascii import CONTROL, NOT_PRINTABLE_ASCII, transliterate
 from trialbridge.converters.xpt_format import (
     IBM_MAX, IBM_MIN, LABEL_MAX, NAME_PATTERN, NUM_LENGTH, RECORD, XptColumn, file_size, write_member,
@@ -454,8 +455,15 @@ def read_xpt(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, Xpt
     Numbers stay numbers whatever their SAS format (DATE9., TIME8., DATETIME20., E8601DA., ...): an ADaM
     date is the SAS day count it is stored as. `encoding` (an iconv name such as "WINDOWS-1252") decodes
     the text; the default is UTF-8 (`converters/xpt_encoding.py` tries the others)."""
-    data, meta = pyreadstat.read_xport(str(path), output_format="dict", encoding=encoding,
-                                       disable_datetime_conversion=True)  # plain lists: no pandas string arrays
+    path = Path(path)
+    problem = damage_before_reading(path)
+    if problem:
+        raise XptDamaged(f"{path.name}: {problem}")
+    try:
+        data, meta = pyreadstat.read_xport(str(path), output_format="dict", encoding=encoding,
+                                           disable_datetime_conversion=True)  # plain lists: no pandas string arrays
+    except pyreadstat.ReadstatError as error:
+        raise XptDamaged(f"{path.name}: {error}") from None
     types = {n: "Char" if t == "string" else "Num" for n, t in meta.readstat_variable_types.items()}
     labels = meta.column_names_to_labels
     columns = tuple(
@@ -467,4 +475,7 @@ def read_xpt(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, Xpt
         for c in columns
     })
     rows = meta.number_rows if meta.number_rows is not None else len(frame)
+    problem = damage_after_reading(path, sum(c.length for c in columns))
+    if problem:
+        raise XptDamaged(f"{path.name}: {problem}; {rows:,} record(s) were readable")
     return frame, XptMeta(meta.table_name or "", meta.file_label or "", meta.creation_time, int(rows), columns)

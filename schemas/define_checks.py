@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -354,13 +356,23 @@ class _Checker:
                 self.add("DEFINE-XPT-MISSING", group.name.lower(), (group.name,), dataset=group.name,
                          file="(no def:leaf)", where=self.at(group.line))
                 continue
+            unsafe = unsafe_href(group.href, self.xpt_dir)
+            if unsafe:  # never followed: an href outside the package could read any file of the machine
+                self.add("DEFINE-HREF-UNSAFE", group.name.lower(), (group.href[:120],), dataset=group.name,
+                         href=group.href[:120], reason=unsafe, where=self.at(group.line))
+                continue
             path = self.xpt_dir / group.href
             described.add(path.resolve())
             if not path.is_file():
                 self.add("DEFINE-XPT-MISSING", group.name.lower(), (group.href,), dataset=group.name,
                          file=group.href, where=self.at(group.line))
                 continue
-            self.dataset(group, read_xpt_file(path, self.read))
+            try:
+                data = read_xpt_file(path, self.read)
+            except Exception as error:  # a damaged file is a finding naming it; the other datasets are still checked
+                self.add("PACKAGE-XPT-UNREADABLE", group.href, (group.href,), file=group.href, error=str(error))
+                continue
+            self.dataset(group, data)
         for path in sorted(self.xpt_dir.rglob("*.xpt")):
             if path.resolve() not in described:
                 name = path.stem.upper()
@@ -581,6 +593,27 @@ class _Checker:
         values = sorted("/".join(row) for row in described.itertuples(index=False, name=None))
         self.add("DEFINE-VLM-UNCOVERED", location, tuple(values), variable=parent.name, count=int(loose.sum()),
                  keys=", ".join(keys) or "(none)", key_values=", ".join(values[:20]))
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def unsafe_href(href: str, folder: Path) -> str:
+    """Why a `def:leaf` href may not be followed ("" when it may): it must be a relative file path that
+    stays inside the package folder (no URL, no absolute path, no `..`, no backslash or control character)."""
+    if _SCHEME.match(href) or href.startswith("//"):
+        return "it is a URL; a package's datasets are files beside define.xml"
+    if href.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", href):
+        return "it is an absolute path"
+    if "\\" in href or any(ord(ch) < 32 or ord(ch) == 127 for ch in href):
+        return "it holds a backslash or a control character"
+    if ".." in Path(href).parts:
+        return "it leaves the package folder (..)"
+    base = Path(folder).resolve()
+    target = (base / href).resolve()
+    if base != target and base not in target.parents:
+        return "it resolves outside the package folder (symbolic link)"
+    return ""
 
 
 def check_define_against_data(define_path: Path, xpt_dir: Path, read: XptReader | None = None) -> list[Finding]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -205,16 +206,35 @@ def catalogue() -> dict[str, Rule]:
     return {entry["id"]: Rule(**entry) for entry in json.loads(text)["rules"]}
 
 
+EXCERPT_OVER = 1_000  # a text field or value longer than this is quoted as an excerpt
+EXCERPT_KEEP = 200    # characters kept from its start
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def excerpt(text: str) -> str:
+    """At most an excerpt of a long value, with its full length."""
+    return text if len(text) <= EXCERPT_OVER else f"{text[:EXCERPT_KEEP]}... [{len(text):,} characters]"
+
+
+def quoted(text: str) -> str:
+    """A text as a message may quote it: an `excerpt`, control characters (ESC, NUL, C1, ...) escaped as
+    `\\xNN`, so no terminal ever receives them."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", excerpt(text))
+
+
 def finding(rule_id: str, location: str, values: Iterable[object] = (), **fields: object) -> Finding:
-    """Build a finding from its catalogue entry; `fields` fill the message and hint templates."""
+    """Build a finding from its catalogue entry; `fields` fill the message and hint templates (text
+    fields pass through `quoted`; values keep their characters, as an `excerpt`: the table prints them
+    with repr, JSON escapes them)."""
     rule = catalogue()[rule_id]
+    fields = {k: quoted(v) if isinstance(v, str) else v for k, v in fields.items()}
     return Finding(
         rule=rule.id,
         severity=rule.severity,
-        location=location,
+        location=quoted(location),
         message=rule.message.format(**fields),
         hint=rule.hint.format(**fields) if rule.hint else "",
-        values=tuple(str(v) for v in values),
+        values=tuple(excerpt(str(v)) for v in values),
     )
 
 

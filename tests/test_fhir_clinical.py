@@ -513,3 +513,15 @@ def test_revallo_one_observation_per_lb_record_with_its_subject_date_and_value()
     assert len(not_done) == (lb["LBSTAT"] == "NOT DONE").sum() == 7
     loinc = {r["code"]["text"]: r["code"]["coding"][0]["code"] for r in results if r["code"]["coding"][0]["system"] == LOINC}
     assert loinc["Hemoglobin"] == "718-7" and loinc["Platelets"] == "777-3"
+
+
+def test_suppae_qualifiers_are_coded_supporting_info_in_r5_and_notes_in_r4():
+    from trialbridge.mappings.study import StudyInfo
+
+    inp = FhirInput(SMALL.registry, SMALL.sdtm, "TB", StudyInfo(studyid="TB", sponsor_namespace="https://sponsor.example/ids"))
+    r5 = [e for e in adverse_event.build(inp, "R5") if "supportingInfo" in e]
+    assert r5, "the SMALL study has SUPPAE qualifiers"
+    codings = [i["itemCodeableConcept"]["coding"][0] for e in r5 for i in e["supportingInfo"]]
+    assert all(c["system"].startswith("https://sponsor.example/ids/suppae/") and c["code"] for c in codings)
+    r4 = adverse_event.build(inp, "R4")
+    assert not any("supportingInfo" in e for e in r4)

@@ -32,6 +32,8 @@ AESTDY/AEENDY, EPOCH, AEENTPT (the time point of AEENRTPT), AESPID (the CRF line
 not an SDTM variable: it comes from StudyInfo.extra VERSION.MEDDRA (the AE form's MEDDRAV, as define.xml
 has it) into Coding.version; without it, finding FHIR-AE-MEDDRA-VERSION.
 - mitigatingAction: AEACN as its CDISC C66767 NCI concept (R4: no element, the note keeps it);
+- supportingInfo: each SUPPAE qualifier (REVALLO: GVHD type, GVHD grade, steroid-refractory) coded: system
+  "<sponsor namespace>/suppae/<qnam>", code QVAL, text "<QLABEL>: <QVAL>" (R4: no element, the note keeps it);
 - text: a generated narrative (term, grade, seriousness, dates, outcome, action, relationship).
 
 R4 differences (`R4`, one table): identifier 0..1 (the first); no status (the outcome says ongoing); code
@@ -75,6 +77,7 @@ from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_spec import terminology
 
 SYSTEM_ADVERSE_EVENT = "urn:trialbridge:adverse-event"  # one AE record: "<USUBJID>/<AESEQ>"
+SYSTEM_QUALIFIER = "urn:trialbridge:suppae"  # + "/<qnam>": the values of a SUPPAE qualifier (sponsor-defined)
 MEDDRA = "https://www.meddra.org"  # THO NamingSystem mdr: preferred URI (http://terminology.hl7.org/CodeSystem/mdr retired)
 ADVERSE_EVENT_IG = "http://hl7.org/fhir/uv/ae-research-ig/StructureDefinition/"  # HL7 AE Clinical Research (R5)
 ADVERSE_EVENT_IG_R4 = "http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/"  # its R4 backport
@@ -170,6 +173,16 @@ def _terms(ae: pd.DataFrame, supp: pd.DataFrame) -> pd.Series:
     tails = _per_record(parts, len(ae), parts["QVAL"])
     return pd.Series([" ".join([head, *tail]) for head, tail in zip(ae["AETERM"], tails)], index=ae.index,
                      dtype=object)
+
+
+def _qualifiers(inp: FhirInput, ae: pd.DataFrame, supp: pd.DataFrame) -> list[list[dict] | None]:
+    """Each SUPPAE qualifier of a record (GVHD type, grade, steroid-refractory...) as R5 supportingInfo: a
+    coded item, the qualifier's QNAM as a code system in the sponsor's namespace, QVAL its code, QLABEL the text."""
+    qualifiers = supp.loc[~_continued(supp)]
+    base = system(inp, SYSTEM_QUALIFIER)
+    items = [{"itemCodeableConcept": concept(coding(f"{base}/{qnam.lower()}", qval), text=f"{label or qnam}: {qval}")}
+             for qnam, label, qval in zip(qualifiers["QNAM"], qualifiers["QLABEL"], qualifiers["QVAL"])]
+    return [found or None for found in _per_record(qualifiers, len(ae), pd.Series(items, dtype=object))]
 
 
 def _notes(ae: pd.DataFrame, supp: pd.DataFrame, untreated: pd.Series) -> list[list[str]]:
@@ -297,7 +310,7 @@ def build_r5(inp: FhirInput) -> list[dict]:
                for start, end in zip(fhir_datetime(ae["AESTDTC"]), fhir_datetime(ae["AEENDTC"]))]
     notes = [[{"text": text} for text in texts] or None for texts in _notes(ae, supp, untreated)]
     columns = zip(ids, narratives(event_text(ae)), ae["USUBJID"], seq, _extensions(ae), _status(ae), codes, periods,
-                  ae["AESER"], ae["AEOUT"], _suspects(ae, by_subject), ae["AEACN"], notes)
+                  ae["AESER"], ae["AEOUT"], _suspects(ae, by_subject), ae["AEACN"], _qualifiers(inp, ae, supp), notes)
     return [
         present({
             "resourceType": "AdverseEvent",
@@ -316,10 +329,11 @@ def build_r5(inp: FhirInput) -> list[dict]:
             "study": study,
             "suspectEntity": suspects,
             "mitigatingAction": actions.get(action),
+            "supportingInfo": qualifiers,
             "note": note,
         })
-        for aid, text_of, usubjid, aeseq, extensions, status, code, period, serious, outcome, suspects, action, note
-        in columns
+        for (aid, text_of, usubjid, aeseq, extensions, status, code, period, serious, outcome, suspects, action,
+             qualifiers, note) in columns
     ]
 
 
@@ -401,6 +415,7 @@ R4 = R4Differences(
     recast("outcome", r4_outcome),
     recast("suspectEntity", r4_suspects),
     drop("mitigatingAction", "no R4 element: AEACN is in the note 'Action taken with study treatment: ...'"),
+    drop("supportingInfo", "no R4 element: each SUPPAE qualifier is in a note '<QLABEL>: <QVAL>'"),
     drop("note", "no R4 element: each note is in the extension "
                  "http://hl7.org/fhir/5.0/StructureDefinition/extension-AdverseEvent.note"),
 )

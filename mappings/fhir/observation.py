@@ -266,10 +266,11 @@ def unplaced(inp: FhirInput, release: str) -> list[Finding]:
     lb = sdtm_columns(inp, "LB", LB_CHAR, LB_NUM)
     if lb.empty:
         return []
-    ids, _ = result_keys(lb)
 
-    def where(mask: pd.Series, element: str) -> str:  # the first resource concerned
-        return f"Observation/{ids[mask].iloc[0]}.{element}"
+    def where(mask: pd.Series, element: str) -> str:  # the first resource concerned (its id alone is computed)
+        first = lb.loc[mask].iloc[:1]
+        rid = resource_id("Observation", first["USUBJID"].iloc[0], number_text(first["LBSEQ"]).iloc[0])
+        return f"Observation/{rid}.{element}"
 
     found: list[Finding] = []
     not_done = lb["LBSTAT"] == NOT_DONE
@@ -277,8 +278,8 @@ def unplaced(inp: FhirInput, release: str) -> list[Finding]:
         found.append(finding("FHIR-OBSERVATION-NOT-DONE", where(not_done, "status"),
                              lb.loc[not_done, "USUBJID"] + " " + lb.loc[not_done, "LBTESTCD"] + " "
                              + lb.loc[not_done, "LBDTC"], count=int(not_done.sum())))
-    quantities, strings = _values(lb)
-    empty = pd.Series([q is None and s is None for q, s in zip(quantities, strings)], index=lb.index) & ~not_done
+    bounded = lb["LBSTRESC"].str.match(_BOUND)  # a value, a bound or a text: what _values would place
+    empty = lb["LBSTRESN"].isna() & ~bounded & (lb["LBSTRESC"] == "") & ~not_done
     if empty.any():
         found.append(finding("FHIR-OBSERVATION-NO-RESULT", where(empty, "dataAbsentReason"),
                              lb.loc[empty, "USUBJID"] + " " + lb.loc[empty, "LBTESTCD"], count=int(empty.sum())))

@@ -1,0 +1,177 @@
+"""Signals and child processes -> clean interruption: no traceback, no debris, no process left behind.
+
+- `raise_on_signals()`: on the first SIGINT or SIGTERM the run stops at once, from the signal handler
+  itself, instead of unwinding through whatever library code it was in (an exception raised there,
+  e.g. inside a multiprocessing pool being started, can leave locks held and the run hanging): the
+  forked workers are killed, the cleanups registered with `on_interrupt` run (newest first: the
+  work folder, the lock), one line is printed, and the process exits 130 / 143. Later signals are
+  ignored while it cleans up.
+- `die_with_parent(sig)`: Linux `prctl(PR_SET_PDEATHSIG)`; the calling process gets `sig` when the
+  thread that forked it dies, whatever killed it (SIGKILL included). `worker_setup()` is what every
+  worker a run forks calls (registered by `forked_workers_follow_parent` with `os.register_at_fork`,
+  so the FHIR stage's `multiprocessing` fork workers and any later pool get it without knowing): it
+  dies with its parent, ignores SIGINT (Ctrl-C reaches the whole terminal group; the parent decides)
+  and takes SIGTERM's default action (the pool's terminate() stops it at once).
+- `supervise(work, cleanup)`: the command runs `work` in a forked child and waits. The parent forwards
+  SIGINT/SIGTERM to the child; the child has PDEATHSIG=SIGTERM, so killing the parent outright
+  (SIGKILL) still makes the child clean up and exit; if the child itself is killed outright, the
+  parent runs `cleanup` (remove what the child left). Only a SIGKILL of both at once leaves a work
+  folder, which the next run into the same `--out` removes (`converters/outdir.py`).
+- `checkpoint(name)`: a test hook. When the environment variable TRIALBRIDGE_PAUSE_AT names this
+  checkpoint, the process prints `trialbridge: paused at NAME (pid N)` on stderr and waits for a
+  signal, so tests interrupt a run at a known point without any timing assumption.
+"""
+from __future__ import annotations
+
+import ctypes
+import multiprocessing.process
+import os
+import signal
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+PR_SET_PDEATHSIG = 1
+PAUSE_VARIABLE = "TRIALBRIDGE_PAUSE_AT"
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+_CLEANUPS: list[Callable[[], None]] = []
+_MESSAGE: list[str] = []
+
+
+@contextmanager
+def on_interrupt(cleanup: Callable[[], None]) -> Iterator[None]:
+    """Within the block, an interruption runs `cleanup` before the process exits."""
+    _CLEANUPS.append(cleanup)
+    try:
+        yield
+    finally:
+        if cleanup in _CLEANUPS:
+            _CLEANUPS.remove(cleanup)
+
+
+def interrupt_message(text: str) -> None:
+    """What the one line printed on interruption adds after `stopped by SIGTERM` (e.g. `nothing written to out`)."""
+    _MESSAGE[:] = [text]
+
+
+def _kill_workers() -> None:
+    children = getattr(multiprocessing.process, "_children", set())
+    for child in list(children):
+        pid = getattr(child, "pid", None)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def stop_now(signum: int, _frame: object = None) -> None:
+    """The signal handler: kill workers, clean up, one line, exit 128 + signal (see the module docstring)."""
+    for sig in SIGNAL_EXIT:           # the first signal stops the run; cleanup must not be interrupted
+        signal.signal(sig, signal.SIG_IGN)
+    _kill_workers()
+    for cleanup in reversed(_CLEANUPS):
+        try:
+            cleanup()
+        except Exception:             # one cleanup failing must not keep the others from running
+            pass
+    line = f"trialbridge: stopped by {signal.Signals(signum).name}" + (f"; {_MESSAGE[0]}" if _MESSAGE else "")
+    try:
+        os.write(2, (line + "\n").encode("utf-8", "replace"))
+    finally:
+        os._exit(128 + signum)
+
+
+def raise_on_signals() -> None:
+    """SIGINT and SIGTERM stop the run cleanly (`stop_now`)."""
+    for sig in SIGNAL_EXIT:
+        signal.signal(sig, stop_now)
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send `sig` to this process when its parent dies; False where that is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def worker_setup() -> None:
+    """Run in every forked worker: die with the parent, leave SIGINT to it, default SIGTERM."""
+    parent = os.getppid()
+    die_with_parent(signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if os.getppid() != parent:        # the parent died before prctl took effect
+        os._exit(128 + signal.SIGKILL)
+    checkpoint("worker")
+
+
+def forked_workers_follow_parent() -> None:
+    """From now on every process forked by this one (from Python) runs `worker_setup` first."""
+    os.register_at_fork(after_in_child=worker_setup)
+
+
+def checkpoint(name: str) -> None:
+    """Test hook (see the module docstring): pause here when TRIALBRIDGE_PAUSE_AT names `name`."""
+    if os.environ.get(PAUSE_VARIABLE) != name:
+        return
+    sys.stderr.write(f"trialbridge: paused at {name} (pid {os.getpid()})\n")
+    sys.stderr.flush()
+    while True:
+        signal.pause()
+
+
+def _exit_status(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def supervise(work: Callable[[], int], cleanup: Callable[[int], None]) -> int:
+    """Run `work` in a forked child (see the module docstring); its exit status, or 128 + signal.
+
+    `cleanup(child_pid)` runs in the parent when the child was killed without cleaning up.
+    """
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+        raise_on_signals()
+        return work()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:                                   # the child: does the work
+        code = 3
+        try:
+            die_with_parent(signal.SIGTERM)
+            raise_on_signals()
+            if os.getppid() != parent:             # the parent died before prctl took effect
+                stop_now(signal.SIGTERM)
+            forked_workers_follow_parent()
+            code = work()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    for sig in SIGNAL_EXIT:                        # the parent: forwards signals, waits, cleans up
+        signal.signal(sig, lambda signum, _frame: os.kill(pid, signum))
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            return 3
+        except InterruptedError:
+            continue
+    for sig in SIGNAL_EXIT:
+        signal.signal(sig, signal.SIG_DFL)
+    if os.WIFSIGNALED(status):
+        cleanup(pid)
+    return _exit_status(status)

@@ -1,0 +1,109 @@
+"""The bad-input corpus: altered copies of examples/revallo (built in tmp folders), each answered precisely.
+
+Every case (`tests/bad_input_cases.py`, 60+ of them: files, CSV structure, values, text the SDTM
+package cannot hold, size limits) must give its exact exit code and an error finding with its rule,
+its exact location (file:line:column, dataset:variable:record or JSON path) and the offending value
+in the message or values; no traceback; and nothing may be left beside the input: no output
+folder, no `.partial` folder, no lock. Then the odd-but-legal cases: converted, reported, whole.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bad_input_cases import CASES, A, Case, ident, registry, set_cell
+from trialbridge.converters import pipeline
+from trialbridge.converters.xpt import read_xpt
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"
+
+
+def altered(tmp_path: Path, case: Case) -> Path:
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLE, folder)
+    case.mutate(folder)
+    return folder
+
+
+def test_the_corpus_has_at_least_60_distinct_cases():
+    assert len(CASES) >= 60 and len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_each_bad_input_is_refused_precisely_and_leaves_nothing(tmp_path, case):
+    folder = altered(tmp_path, case)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=())
+    assert result.exit_code == case.exit_code
+    matching = [f for f in result.findings if f.rule == case.rule and f.location == case.location]
+    assert matching, [(f.rule, f.location) for f in result.findings if f.severity == "error"][:10]
+    assert matching[0].severity == "error"
+    assert any(case.text in f.message or case.text in f.values for f in matching), matching[0].message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]            # no output, no partial, no lock
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before   # the input untouched
+
+
+@pytest.mark.parametrize("out, rule", [
+    (lambda tmp, src: src, "OUT-OVERLAPS-INPUT"),
+    (lambda tmp, src: src / "out", "OUT-OVERLAPS-INPUT"),
+    (lambda tmp, src: tmp, "OUT-OVERLAPS-INPUT"),
+    (lambda tmp, src: src / "registry.json", "OUT-OVERLAPS-INPUT"),
+])
+def test_an_out_folder_that_overlaps_the_input_is_refused_and_nothing_is_deleted(tmp_path, out, rule):
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLE, folder)
+    target = out(tmp_path, folder)
+    result = pipeline.convert(folder, target, fhir_releases=(), force=True)
+    assert result.exit_code == 2 and [f.rule for f in result.findings] == [rule]
+    assert result.findings[0].location == str(target)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in EXAMPLE.iterdir())
+
+
+def test_a_greek_letter_in_the_registry_title_is_spelled_out_in_ts(tmp_path):
+    case = Case("beta", registry(ident({"officialTitle": "Lenalidomide and β2-microglobulin after Allo-SCT"})),
+                0, "", "", "")
+    folder = altered(tmp_path, case)
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=())
+    assert result.exit_code in (0, 1)
+    ts, _ = read_xpt(tmp_path / "out" / "sdtm" / "ts.xpt")
+    assert "Lenalidomide and beta2-microglobulin after Allo-SCT" in set(ts["TSVAL"])
+    assert any(f.rule == "XPT-ASCII-REPLACED" and f.location.startswith("ts:TSVAL") for f in result.findings)
+
+
+def test_windows_line_ends_and_a_byte_order_mark_are_read_as_the_same_records(tmp_path):
+    case = Case("crlf-bom", lambda f: (f / "dosing.csv").write_bytes(
+        b"\xef\xbb\xbf" + (f / "dosing.csv").read_bytes().replace(b"\n", b"\r\n")), 0, "", "", "")
+    folder = altered(tmp_path, case)
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=())
+    assert result.exit_code in (0, 1)
+    report = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert report["reconciliation"]["dosing.csv"]["written"] == 26
+
+
+def test_with_the_placeholder_opt_in_the_emoji_case_converts_and_reports(tmp_path):
+    case = Case("emoji", set_cell(A, 2, "AETERM", "Fièvre 🤒 発熱"), 0, "", "", "")
+    folder = altered(tmp_path, case)
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=(), ascii_placeholder=True)
+    assert result.exit_code in (0, 1)
+    ae, _ = read_xpt(tmp_path / "out" / "sdtm" / "ae.xpt")
+    assert "Fievre [U+1F912] [U+767A][U+71B1]" in set(ae["AETERM"])
+
+
+@pytest.mark.parametrize("mutate, rule, location, source", [
+    (set_cell("dosing.csv", 2, "DOSE", "0"), "CLIN-DOSE-LEVEL", "ex:EXDOSE:", "dosing.csv:2"),   # 0 mg under 5/10/15
+    (set_cell("adverse_events.csv", 2, "AESTDAT", "2011-09-01"), "CLIN-BEFORE-CONSENT", "ae:AESTDTC:",
+     "adverse_events.csv:2"),                                                                   # before consent
+], ids=["dose-0", "ae-before-consent"])
+def test_odd_but_legal_data_converts_with_a_clinical_warning_naming_the_record(tmp_path, mutate, rule, location,
+                                                                                source):
+    folder = altered(tmp_path, Case("odd", mutate, 0, "", "", ""))
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=())
+    assert result.exit_code in (0, 1)
+    hits = [f for f in result.findings if f.rule == rule]
+    assert len(hits) == 1 and hits[0].location.startswith(location) and source in hits[0].message
+    assert hits[0].severity == "warning"
+    report = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert report["counts"]["by_rule"][rule] == 1
