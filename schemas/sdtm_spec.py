@@ -24,7 +24,8 @@ import pandas as pd
 CT_VERSION = "2025-03-28"
 SDTMIG_VERSION = "3.4"
 
-ORIGINS: frozenset[str] = frozenset({"Collected", "Derived", "Assigned", "Protocol"})
+ORIGINS: frozenset[str] = frozenset({"Collected", "Derived", "Assigned", "Protocol", "Predecessor"})
+SPONSOR_CODELIST = "SPONSOR"  # a study-spec codelist value: the study's own terms (no CDISC codelist exists)
 SUPP_MODEL = "SUPPQUAL"  # the SDTMIG rows every SUPP-- dataset takes its variables from
 
 
@@ -123,10 +124,12 @@ class Variable:
     core: str  # "Req" | "Exp" | "Perm"
     role: str
     codelist: str  # NCI C-code of the CDISC codelist the study uses, "" if none
-    origin: str  # "Collected" | "Derived" | "Assigned" | "Protocol"
-    source: str  # Collected: "<form file> <column>", else ""
+    origin: str  # "Collected" | "Derived" | "Assigned" | "Protocol" | "Predecessor"
+    source: str  # Collected: "<form file> <column>"; Predecessor: "<DATASET>.<VARIABLE>" copied; else ""
     method: str  # MethodDef id for Derived, else ""
     comment: str  # CommentDef text, else ""
+    pages: str = ""  # Collected: annotated CRF pages (acrf.pdf) holding the field, space-separated, "" if none
+    sponsor_terms: bool = False  # the study's own terms (no CDISC codelist): define.xml lists the values used
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class ValueLevel:
     codelist: str = ""
     source: str = ""
     comment: str = ""
+    pages: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,7 @@ def _study_spec_json() -> dict[str, Any]:
 def _variable(dataset: str, row: pd.Series, use: dict[str, Any]) -> Variable:
     codelists = [c.strip() for c in row["CDISC CT Codelist Code(s)"].split(";") if c.strip()]
     codelist = use.get("codelist", codelists[0] if codelists else "")
+    sponsor_terms = codelist == SPONSOR_CODELIST
     return Variable(
         dataset=dataset,
         name=row["Variable Name"],
@@ -217,11 +222,13 @@ def _variable(dataset: str, row: pd.Series, use: dict[str, Any]) -> Variable:
         order=int(row["Variable Order"]),
         core=row["Core"],
         role=row["Role"],
-        codelist=codelist,
+        codelist="" if sponsor_terms else codelist,
         origin=use["origin"],
         source=use.get("source", ""),
         method=use.get("method", ""),
         comment=use.get("comment", ""),
+        pages=str(use.get("pages", "")),
+        sponsor_terms=sponsor_terms,
     )
 
 
@@ -259,7 +266,7 @@ def _supp_value_level(name: str, qualifiers: list[dict[str, Any]]) -> list[Value
             dataset=name, variable="QVAL", where_variable="QNAM", where_value=q["qnam"],
             type=q.get("type", "text"), label=q["qlabel"], unit=q.get("unit", ""),
             origin=q["origin"], method=q.get("method", ""), codelist=q.get("codelist", ""),
-            source=q.get("source", ""), comment=q.get("comment", ""),
+            source=q.get("source", ""), comment=q.get("comment", ""), pages=str(q.get("pages", "")),
         )
         for q in qualifiers
     ]
@@ -272,6 +279,7 @@ def _declared_value_level(entries: list[dict[str, Any]]) -> list[ValueLevel]:
             where_value=e["where_value"], type=e.get("type", "text"), label=e.get("label", ""),
             unit=e.get("unit", ""), origin=e["origin"], method=e.get("method", ""),
             codelist=e.get("codelist", ""), source=e.get("source", ""), comment=e.get("comment", ""),
+            pages=str(e.get("pages", "")),
         )
         for e in entries
     ]
@@ -315,6 +323,21 @@ def _lab_value_level() -> list[ValueLevel]:
     return [entry for pair in zip(collected, standard) for entry in pair]
 
 
+def _ts_value_level() -> list[ValueLevel]:
+    """TSVAL per TSPARMCD (`sdtm/ts-parameters.json` value_level): its data type and, for a parameter whose
+    values are CDISC terms, its codelist (SDTMIG 3.4 TS codetable)."""
+    entries = json.loads(_text("sdtm", "ts-parameters.json")).get("value_level", {})
+    terms = terminology()
+    names = {terms.term_code("C67152", n): n for n in terms.submission_values("C67152")}  # TSPARM by NCI code
+    return [
+        ValueLevel(dataset="TS", variable="TSVAL", where_variable="TSPARMCD", where_value=parmcd,
+                   type=e.get("type", "text"), label=names.get(terms.term_code("C66738", parmcd), parmcd), unit="",
+                   origin=e.get("origin", "Protocol"),
+                   method=e.get("method", ""), codelist=e.get("codelist", ""), comment=e.get("comment", ""))
+        for parmcd, e in entries.items()
+    ]
+
+
 @lru_cache(maxsize=1)
 def study_spec() -> StudySpec:
     """The study's SDTM specification, built once from SDTMIG, study-spec.json and lab-tests.json."""
@@ -337,6 +360,8 @@ def study_spec() -> StudySpec:
     value_level += _declared_value_level(spec.get("value_level", []))
     if "LB" in datasets:
         value_level += _lab_value_level()
+    if "TS" in datasets:
+        value_level += _ts_value_level()
     methods = dict(spec["methods"])
     undefined = sorted({v.method for d in datasets.values() for v in d.variables if v.method}
                        .union(v.method for v in value_level if v.method) - set(methods))
