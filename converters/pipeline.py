@@ -8,6 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Sequence
 
+import pandas as pd
+
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.input_limits import check_input_limits
 from trialbridge.converters.native_reader import read_native
@@ -15,6 +17,7 @@ from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.progress import Progress
 from trialbridge.converters.processes import checkpoint
 from trialbridge.converters.trial import Trial
+from trialbridge.mappings.sdtm.design import TrialDesign
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.converters.report import findings_json_text
 from trialbridge.schemas.findings import Finding, finding, has_errors
@@ -140,6 +143,28 @@ def study_info_of(trial: Trial) -> StudyInfo:
     )
 
 
+def trial_design_of(trial: Trial) -> TrialDesign:
+    """TEMPORARY, replaced by the lead (issue 9), like `study_info_of`: REVALLO's planned visits and elements
+    (from the protocol: inclusion, monthly visits M01..M09 about 30 days apart, end of treatment; screening,
+    lenalidomide, follow-up, the element model of TE); empty tables for any other record (no TV/SV/SE)."""
+    ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
+    if ident.get("nctId") != REVALLO_NCT:
+        return TrialDesign(pd.DataFrame(), pd.DataFrame())
+    # monthly visits while on treatment: it starts at Day +100..120 and stops one year after transplant at the
+    # latest, so M09 is the last month a subject can reach (VISITNUM as MT.VISITNUM numbers them)
+    months = [(k + 1, f"M{k:02d}", 30.0 * k + 1, "+/- 3 days", "") for k in range(1, 10)]
+    visits = pd.DataFrame(
+        [(1, "INCLUSION", None, "", "Inclusion visit: after informed consent, before the first dose"), *months,
+         (14, "EOT", None, "", "End of treatment visit")],
+        columns=["VISITNUM", "VISIT", "VISITDY", "window", "TVSTRL"])
+    elements = pd.DataFrame(
+        [("SCRN", "Screening", "Informed consent", "Start of the assigned arm's interventions", "SCREENING"),
+         ("T01", "lenalidomide", "Start of Drug: Lenalidomide", "End of the treatment of 'lenalidomide'", "TREATMENT"),
+         ("FU", "Follow-up", "End of the assigned arm's treatment", "End of study participation", "FOLLOW-UP")],
+        columns=["ETCD", "ELEMENT", "TESTRL", "TEENRL", "EPOCH"])
+    return TrialDesign(visits, elements)
+
+
 def creation_datetime(registry: dict[str, Any]) -> datetime:
     """The fixed creation timestamp of every output: the registry record's last update, never the clock.
 
@@ -211,7 +236,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     from trialbridge.converters.fhir_bundle import ENTRIES
     from trialbridge.converters.fhir_stage import write_fhir
     from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
-    from trialbridge.converters.sdtm_package import map_sdtm, write_sdtm_package
+    from trialbridge.converters.sdtm_package import map_sdtm, write_package_guide, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
     from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION
 
@@ -230,7 +255,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
         with atomic_output_dir(Path(out)) as work:
             progress.stage("map SDTM", subjects=len(trial.subjects))
             study = study_info_of(trial)
-            mapped = map_sdtm(trial, study)  # the hub: the SDTM package and the FHIR bundles come from these same tables
+            mapped = map_sdtm(trial, study, trial_design_of(trial))  # the hub: the SDTM package and the FHIR bundles come from these same tables
             checkpoint("mapped")
             if fhir_releases:
                 progress.stage("FHIR " + " and ".join(fhir_releases))
@@ -247,6 +272,9 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
             findings = triage(findings + package.findings, waivers)
             if not package.complete:
                 raise NotPublished()
+            # the reviewer's guide lists the findings as triaged, with their waiver justifications
+            write_package_guide(work / "sdtm", trial, {n: records[n] for n in package.written if n in records},
+                                findings)
             (work / "findings.json").write_text(findings_json_text(
                 findings,
                 tool={"name": "trialbridge", "version": _tool_version()},

@@ -15,6 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
+from trialbridge.converters.csdrg import GUIDE_HTML, GuideFacts, write_reviewers_guide
 from trialbridge.converters.dataset_json import write_package_dataset_json
 from trialbridge.converters.define import write_define_package
 from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE, Trial
@@ -28,6 +29,7 @@ from trialbridge.mappings.sdtm.lb import map_lb
 from trialbridge.mappings.sdtm.rs import map_rs
 from trialbridge.mappings.sdtm.ts import map_ts
 from trialbridge.mappings.study import StudyInfo
+from trialbridge.mappings.sdtm.design import TrialDesign, map_subject_design
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.native import FORM_NAMES, form_file
@@ -50,10 +52,11 @@ class SdtmTables:
     rejected: pd.DataFrame  # _file, _line, reason
 
 
-def map_sdtm(trial: Trial, study: StudyInfo | None = None) -> SdtmTables:
+def map_sdtm(trial: Trial, study: StudyInfo | None = None, design: TrialDesign | None = None) -> SdtmTables:
     """Run the domain mappings in order; SUPP-- rows are gathered per parent domain. `study`: the study's
-    constants for TS (default: `pipeline.study_info_of`, until the study specification supplies them)."""
-    from trialbridge.converters.pipeline import study_info_of
+    constants for TS (default: `pipeline.study_info_of`, until the study specification supplies them);
+    `design`: the planned visits and elements for TV/SV/SE (default: `pipeline.trial_design_of`)."""
+    from trialbridge.converters.pipeline import study_info_of, trial_design_of
 
     tables: dict[str, pd.DataFrame] = {}
     findings: list[Finding] = []
@@ -66,6 +69,10 @@ def map_sdtm(trial: Trial, study: StudyInfo | None = None) -> SdtmTables:
             tables[f"SUPP{domain}"] = mapped.supp
         findings += mapped.findings
         rejected.append(mapped.rejected)
+    # subject-level trial design (TV, SV, SE): one step after the domain mappings, from their tables
+    for domain, mapped in map_subject_design(tables, design or trial_design_of(trial), study_spec()).items():
+        tables[domain] = mapped.table
+        findings += mapped.findings
     all_rejected = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame(
         columns=[SOURCE_FILE, SOURCE_LINE, "reason"])
     return SdtmTables(tables, findings, all_rejected)
@@ -197,7 +204,8 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
     del sdtm, on_disk  # from here on only the files are read: free the tables
     if missing:
         return PackageWrite(findings + write_findings + missing, results, reconciliation, written, False)
-    define_findings = write_define_package(sdtm_dir, spec, trial, created, write_findings, read=read_once)
+    define_findings = write_define_package(sdtm_dir, spec, trial, created, write_findings, read=read_once,
+                                           reviewers_guide=GUIDE_HTML)
     define_findings += validate_define(sdtm_dir / "define.xml")
     define_findings += check_define_against_data(sdtm_dir / "define.xml", sdtm_dir, read=read_once)
     if dataset_json:  # Dataset-JSON v1.1 beside the XPT files: their values, define.xml's metadata
@@ -205,3 +213,17 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
                                                       dataset_json)
     return PackageWrite(findings + write_findings + check_findings + define_findings, results, reconciliation,
                         written, True)
+
+
+def write_package_guide(sdtm_dir: Path, trial: Trial, records: dict[str, int], findings: list[Finding]) -> None:
+    """The reviewer's guide skeleton (csdrg.md, csdrg.html; define.xml refers to it) of a package just
+    written: its datasets and `records`, its TS, and `findings` as triaged (with waiver justifications)."""
+    from trialbridge.converters.define import study_info
+
+    spec = study_spec()
+    ts = read_xpt(sdtm_dir / "ts.xpt")[0] if (sdtm_dir / "ts.xpt").is_file() else pd.DataFrame(
+        columns=["TSPARMCD", "TSVAL", "TSVALNF"])
+    info = study_info(trial.registry, trial.forms.get("adverse_events"))
+    facts = GuideFacts(spec=spec, records=records, ts=ts, findings=tuple(findings), registry=trial.registry,
+                       dictionaries=info.dictionaries, extra_files=tuple(sorted(p.name for p in sdtm_dir.iterdir())))
+    write_reviewers_guide(sdtm_dir, facts, info.study_id)
