@@ -145,14 +145,15 @@ def study_info_of(trial: Trial) -> StudyInfo:
 
 def trial_design_of(trial: Trial) -> TrialDesign:
     """TEMPORARY, replaced by the lead (issue 9), like `study_info_of`: REVALLO's planned visits and elements
-    (from the protocol: inclusion, monthly visits M01..M09 about 30 days apart, end of treatment; screening,
+    (from the protocol: inclusion, monthly visits M01..M08 about 30 days apart, end of treatment; screening,
     lenalidomide, follow-up, the element model of TE); empty tables for any other record (no TV/SV/SE)."""
     ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
     if ident.get("nctId") != REVALLO_NCT:
         return TrialDesign(pd.DataFrame(), pd.DataFrame())
-    # monthly visits while on treatment: it starts at Day +100..120 and stops one year after transplant at the
-    # latest, so M09 is the last month a subject can reach (VISITNUM as MT.VISITNUM numbers them)
-    months = [(k + 1, f"M{k:02d}", 30.0 * k + 1, "+/- 3 days", "") for k in range(1, 10)]
+    # monthly visits while on treatment: it starts at Day +100..120 after transplant and stops one year after it
+    # at the latest (Day +365), so month 8 (about Day +340) is the last a subject can reach; M09 would fall after
+    # Day +370 (VISITNUM as MT.VISITNUM numbers them)
+    months = [(k + 1, f"M{k:02d}", 30.0 * k + 1, "+/- 3 days", "") for k in range(1, 9)]
     visits = pd.DataFrame(
         [(1, "INCLUSION", None, "", "Inclusion visit: after informed consent, before the first dose"), *months,
          (14, "EOT", None, "", "End of treatment visit")],
