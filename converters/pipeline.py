@@ -123,7 +123,6 @@ def study_info_of(trial: Trial) -> StudyInfo:
         return StudyInfo(studyid=studyid)
     return StudyInfo(
         studyid=studyid,
-        sponsor_namespace="urn:chu-bordeaux:revallo",
         # Lenalidomide: FDA UNII F0P408N6V4, RxNorm ingredient 342369, WHO ATC L04AX04; oral capsules once a
         # day, 5 mg/day then 10 and 15 mg/day (protocol dose levels, registry arm description).
         treatments=(Treatment(name="LENALIDOMIDE", unii="F0P408N6V4", rxnorm="342369", atc="L04AX04",
