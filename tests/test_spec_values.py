@@ -21,22 +21,23 @@ TABLES = {
                 "DM,USUBJID,hardcode_no_ct,,,,01-{PATNUM},,,site-subject behind the study's prefix\n"
                 "DM,SUBJID,assign_no_ct,,PATNUM,,,,pattern=-(\\d+)$,\n"
                 "DM,SITEID,assign_no_ct,,PATNUM,,,,pattern=^(\\d+)-,\n"
-                "DM,COUNTRY,assign_no_ct,,COUNTRY,,,,case=upper,\n",
+                "DM,COUNTRY,assign_no_ct,,COUNTRY,,,,case=upper,\n"
+                "DM,SEX,assign_ct,,IT.SEX,C66731,,,,\n",
     "datasets": "dataset,parent,keys,label\nDM,,STUDYID;USUBJID,\n",
     "variables": "dataset,variable,origin,source,method,comment,codelist\n"
                  + "".join(f"DM,{v},Collected,,,,\n" for v in ("STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID",
-                                                               "COUNTRY")),
+                                                               "COUNTRY", "SEX")),
 }
 
 
-def _run(tmp_path: Path, rows: list[dict[str, str]]):
+def _run(tmp_path: Path, rows: list[dict[str, str]], study: str = ""):
     spec = tmp_path / "spec"
     spec.mkdir()
-    for name, text in TABLES.items():
+    for name, text in {**TABLES, "study": TABLES["study"] + study}.items():
         (spec / f"{name}.csv").write_text(text, encoding="utf-8")
     mapping, findings = read_spec(spec)
     assert mapping is not None, [f.message for f in findings]
-    raw = pd.DataFrame(rows).assign(_file="dm_raw.csv", _line=[str(n + 2) for n in range(len(rows))])
+    raw = pd.DataFrame([{"IT.SEX": "F", **row} for row in rows]).assign(_file="dm_raw.csv", _line=[str(n + 2) for n in range(len(rows))])
     return run_mapping(mapping, {"dm_raw": raw}, {})
 
 
@@ -61,3 +62,19 @@ def test_a_value_the_pattern_does_not_match_is_reported_not_half_read(tmp_path):
 def test_a_template_with_an_empty_field_gives_no_half_built_identifier(tmp_path):
     result = _run(tmp_path, [{"PATNUM": "", "COUNTRY": "USA"}])
     assert result.tables["DM"]["USUBJID"].tolist() == [""]
+
+
+def test_collected_text_naming_a_cdisc_term_is_submitted_as_that_term_with_a_note(tmp_path):
+    rows = [{"PATNUM": "701-1015", "COUNTRY": "USA", "IT.SEX": sex} for sex in ("Female", "male", "Woman", "U")]
+    result = _run(tmp_path, rows)
+    assert result.tables["DM"]["SEX"].tolist() == ["F", "M", "Woman", "U"]
+    found = sorted((f.rule, f.values[0]) for f in result.findings)
+    assert found == [("SDTM-CT-MATCHED", "Female"), ("SDTM-CT-MATCHED", "male"),
+                     ("SDTM-CT-NOT-IN-CODELIST", "Woman")]          # no term is called Woman: never guessed
+
+
+def test_a_study_can_keep_collected_values_exactly(tmp_path):
+    rows = [{"PATNUM": "701-1015", "COUNTRY": "USA", "IT.SEX": "Female"}]
+    result = _run(tmp_path, rows, study="ct_match,exact\n")
+    assert result.tables["DM"]["SEX"].tolist() == ["Female"]
+    assert [f.rule for f in result.findings] == ["SDTM-CT-NOT-IN-CODELIST"]

@@ -90,6 +90,18 @@ def _map(run: DomainRun, step: Step) -> dict[str, str] | None:
     return run.mapping.value_map(name) or None if name else None
 
 
+CT_MATCHING = ("cdisc", "exact")
+
+
+def _matches_package(run: DomainRun, step: Step) -> bool:
+    """Whether values the study CT does not map are matched to the CDISC terms they name (`match=` on the
+    step, else the study's `ct_match`, else `cdisc`) or kept exactly as collected (`exact`)."""
+    how = (step.argument("match") or run.mapping.study.extra.get("ct_match", "") or "cdisc").strip().lower()
+    if how not in CT_MATCHING:
+        raise SpecRunError(step, f"match={how!r}: expected cdisc or exact (also the study's ct_match)", "arguments")
+    return how == "cdisc"
+
+
 def _keys(text: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(k.strip() for k in text.replace(";", ",").split(",") if k.strip()) or default
 
@@ -124,7 +136,7 @@ def assign_no_ct(run: DomainRun, step: Step) -> pd.Series:
 def assign_ct(run: DomainRun, step: Step) -> pd.Series:
     ref = _one(step)[0]
     values, found = alg.assign_ct(_frame(run, step, [ref]), ref, step.codelist, _map(run, step),
-                                  step.variables[0] if step.variables else ref)
+                                  step.variables[0] if step.variables else ref, _matches_package(run, step))
     run.findings += found
     return values
 
