@@ -78,3 +78,17 @@ def test_a_study_can_keep_collected_values_exactly(tmp_path):
     result = _run(tmp_path, rows, study="ct_match,exact\n")
     assert result.tables["DM"]["SEX"].tolist() == ["Female"]
     assert [f.rule for f in result.findings] == ["SDTM-CT-NOT-IN-CODELIST"]
+
+
+def test_study_sources_and_mappings_alone_are_a_whole_spec(tmp_path):
+    short = {k: v for k, v in TABLES.items() if k not in ("datasets", "variables")}
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    for name, text in short.items():
+        (spec / f"{name}.csv").write_text(text, encoding="utf-8")
+    mapping, findings = read_spec(spec)
+    assert mapping is not None, [f.message for f in findings]
+    dm = mapping.sdtm.dataset("DM")
+    assert dm.names == ["STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "SEX", "COUNTRY"]  # SDTMIG order
+    assert {v.name: v.origin for v in dm.variables}["USUBJID"] == "Derived"  # a template over raw columns
+    assert dm.variable("SEX").source == "dm_raw.csv IT.SEX"
