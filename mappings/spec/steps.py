@@ -196,14 +196,52 @@ def registry_arm(run: DomainRun, step: Step) -> pd.Series:
 
 # ------------------------------------------------------------------------------ per-subject dates
 def derive_first_dtc(run: DomainRun, step: Step) -> pd.Series:
+    if step.source:
+        current, dates, by = _raw_dates(run, step)
+        return alg.derive_first_dtc(current, dates, dates.columns[-1], by)
     frame, name = _other(run, step, _one(step)[0])
     return alg.derive_first_dtc(run.target, frame, name, _keys(step.argument("by"), ("USUBJID",)))
 
 
 def derive_last_dtc(run: DomainRun, step: Step) -> pd.Series:
+    if step.source:
+        current, dates, by = _raw_dates(run, step)
+        return alg.derive_last_dtc(current, dates, [c for c in dates.columns if c.startswith("_dtc")], by)
     pairs = [_other(run, step, ref) for ref in step.source_variables]
     frame = pairs[0][0]
     return alg.derive_last_dtc(run.target, frame, [name for _, name in pairs], _keys(step.argument("by"), ("USUBJID",)))
+
+
+def _raw_dates(run: DomainRun, step: Step) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """A raw dataset's date columns (`source`, `source_variable`, each in its `format` layout) beside the
+    subject keys (`by`, default the source's subject column) of the raw rows and of the current records:
+    reference dates straight from raw data (RFXSTDTC = first dose date of the exposure form), as sdtm.oak
+    derives them, so DM needs no domain built before it."""
+    raw = run.raw.get(step.source)
+    if raw is None:
+        raise SpecRunError(step, f"no raw dataset {step.source!r} (raw datasets: {', '.join(run.raw)})", "source")
+    declared = run.mapping.source(step.source)
+    by = _keys(step.argument("by"), (declared.subject,) if declared is not None and declared.subject else ())
+    if not by:
+        raise SpecRunError(step, "by=<subject column> is needed to read dates from a raw dataset", "arguments")
+    missing = [k for k in by if k not in raw.columns]
+    if missing:
+        raise SpecRunError(step, f"raw dataset {step.source!r} has no column {', '.join(missing)}", "arguments")
+    layouts = [f.strip() or "iso" for f in step.argument("format", "iso").split(";")]
+    dates = raw[list(by)].copy()
+    for n, ref in enumerate(step.source_variables):
+        if ref not in raw.columns:
+            raise SpecRunError(step, f"raw dataset {step.source!r} has no column {ref!r}", "source_variable")
+        layout = layouts[min(n, len(layouts) - 1)]
+        try:
+            iso, bad = parse_layout(raw[ref], layout)
+        except DateFormatError as error:
+            raise SpecRunError(step, str(error), "arguments") from None
+        if bad.any():
+            run.findings += alg.report_values(raw, ref, bad, "SPEC-DATE-FORMAT", layout=layout, variable=step.variable)
+        dates[f"_dtc{n}"] = iso
+    current = pd.DataFrame({k: run.column(k, step) for k in by}, index=run.target.index)
+    return current, dates, by
 
 
 def derive_last_contact(run: DomainRun, step: Step) -> pd.Series:
