@@ -112,16 +112,13 @@ def ctcae_version(registry: Mapping[str, Any]) -> str:
     return max(found, key=lambda v: (len(v), _version_key(v)), default="")
 
 
-def study_info(registry: Mapping[str, Any], adverse_events: pd.DataFrame | None = None) -> StudyInfo:
-    """StudyInfo from a ClinicalTrials.gov record (+ the AE form's MEDDRAV column, when coded)."""
+def study_info(registry: Mapping[str, Any], versions: tuple[str, ...] = ()) -> StudyInfo:
+    """StudyInfo from a ClinicalTrials.gov record and the MedDRA `versions` of the AE coding
+    (`Trial.meddra_versions`: the spec's VERSION.MEDDRA)."""
     protocol = registry.get("protocolSection", {})
     ident = protocol.get("identificationModule", {})
     org_id = ident.get("orgStudyIdInfo", {}).get("id", "")
     study_id = study_identifier(dict(registry))  # STUDYID, as the mappings set it
-    versions: tuple[str, ...] = ()
-    if adverse_events is not None and "MEDDRAV" in adverse_events.columns:
-        present = adverse_events["MEDDRAV"].astype(str)
-        versions = tuple(sorted(set(present[present != ""]), key=_version_key))
     return StudyInfo(
         study_id=study_id,
         name=study_id,
@@ -804,5 +801,4 @@ def package_facts(sdtm_dir: Path, spec: StudySpec, trial: Trial, xpt_findings: I
                   read: XptReader | None = None) -> tuple[dict[str, DatasetFacts], StudyInfo]:
     """The facts of the XPT files written in `sdtm_dir` and the study facts define.xml states."""
     facts = facts_from_package(sdtm_dir, spec, xpt_findings, read)
-    coded = next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None)
-    return facts, study_info(trial.registry, coded)
+    return facts, study_info(trial.registry, trial.meddra_versions())

@@ -228,16 +228,13 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
 
 
 def fhir_study(study: StudyInfo, trial: Trial) -> StudyInfo:
-    """The StudyInfo the FHIR side reads: the spec's, plus the MedDRA version of the AE form (as define.xml has it)."""
+    """The StudyInfo the FHIR side reads: the spec's, with VERSION.MEDDRA the version the AE coding used (the
+    highest, as define.xml states it) rather than where the spec says to find it."""
     from dataclasses import replace
 
-    from trialbridge.converters.define import study_info as define_facts
-
-    coded = next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None)
-    version = define_facts(trial.registry, coded).meddra_version
-    if not version or "VERSION.MEDDRA" in study.extra:
-        return study
-    return replace(study, extra={**study.extra, "VERSION.MEDDRA": version})
+    versions = trial.meddra_versions()
+    extra = {k: v for k, v in study.extra.items() if k != "VERSION.MEDDRA"}
+    return replace(study, extra={**extra, "VERSION.MEDDRA": versions[-1]} if versions else extra)
 
 
 def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,

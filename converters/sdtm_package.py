@@ -223,7 +223,7 @@ def write_package_guide(sdtm_dir: Path, trial: Trial, records: dict[str, int], f
     spec = study_mapping(trial).sdtm
     ts = read_xpt(sdtm_dir / "ts.xpt")[0] if (sdtm_dir / "ts.xpt").is_file() else pd.DataFrame(
         columns=["TSPARMCD", "TSVAL", "TSVALNF"])
-    info = study_info(trial.registry, next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None))
+    info = study_info(trial.registry, trial.meddra_versions())
     facts = GuideFacts(spec=spec, records=records, ts=ts, findings=tuple(findings), registry=trial.registry,
                        dictionaries=info.dictionaries, extra_files=tuple(sorted(p.name for p in sdtm_dir.iterdir())))
     write_reviewers_guide(sdtm_dir, facts, info.study_id)

@@ -303,6 +303,16 @@ def assign_visitnum(run: DomainRun, step: Step) -> pd.Series:
     return values
 
 
+def assign_visit(run: DomainRun, step: Step) -> pd.Series:
+    """VISIT of the collected visit from the `visits` table (its name as submitted, e.g. `Week 2` -> `WEEK 2`);
+    a visit the table does not list keeps its collected name (assign_visitnum reports it)."""
+    ref = _one(step)[0]
+    visits = run.mapping.visits
+    names = dict(zip(visits["visit"], visits["VISIT"])) if "VISIT" in visits.columns else {}
+    collected = alg._text(run.column(ref, step))
+    return collected.map(names).where(collected.isin(list(names)), collected).astype(object)
+
+
 # ------------------------------------------------------------------------------ findings results
 def derive_std_result(run: DomainRun, step: Step) -> tuple[pd.Series, pd.Series]:
     """(--STRESC, --STRESN) of a collected result times `factor` (a column, e.g. TEST.factor)."""
@@ -348,7 +358,7 @@ ALGORITHMS: dict[str, Callable[[DomainRun, Step], object]] = {
     "derive_usubjid": derive_usubjid, "registry_arm": registry_arm, "derive_first_dtc": derive_first_dtc,
     "derive_last_dtc": derive_last_dtc, "derive_last_contact": derive_last_contact, "derive_age": derive_age,
     "derive_study_day": derive_study_day, "derive_epoch": derive_epoch, "derive_seq": derive_seq,
-    "derive_blfl": derive_blfl, "assign_visitnum": assign_visitnum, "derive_std_result": derive_std_result,
+    "derive_blfl": derive_blfl, "assign_visitnum": assign_visitnum, "assign_visit": assign_visit, "derive_std_result": derive_std_result,
     "derive_nrind": derive_nrind, "derive_toxgr": derive_toxgr, "report": report, "not_submitted": not_submitted,
 }
 
