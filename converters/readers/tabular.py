@@ -95,6 +95,8 @@ def read_source(folder: Path, source: Source) -> tuple[pd.DataFrame | None, list
                               error=f"not {source.encoding} text ({error})")]
     except Exception as error:  # any parser's failure on a damaged file is a finding about that file
         return None, [finding("SOURCE-UNREADABLE", path.name, [path.name], file=path.name, error=str(error)[:300])]
+    if source.rename:
+        table = table.rename(columns=dict(source.rename))
     if source.subject and source.subject not in table.columns:
         return None, [finding("SOURCE-SUBJECT", source.where.at("subject"), [source.subject], dataset=source.name,
                               column=source.subject, file=path.name, columns=", ".join(table.columns[:30]))]

@@ -110,13 +110,14 @@ def match_tests(run: DomainRun, step: Step) -> None:
 
 def split_text(run: DomainRun, step: Step) -> None:
     """SDTMIG 4.5.3.2: a text variable over 200 characters keeps its first part and continues in SUPP--
-    qualifiers VAR1, VAR2 ... (`into=supp`, the default; each must be declared) or in columns (`into=columns`)."""
+    qualifiers VAR1, VAR2 ... (`into=supp`, the default; each must be declared; `prefix=CMMODIF` names them
+    CMMODIF1 ... where VAR has 8 characters) or in columns (`into=columns`)."""
     stack(run, step)
     variable = step.variable.strip()
     if step.argument("into", "supp") == "columns":
         parts, found = alg.split_to_columns(run.target, variable)
     else:
-        parts, found = alg.split_long_text(run.target, variable, variable)
+        parts, found = alg.split_long_text(run.target, variable, step.argument("prefix", variable))
         qvals = run.mapping.sdtm.supp_qvals(f"SUPP{run.domain}") if f"SUPP{run.domain}" in run.mapping.sdtm.datasets else []
         undeclared = [c for c in parts.columns if c != variable and c not in {q for q, *_ in qvals}]
         if undeclared:

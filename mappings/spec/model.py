@@ -41,6 +41,7 @@ class Source:
     sheet: str = ""  # xlsx sheet, or the ODM item group / REDCap instrument
     subject: str = ""  # the column that names the subject
     schema: str = ""  # optional JSON Schema of one row (relative to the spec folder)
+    rename: tuple[tuple[str, str], ...] = ()  # (column as exported, name the spec uses), e.g. MODIFY -> CMMODIFY
     where: SpecLocation = SpecLocation("sources.csv", 0)
 
 

@@ -75,9 +75,34 @@ def assign_no_ct(run: DomainRun, step: Step) -> pd.Series:
     return alg.assign_no_ct(_frame(run, step, [ref]), ref, _map(run, step))
 
 
+def _ct_map(run: DomainRun, step: Step, values: pd.Series) -> dict[str, str] | None:
+    """Collected value -> submission value for the distinct values of a column, matched as sdtm.oak's
+    ct_map does: on the study CT's collected_value, else its term_value, else one of its term_synonyms
+    (`;`-separated); exact first, then ignoring case. Values no row names are left out (kept as collected)."""
+    name = step.argument("map") or step.codelist
+    ct = run.mapping.ct
+    rows = ct[ct["codelist_code"] == name] if name else ct.iloc[0:0]
+    if rows.empty:
+        return None
+    synonyms = rows["term_synonyms"].str.split(";").explode().str.strip()
+    pairs = pd.concat([
+        pd.DataFrame({"from": rows["collected_value"], "to": rows["term_value"]}),
+        pd.DataFrame({"from": rows["term_value"], "to": rows["term_value"]}),
+        pd.DataFrame({"from": synonyms.fillna(""), "to": rows.loc[synonyms.index, "term_value"]}),
+    ], ignore_index=True)
+    pairs = pairs[pairs["from"] != ""]
+    exact = pairs.drop_duplicates("from", keep="first")
+    folded = pairs.assign(key=pairs["from"].str.casefold()).drop_duplicates("key", keep="first")
+    distinct = pd.Series(pd.unique(alg._text(values)), dtype=object)
+    found = distinct.map(dict(zip(exact["from"], exact["to"])))
+    found = found.where(found.notna(), distinct.str.casefold().map(dict(zip(folded["key"], folded["to"]))))
+    return {k: v for k, v in zip(distinct, found) if isinstance(v, str)}
+
+
 def assign_ct(run: DomainRun, step: Step) -> pd.Series:
     ref = _one(step)[0]
-    values, found = alg.assign_ct(_frame(run, step, [ref]), ref, step.codelist, _map(run, step),
+    frame = _frame(run, step, [ref])
+    values, found = alg.assign_ct(frame, ref, step.codelist, _ct_map(run, step, frame[ref]),
                                   step.variables[0] if step.variables else ref)
     run.findings += found
     return values
