@@ -102,6 +102,7 @@ def _ct_map(run: DomainRun, step: Step, values: pd.Series) -> dict[str, str] | N
 def assign_ct(run: DomainRun, step: Step) -> pd.Series:
     ref = _one(step)[0]
     frame = _frame(run, step, [ref])
+    frame[ref] = alg._text(frame[ref]).str.strip()  # a blank-only cell is no value
     values, found = alg.assign_ct(frame, ref, step.codelist, _ct_map(run, step, frame[ref]),
                                   step.variables[0] if step.variables else ref)
     run.findings += found
@@ -268,7 +269,15 @@ def report(run: DomainRun, step: Step) -> None:
 
 
 def not_submitted(run: DomainRun, step: Step) -> None:
-    """A raw column the study does not submit (declared, so that `spec check` knows it was considered)."""
+    """A raw column the study does not submit (declared, so that `spec check` knows it was considered); with
+    a `source` and no column, a whole raw dataset read for reference only (e.g. a DM extract whose dates
+    other steps read): its rows are accounted as rejected with the step's comment as the reason."""
+    if step.source and not step.source_variables:
+        table = run.raw.get(step.source)
+        if table is None:
+            raise SpecRunError(step, f"no raw dataset {step.source!r} (raw datasets: {', '.join(run.raw)})", "source")
+        reason = f"not submitted: {step.comment or 'read for reference only'}"
+        run.rejected.append(alg.reject(table, pd.Series(True, index=table.index), reason))
 
 
 ALGORITHMS: dict[str, Callable[[DomainRun, Step], object]] = {
