@@ -53,11 +53,15 @@ def record_set(run: DomainRun, step: Step) -> None:
 
 
 def stack(run: DomainRun, step: Step) -> None:
-    """Put the domain's record sets one under the other (work column `_set`: which set a record is from)."""
+    """Put the domain's record sets one under the other (work column `_set`: which set a record is from);
+    the steps after it still read the columns of each record's raw row ("" where its dataset lacks one)."""
     if len(run.sets) < 2:
         return
     stacked = alg.bind_rows(*(s.target for s in run.sets))
-    run.sets = [RecordSet(run.domain, pd.DataFrame(index=stacked.index), stacked)]
+    sources = pd.concat([s.source for s in run.sets], ignore_index=True)
+    text = [c for c in sources.columns if sources[c].dtype == object]
+    sources[text] = sources[text].where(sources[text].notna(), "")
+    run.sets = [RecordSet(run.domain, sources.set_axis(stacked.index), stacked)]
 
 
 def remove_dup(run: DomainRun, step: Step) -> None:
