@@ -75,15 +75,13 @@ def assign_no_ct(run: DomainRun, step: Step) -> pd.Series:
     return alg.assign_no_ct(_frame(run, step, [ref]), ref, _map(run, step))
 
 
-def _ct_map(run: DomainRun, step: Step, values: pd.Series) -> dict[str, str] | None:
-    """Collected value -> submission value for the distinct values of a column, matched as sdtm.oak's
-    ct_map does: on the study CT's collected_value, else its term_value, else one of its term_synonyms
-    (`;`-separated); exact first, then ignoring case. Values no row names are left out (kept as collected)."""
-    name = step.argument("map") or step.codelist
-    ct = run.mapping.ct
+def ct_lookup(ct: pd.DataFrame, name: str, values: pd.Series) -> dict[str, str]:
+    """Collected value -> submission value for the distinct `values`, matched as sdtm.oak's ct_map does: on
+    the study CT rows of codelist (or sponsor map) `name`, their collected_value, else term_value, else one of
+    their term_synonyms (`;`-separated); exact first, then ignoring case. Values no row names are left out."""
     rows = ct[ct["codelist_code"] == name] if name else ct.iloc[0:0]
     if rows.empty:
-        return None
+        return {}
     synonyms = rows["term_synonyms"].str.split(";").explode().str.strip()
     pairs = pd.concat([
         pd.DataFrame({"from": rows["collected_value"], "to": rows["term_value"]}),
@@ -97,6 +95,10 @@ def _ct_map(run: DomainRun, step: Step, values: pd.Series) -> dict[str, str] | N
     found = distinct.map(dict(zip(exact["from"], exact["to"])))
     found = found.where(found.notna(), distinct.str.casefold().map(dict(zip(folded["key"], folded["to"]))))
     return {k: v for k, v in zip(distinct, found) if isinstance(v, str)}
+
+
+def _ct_map(run: DomainRun, step: Step, values: pd.Series) -> dict[str, str] | None:
+    return ct_lookup(run.mapping.ct, step.argument("map") or step.codelist, values) or None
 
 
 def assign_ct(run: DomainRun, step: Step) -> pd.Series:
