@@ -57,6 +57,7 @@ class _Scope:
     columns: set[str] = field(default_factory=set)
     filled: set[str] = field(default_factory=set)
     stacked: set[str] = field(default_factory=set)  # the columns of every record set so far (read after `stack`)
+    unknown: bool = False  # the record set's source could not be read: its columns are not checked
     tests: bool = False
 
 
@@ -129,7 +130,7 @@ class _Checker:
 
     # --------------------------------------------------------------------------------- one step
     def known(self, scope: _Scope, ref: str) -> bool:
-        if ref in scope.columns or ref in scope.filled or ref in self.test_columns and scope.tests:
+        if scope.unknown or ref in scope.columns or ref in scope.filled or ref in self.test_columns and scope.tests:
             return True
         prefix, _, name = ref.partition(".")
         if not name:
@@ -225,6 +226,7 @@ class _Checker:
             if step.algorithm not in ALGORITHMS and step.algorithm not in DOMAIN_STEPS:
                 _add(self.findings, "SPEC-CHECK-ALGORITHM", step, "algorithm", step.algorithm, algorithm=step.algorithm,
                      known=", ".join(sorted({*ALGORITHMS, *DOMAIN_STEPS})))
+                scope.filled.update(step.variables)  # meant to fill them: one finding for one fault
                 continue
             if step.algorithm == "record_set":
                 self.record_set(step, scope)
@@ -252,9 +254,10 @@ class _Checker:
             self.built[step.domain] = scope.filled
 
     def record_set(self, step: Step, scope: _Scope) -> None:
-        if self.raw is not None and step.source not in self.raw and step.source not in self.built:
+        scope.unknown = self.raw is not None and step.source not in self.raw and step.source not in self.built
+        if scope.unknown:
             _add(self.findings, "SPEC-CHECK-SOURCE", step, "source", step.source, source=step.source,
-                 known=", ".join(sorted(self.raw)))
+                 known=", ".join(sorted(self.raw or {})))
         scope.source = step.source
         table = (self.raw or {}).get(step.source)
         columns = set(table.columns) if table is not None else set(self.built.get(step.source, set()))

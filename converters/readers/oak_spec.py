@@ -55,7 +55,10 @@ CONDITIONAL = {"if_then_else", "condition_add"}
 DOMAIN_LEVEL = {"record_set", "stack", "remove_dup", "supp", "not_submitted", "split_text", "report", "match_tests",
                 "registry_ts"}
 MAPPING_COLUMNS = ("domain", "variable", "algorithm", "source", "source_variable", "codelist", "value", "condition",
-                   "arguments", "comment", spec_files.WHERE)
+                   "arguments", "comment", spec_files.WHERE, spec_files.ALIASES)
+OAK_COLUMNS = ("domain=target_sdtm_domain; variable=target_sdtm_variable; algorithm=mapping_algorithm; "
+               "source=raw_dataset; source_variable=raw_variable; codelist=target_sdtm_variable_codelist_code; "
+               "value=target_term_value; condition=condition_operator; arguments=raw_data_format")
 SUPPQUAL = (("STUDYID", "Protocol", ""), ("RDOMAIN", "Assigned", ""), ("USUBJID", "Derived", "MT.SUPPQUAL.USUBJID"),
             ("IDVAR", "Assigned", ""), ("IDVARVAL", "Assigned", ""), ("QNAM", "Assigned", ""),
             ("QLABEL", "Assigned", ""), ("QVAL", "Collected", ""), ("QORIG", "Assigned", ""), ("QEVAL", "Assigned", ""))
@@ -140,6 +143,7 @@ class _Translation:
         row = {c: "" for c in MAPPING_COLUMNS}
         row.update(fields)
         row[spec_files.WHERE] = self.row_where(index)
+        row[spec_files.ALIASES] = OAK_COLUMNS
         return row
 
     def declare(self, domain: str, variable: str, row: pd.Series, file: str) -> None:

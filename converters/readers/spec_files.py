@@ -35,7 +35,8 @@ TABLES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("study", "sources", "mappings", "datasets", "variables")
 SPEC_FOLDER = "spec"
-WHERE = "_where"  # optional column of a translated table (sdtm.oak's spec): the row's original `file:row`  # the spec's place inside an input folder when --spec is not given
+WHERE = "_where"  # optional column of a translated table (sdtm.oak's spec): the row's original `file:row`
+ALIASES = "_columns"  # ... and which of its columns each spec column came from (`source_variable=raw_variable; ...`)  # the spec's place inside an input folder when --spec is not given
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -81,7 +82,7 @@ def _rows(tables: dict[str, tuple[pd.DataFrame, str]], key: str) -> list[tuple[d
     if key not in tables:
         return []
     frame, where = tables[key]
-    return [({c: str(v).strip() for c, v in row.items() if c != WHERE}, _location(row, where, i + 2))
+    return [({c: str(v).strip() for c, v in row.items() if c not in (WHERE, ALIASES)}, _location(row, where, i + 2))
             for i, row in enumerate(frame.to_dict("records"))]
 
 
@@ -89,7 +90,8 @@ def _location(row: dict[str, Any], where: str, line: int) -> SpecLocation:
     """The row's place: its position in the table, or a translated table's `_where` (`file:row`)."""
     text = str(row.get(WHERE, "") or "")
     file, _, number = text.rpartition(":")
-    return SpecLocation(file, int(number)) if file and number.isdigit() else SpecLocation(where, line)
+    aliases = tuple(_pairs(str(row.get(ALIASES, "") or "")))
+    return SpecLocation(file, int(number), aliases) if file and number.isdigit() else SpecLocation(where, line)
 
 
 def _arguments(text: str) -> tuple[tuple[str, str], ...]:

@@ -23,8 +23,10 @@ class SpecLocation:
 
     file: str
     row: int
+    aliases: tuple[tuple[str, str], ...] = ()  # spec column -> the column of the file as written (sdtm.oak's names)
 
     def at(self, column: str = "") -> str:
+        column = dict(self.aliases).get(column, column)
         return f"{self.file}:{self.row}" + (f":{column}" if column else "")
 
 
