@@ -121,3 +121,16 @@ def test_the_translation_reports_targets_it_leaves_out() -> None:
     cmstdtc = mappings[mappings["variable"] == "CMSTDTC"].iloc[0]
     assert (cmstdtc["source_variable"], cmstdtc["arguments"]) == ("MDBDR;MDBTM", "format=dd-MMM-yy;HH nn")
     assert cmstdtc["_where"].endswith("cm_sdtm_oak_spec.csv:8")
+
+
+def test_fhir_of_a_study_without_dm_ex_or_registry(tmp_path: Path) -> None:
+    """No DM, EX nor registry record: the ResearchStudy is identified by the domains' STUDYID and nothing is
+    administered (before: MedicationAdministration stopped with an error on an empty EX)."""
+    import json
+
+    run = convert(EXAMPLE, tmp_path / "out", fhir_releases=("R4",))
+    assert run.exit_code == 0, [f.message for f in run.findings if f.severity == "error"]
+    bundle = json.loads((tmp_path / "out" / "fhir" / "R4" / "bundle.json").read_text(encoding="utf-8"))
+    study = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ResearchStudy"]
+    assert [i["value"] for i in study[0]["identifier"]] == ["test_study"]
+    assert not [e for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationAdministration"]
