@@ -59,9 +59,13 @@ def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame],
     else:  # no DM: another domain's STUDYID (the hub), else the registry's rule
         studyid = next((str(t["STUDYID"].iloc[0]) for t in sdtm_tables.values() if "STUDYID" in t and len(t)),
                        "") or registry_study_identifier(registry)
+<<<<<<< HEAD
     return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid,
                      study=study if study is not None else StudyInfo(studyid=studyid or "STUDY"),
                      loinc_names=dict(loinc_names or {}))
+=======
+    return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid, loinc_names=dict(loinc_names or {}))
+>>>>>>> 31b2366 (FHIR without DM: STUDYID from another domain before the registry rule's default)
 
 
 def block_count(inp: FhirInput, size: int) -> int:
