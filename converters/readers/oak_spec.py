@@ -40,39 +40,29 @@ from pathlib import Path
 import pandas as pd
 
 from trialbridge.converters.readers import spec_files
+from trialbridge.converters.readers.oak_metadata import (
+    CT_FILE, DOMAIN_LEVEL, Declared, Tables, ct_table, filled_targets, metadata_tables, override, read_csv, study_table,
+    table_rows,
+)
 from trialbridge.mappings.spec.dates import DateFormatError, layout_pattern
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import terminology
 
-Tables = dict[str, tuple[pd.DataFrame, str]]
 SPEC_GLOB = "*sdtm_oak_spec*.csv"
-CT_FILE = "sdtm_ct.csv"
 REQUIRED = ("raw_dataset", "raw_variable", "target_sdtm_domain", "target_sdtm_variable", "mapping_algorithm", "origin")
 ORIGINS = {"crf": "Collected", "edt": "Collected", "collected": "Collected", "derived": "Derived",
            "assigned": "Assigned", "protocol": "Protocol", "predecessor": "Derived"}
 SIMPLE = {"assign_no_ct", "assign_ct", "assign_datetime", "hardcode_ct", "hardcode_no_ct", "notsubmitted"}
 CONDITIONAL = {"if_then_else", "condition_add"}
-DOMAIN_LEVEL = {"record_set", "stack", "remove_dup", "supp", "not_submitted", "split_text", "report", "match_tests",
-                "registry_ts"}
 MAPPING_COLUMNS = ("domain", "variable", "algorithm", "source", "source_variable", "codelist", "value", "condition",
                    "arguments", "comment", spec_files.WHERE, spec_files.ALIASES)
 OAK_COLUMNS = ("domain=target_sdtm_domain; variable=target_sdtm_variable; algorithm=mapping_algorithm; "
                "source=raw_dataset; source_variable=raw_variable; codelist=target_sdtm_variable_codelist_code; "
                "value=target_term_value; condition=condition_operator; arguments=raw_data_format")
-SUPPQUAL = (("STUDYID", "Protocol", ""), ("RDOMAIN", "Assigned", ""), ("USUBJID", "Derived", "MT.SUPPQUAL.USUBJID"),
-            ("IDVAR", "Assigned", ""), ("IDVARVAL", "Assigned", ""), ("QNAM", "Assigned", ""),
-            ("QLABEL", "Assigned", ""), ("QVAL", "Collected", ""), ("QORIG", "Assigned", ""), ("QEVAL", "Assigned", ""))
 
 
 def is_oak_folder(location: Path) -> bool:
     """A folder holding an sdtm.oak spec CSV (trialbridge tables beside it only supplement it)."""
     return location.is_dir() and any(location.glob(SPEC_GLOB))
-
-
-def _read(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.apply(lambda column: column.str.strip())
 
 
 def _quote(text: str) -> str:
@@ -277,20 +267,6 @@ def _supplement(folder: Path) -> tuple[Tables, list[Finding]]:
     return tables, [f for f in findings if f.rule != "SPEC-TABLE-MISSING"]
 
 
-def _rows(tables: Tables, key: str) -> pd.DataFrame:
-    return tables[key][0].copy() if key in tables else pd.DataFrame(columns=list(spec_files.TABLES[key]))
-
-
-def _override(translated: pd.DataFrame, given: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The translated rows, with the supplement's rows replacing those with the same keys (and added)."""
-    if given.empty:
-        return translated.fillna("")
-    if "variable" in keys or "qnam" in keys or keys == ["dataset"] and "parent" in given.columns:
-        given = given.assign(dataset=given["dataset"].str.upper())  # SDTM dataset names, any case
-    merged = pd.concat([given, translated], ignore_index=True).fillna("")
-    return merged.drop_duplicates(keys, keep="first").reset_index(drop=True)
-
-
 def oak_tables(folder: Path) -> tuple[Tables, list[Finding]]:
     """sdtm.oak's spec CSV(s) and study CT in `folder`, with the trialbridge tables beside them, as the tables of
     a trialbridge spec; every problem is a finding at the sdtm.oak file's row and column."""
@@ -299,7 +275,7 @@ def oak_tables(folder: Path) -> tuple[Tables, list[Finding]]:
     specs = []
     for path in sorted(folder.glob(SPEC_GLOB)):
         try:
-            frame = _read(path)
+            frame = read_csv(path)
         except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
             findings.append(finding("SPEC-UNREADABLE", path.name, [path.name], file=path.name, error=str(error)))
             continue
@@ -312,12 +288,12 @@ def oak_tables(folder: Path) -> tuple[Tables, list[Finding]]:
         specs.append((frame, where))
     tables: Tables = {}
     steps, first = [], []
-    supplement_steps = _rows(supplement, "mappings").assign(**{spec_files.WHERE: ""})
+    supplement_steps = table_rows(supplement, "mappings").assign(**{spec_files.WHERE: ""})
     if "mappings" in supplement:
         name = supplement["mappings"][1]
         supplement_steps[spec_files.WHERE] = [f"{name}:{i + 2}" for i in range(len(supplement_steps))]
         supplement_steps["domain"] = supplement_steps["domain"].str.upper()
-    given_sources = _rows(supplement, "sources")
+    given_sources = table_rows(supplement, "sources")
     files = dict(zip(given_sources["dataset"], given_sources["file"]))
     translations = []
     for frame, where in specs:
@@ -343,11 +319,16 @@ def oak_tables(folder: Path) -> tuple[Tables, list[Finding]]:
     with_supp = {name[4:] for work in translations for name, _ in work.qualifiers}
     tables["mappings"] = (_mappings(steps, first, supplement_steps, with_supp),
                           translations[0].where if translations else folder.name)
-    tables.update(_metadata(translations, tables["mappings"][0], supplement, files))
-    tables["sources"] = (_override(pd.DataFrame({"dataset": list(files), "file": list(files.values())}),
+    declared: Declared = {}
+    for work in translations:
+        for key, entry in work.declared.items():
+            declared.setdefault(key, entry)
+    qualifiers = {key: entry for work in translations for key, entry in work.qualifiers.items()}
+    tables.update(metadata_tables(declared, qualifiers, tables["mappings"][0], supplement, files))
+    tables["sources"] = (override(pd.DataFrame({"dataset": list(files), "file": list(files.values())}),
                                    given_sources, ["dataset"]), "sources")
-    tables["study"] = (_study(specs, supplement), "study")
-    tables["ct"] = (_ct(folder, supplement, findings), f"{folder.name}/{CT_FILE}")
+    tables["study"] = (study_table(specs, supplement), "study")
+    tables["ct"] = (ct_table(folder, supplement, findings), f"{folder.name}/{CT_FILE}")
     for key in ("treatments", "conditions", "tests", "visits", "value_level"):
         if key in supplement:
             tables[key] = supplement[key]
@@ -377,102 +358,11 @@ def _mappings(steps: list[tuple[str, list[dict[str, str]]]], first: list[tuple[s
         rows += body + [r for r in supplement.to_dict("records") if r["domain"] == domain]
         rows += [s for s in made if s["algorithm"] == "split_text"]
         if domain in with_supp:
-            filled = _filled(pd.DataFrame(rows, columns=list(MAPPING_COLUMNS)).fillna(""))
+            filled = filled_targets(pd.DataFrame(rows, columns=list(MAPPING_COLUMNS)).fillna(""))
             idvar = f"idvar={domain}SEQ" if (domain, f"{domain}SEQ") in filled else ""
             rows.append({**{c: "" for c in MAPPING_COLUMNS}, "domain": domain, "algorithm": "supp", "arguments": idvar,
                          "comment": "SUPP-- qualifiers of the sdtm.oak spec", spec_files.WHERE: body[0][spec_files.WHERE]})
     return pd.DataFrame(rows, columns=list(MAPPING_COLUMNS)).fillna("")
-
-
-def _filled(mappings: pd.DataFrame) -> set[tuple[str, str]]:
-    steps = mappings[~mappings["algorithm"].str.lower().isin(DOMAIN_LEVEL)]
-    return {(d, v.strip()) for d, text in zip(steps["domain"], steps["variable"]) for v in text.split(";")
-            if v.strip() and not v.strip().startswith("_")}
-
-
-def _metadata(translations: list[_Translation], mappings: pd.DataFrame, supplement: Tables,
-              files: dict[str, str]) -> Tables:
-    """datasets, variables, supp and methods: the declared targets some step fills."""
-    declared: dict[tuple[str, str], dict[str, str]] = {}
-    qualifiers: dict[tuple[str, str], dict[str, str]] = {}
-    for work in translations:
-        for key, entry in work.declared.items():
-            declared.setdefault(key, entry)
-        qualifiers.update(work.qualifiers)
-    filled = _filled(mappings)
-    ct = terminology()
-    variables, methods, supp = [], [], []
-    for (domain, variable), entry in declared.items():
-        if (domain, variable) not in filled or (f"SUPP{domain}", variable) in qualifiers:
-            continue
-        origin = entry["origin"] or ("Protocol" if variable == "STUDYID" else "Derived")
-        method = f"MT.{domain}.{variable}" if origin == "Derived" else ""
-        if method:
-            methods.append({"id": method, "description": entry["text"] or f"{domain}.{variable} derived."})
-        source = f"{files.get(entry['file'], entry['file'])} {entry['raw']}" if origin == "Collected" and entry["raw"] else ""
-        variables.append({"dataset": domain, "variable": variable, "origin": origin, "source": source, "method": method,
-                          "comment": "" if method else entry["text"][:200] if origin != "Collected" else "",
-                          "codelist": entry["codelist"] if ct.has_codelist(entry["codelist"]) else ""})
-    for (domain, variable) in sorted(filled - set(declared)):  # filled by the supplement only
-        step = mappings[(mappings["domain"] == domain) & (mappings["variable"] == variable)].iloc[0]
-        origin = "Assigned" if step["algorithm"].startswith("hardcode") else "Derived"
-        method = f"MT.{domain}.{variable}" if origin == "Derived" else ""
-        if method:
-            methods.append({"id": method, "description": step["comment"] or f"{step['algorithm']} {step['source_variable']}"})
-        variables.append({"dataset": domain, "variable": variable, "origin": origin, "source": "", "method": method,
-                          "comment": "", "codelist": step["codelist"] if ct.has_codelist(step["codelist"]) else ""})
-    domains = list(dict.fromkeys(d for d, _ in declared if (d, _) in filled))
-    for (name, qnam), entry in qualifiers.items():
-        origin = entry["origin"] or "Collected"
-        supp.append({"dataset": name, "qnam": qnam, "qlabel": (entry["label"] or qnam)[:40], "type": "text",
-                     "origin": origin, "source": f"{files.get(entry['file'], entry['file'])} {entry['raw']}" if origin == "Collected" else "",
-                     "method": "", "comment": entry["text"][:200], "codelist": entry["codelist"] if ct.has_codelist(entry["codelist"]) else "",
-                     "unit": ""})
-    parents = sorted({name[4:] for name, _ in qualifiers})
-    datasets = [{"dataset": d, "parent": "", "keys": ";".join(_keys(d, {v for dd, v in filled if dd == d}, declared)),
-                 "label": ""} for d in domains]
-    if parents:
-        datasets.insert(0, {"dataset": "SUPPQUAL", "parent": "", "keys": "STUDYID;RDOMAIN;USUBJID;IDVAR;IDVARVAL;QNAM",
-                            "label": ""})
-        datasets += [{"dataset": f"SUPP{p}", "parent": p, "keys": "", "label": ""} for p in parents]
-        variables = [{"dataset": "SUPPQUAL", "variable": v, "origin": o, "source": "", "method": m, "comment": "",
-                      "codelist": ""} for v, o, m in SUPPQUAL] + variables
-        methods.append({"id": "MT.SUPPQUAL.USUBJID", "description": "The USUBJID of the parent record."})
-    out: Tables = {}
-    for key, rows, keys in (("datasets", datasets, ["dataset"]), ("variables", variables, ["dataset", "variable"]),
-                            ("supp", supp, ["dataset", "qnam"]), ("methods", methods, ["id"])):
-        frame = pd.DataFrame(rows, columns=list(rows[0]) if rows else list(spec_files.TABLES[key]))
-        out[key] = (_override(frame, _rows(supplement, key), keys), key)
-    return out
-
-
-def _keys(domain: str, filled: set[str], declared: dict[tuple[str, str], dict[str, str]]) -> list[str]:
-    topic = [v for (d, v), e in declared.items() if d == domain and e["role"].lower() == "topic variable"]
-    wanted = ["STUDYID", "USUBJID", *topic[:1], f"{domain}STDTC", f"{domain}DTC", f"{domain}SEQ"]
-    return [k for k in dict.fromkeys(wanted) if k in filled]
-
-
-def _study(specs: list[tuple[pd.DataFrame, str]], supplement: Tables) -> pd.DataFrame:
-    given = _rows(supplement, "study")
-    numbers = [n for frame, _ in specs for n in frame.get("study_number", pd.Series(dtype=object)) if n]
-    translated = pd.DataFrame({"key": ["STUDYID"], "value": [numbers[0] if numbers else ""]})
-    return _override(translated, given, ["key"])
-
-
-def _ct(folder: Path, supplement: Tables, findings: list[Finding]) -> pd.DataFrame:
-    """The supplement's ct rows (matched first), then sdtm_ct.csv as it is."""
-    frames = [_rows(supplement, "ct")]
-    path = folder / CT_FILE
-    if path.is_file():
-        try:
-            frames.append(_read(path))
-        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-            findings.append(finding("SPEC-UNREADABLE", path.name, [path.name], file=path.name, error=str(error)))
-    ct = pd.concat(frames, ignore_index=True).fillna("")
-    for column in ("codelist_code", "term_code", "term_value", "collected_value", "term_preferred_term", "term_synonyms"):
-        if column not in ct.columns:
-            ct[column] = ""
-    return ct
 
 
 def _unfilled(translations: list[_Translation], variables: pd.DataFrame) -> list[Finding]:
