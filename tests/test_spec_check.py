@@ -104,3 +104,16 @@ def test_sdtm_oak_spec_faults_are_located_in_the_sdtm_oak_file(tmp_path: Path) -
     found = [(f.rule, f.location) for f in check_spec(folder / "spec").findings if f.severity == "error"]
     assert sorted(found) == [("SPEC-CHECK-RAW-COLUMN", "spec/cm_sdtm_oak_spec.csv:23:raw_variable"),
                              ("SPEC-OAK-OPERATOR", "spec/cm_sdtm_oak_spec.csv:18:condition_operator")]
+
+
+def test_a_workbook_spec_is_located_by_sheet(tmp_path: Path) -> None:
+    """The same spec as one .xlsx workbook (a sheet per table): a fault is reported at sheet, row and column."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("openpyxl")  # the optional workbook reader
+    folder = _planted(tmp_path, FAULTS["unknown algorithm"][0])
+    with pd.ExcelWriter(folder / "spec.xlsx", engine="openpyxl") as book:
+        for table in sorted((folder / "spec").glob("*.csv")):
+            pd.read_csv(table, dtype=str, keep_default_na=False).to_excel(book, sheet_name=table.stem, index=False)
+    shutil.rmtree(folder / "spec")
+    found = [(f.rule, f.location) for f in check_spec(folder / "spec.xlsx").findings if f.severity == "error"]
+    assert found == [("SPEC-CHECK-ALGORITHM", "spec.xlsx[mappings]:45:algorithm")]
