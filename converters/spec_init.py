@@ -22,7 +22,7 @@ import pandas as pd
 
 from trialbridge.converters.atomic import atomic_output_dir
 from trialbridge.converters.readers.tabular import read_source
-from trialbridge.mappings.spec.dates import parse_layout
+from trialbridge.mappings.spec.dates import layout_pattern, parse_layout
 from trialbridge.mappings.spec.model import Source
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_spec import CT_VERSION, sdtmig_variables, terminology
@@ -79,17 +79,21 @@ def _domain(name: str, domains: set[str]) -> str:
 
 
 def _layout(values: pd.Series) -> tuple[str, str]:
-    """(layout, note) of a date or time column: the layouts that read every value; "" when none does."""
-    text = values[values != ""]
+    """(layout, note) of a date or time column: the first layout that reads every distinct value ("" when
+    none does); a layout's pattern screens the values before they are parsed."""
+    text = pd.Series(pd.unique(values[values != ""]), dtype=object)
     if text.empty or not text.str.contains(r"\d").all():
         return "", ""
-    fitting = [layout for layout in LAYOUTS if not parse_layout(text, layout)[1].any()
-               and (parse_layout(text, layout)[0] != "").any()]
-    if layout_pair := [f for f in fitting if f in ("dd/MM/yyyy", "MM/dd/yyyy")]:
-        if len(layout_pair) == 2:
-            return "dd/MM/yyyy", "day and month order ambiguous (dd/MM/yyyy or MM/dd/yyyy): check"
-    if "iso" in fitting and not text.str.match(r"^\d{4}(-\d{2}|$)").all():
-        fitting.remove("iso")
+    fitting = []
+    for layout in LAYOUTS:
+        screen = r"^(\d{4}|UNK)" if layout == "iso" else layout_pattern(layout)
+        if not text.str.match(screen).all():
+            continue
+        iso, bad = parse_layout(text, layout)
+        if not bad.any() and (iso != "").any():
+            fitting.append(layout)
+    if "dd/MM/yyyy" in fitting and "MM/dd/yyyy" in fitting:
+        return "dd/MM/yyyy", "day and month order ambiguous (dd/MM/yyyy or MM/dd/yyyy): check"
     return (fitting[0], "") if fitting else ("", "")
 
 
