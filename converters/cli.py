@@ -187,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     spec_init = spec_commands.add_parser("init", parents=[report], help="write a starting spec from raw extracts",
                                          description="Write a starting spec (CSV tables) for the raw datasets of RAW_DIR into --out.")
     spec_init.add_argument("raw", type=Path, metavar="RAW_DIR")
-    spec_init.add_argument("--out", type=Path, required=True, metavar="SPEC", help="output folder (replaced whole, or not touched)")
+    spec_init.add_argument("--out", type=Path, required=True, metavar="SPEC",
+                           help="output folder: new, empty, or an earlier trialbridge output (with --force)")
+    spec_init.add_argument("--force", action="store_true", help="replace an earlier output in --out")
 
     synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
                                 description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
@@ -371,7 +373,7 @@ def _spec(args: argparse.Namespace) -> int:
         from trialbridge.converters.spec_init import init_spec
         from trialbridge.schemas.findings import has_errors
 
-        findings, summary = init_spec(args.raw, args.out)
+        findings, summary = init_spec(args.raw, args.out, force=args.force)
         _render(findings, args)
         if summary and args.format == "table":
             print(summary, file=sys.stderr)

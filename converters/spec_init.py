@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from trialbridge.converters.atomic import atomic_output_dir
+from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.readers.tabular import read_source
 from trialbridge.mappings.spec.dates import layout_pattern, parse_layout
 from trialbridge.mappings.spec.model import Source
@@ -188,8 +189,9 @@ def _identifier_rows(domain: str, source: Source, table: pd.DataFrame, variables
     return rows
 
 
-def init_spec(raw_folder: Path, out: Path) -> tuple[list[Finding], str]:
-    """Write a starting spec for the raw datasets of `raw_folder` into `out` (replaced whole, or not touched)."""
+def init_spec(raw_folder: Path, out: Path, force: bool = False) -> tuple[list[Finding], str]:
+    """Write a starting spec for the raw datasets of `raw_folder` into `out`, whole or not at all; `out` must be
+    new, empty or (with `force`) an earlier trialbridge output (converters/outdir.py), else OUT-* findings."""
     raw_folder, out = Path(raw_folder), Path(out)
     sources = _sources(raw_folder) if raw_folder.is_dir() else []
     if not sources:
@@ -234,9 +236,12 @@ def init_spec(raw_folder: Path, out: Path) -> tuple[list[Finding], str]:
                                  "description": ["USUBJID = STUDYID || '-' || the subject column.",
                                                  "--SEQ = 1, 2, ... per USUBJID in the order of the raw rows."]}),
     }
-    with atomic_output_dir(out) as work:
-        for name, frame in tables.items():
-            frame.to_csv(work / f"{name}.csv", index=False, lineterminator="\n", encoding="utf-8")
+    try:
+        with claim_output(out, (raw_folder,), force), atomic_output_dir(out) as work:
+            for name, frame in tables.items():
+                frame.to_csv(work / f"{name}.csv", index=False, lineterminator="\n", encoding="utf-8")
+    except OutputRefused as refused:
+        return findings + refused.findings, ""
     findings.append(finding("SPEC-INIT-WRITTEN", str(out), [str(out)], out=str(out), raw=str(raw_folder),
                             datasets=len(source_rows), rows=len(mappings), matched=matched, ct=len(ct_rows),
                             dates=dated))

@@ -79,3 +79,13 @@ def test_no_raw_dataset_is_exit_2_and_nothing_written(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     assert main(["spec", "init", str(tmp_path / "empty"), "--out", str(tmp_path / "spec")]) == 2
     assert not (tmp_path / "spec").exists()
+
+
+def test_an_existing_folder_is_replaced_only_when_it_is_an_earlier_output_and_forced(raw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "spec"
+    assert main(["spec", "init", str(raw), "--out", str(out)]) == 0
+    assert main(["spec", "init", str(raw), "--out", str(out)]) == 2  # an earlier output: only with --force
+    assert main(["spec", "init", str(raw), "--out", str(out), "--force"]) == 0
+    (out / "mappings.csv").write_text("edited by the data manager\n", encoding="utf-8")
+    assert main(["spec", "init", str(raw), "--out", str(out), "--force"]) == 2  # never over a user's edits
+    assert (out / "mappings.csv").read_text(encoding="utf-8") == "edited by the data manager\n"
