@@ -130,7 +130,8 @@ def test_fhir_of_a_study_without_dm_ex_or_registry(tmp_path: Path) -> None:
 
     run = convert(EXAMPLE, tmp_path / "out", fhir_releases=("R4",))
     assert run.exit_code == 0, [f.message for f in run.findings if f.severity == "error"]
-    bundle = json.loads((tmp_path / "out" / "fhir" / "R4" / "bundle.json").read_text(encoding="utf-8"))
-    study = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ResearchStudy"]
+    lines = (tmp_path / "out" / "fhir" / "R4" / "bundles.ndjson").read_text(encoding="utf-8").splitlines()
+    resources = [e["resource"] for line in lines for e in json.loads(line)["entry"]]
+    study = [r for r in resources if r["resourceType"] == "ResearchStudy"]
     assert [i["value"] for i in study[0]["identifier"]] == ["test_study"]
-    assert not [e for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationAdministration"]
+    assert not [r for r in resources if r["resourceType"] == "MedicationAdministration"]
