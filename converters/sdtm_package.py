@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from trialbridge.converters.csdrg import GUIDE_HTML, GuideFacts, write_reviewers_guide
 from trialbridge.converters.dataset_json import write_package_dataset_json
 from trialbridge.converters.define import write_define_package
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
 from trialbridge.mappings.spec.engine import run_mapping
 from trialbridge.mappings.spec.model import StudyMapping
+from trialbridge.mappings.sdtm.design import TrialDesign, map_subject_design
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.clinical_checks import check_clinical
@@ -48,11 +50,19 @@ def study_mapping(trial: Trial) -> StudyMapping:
     return mapping
 
 
-def map_sdtm(trial: Trial) -> SdtmTables:
+def map_sdtm(trial: Trial, design: TrialDesign | None = None) -> SdtmTables:
     """Run the study mapping specification's domains in order (`mappings.spec.engine`); SUPP-- rows are
-    gathered per parent domain. Raises `SpecRunError` when a step cannot run as written."""
-    result = run_mapping(study_mapping(trial), trial.forms, trial.registry)
-    return SdtmTables(result.tables, result.findings, result.rejected)
+    gathered per parent domain; then the subject-level trial design (TV, SV, SE) from `design` (default:
+    `pipeline.trial_design_of`). Raises `SpecRunError` when a step cannot run as written."""
+    from trialbridge.converters.pipeline import trial_design_of
+
+    mapping = study_mapping(trial)
+    result = run_mapping(mapping, trial.forms, trial.registry)
+    tables, findings = dict(result.tables), list(result.findings)
+    for domain, mapped in map_subject_design(tables, design or trial_design_of(trial), mapping.sdtm).items():
+        tables[domain] = mapped.table
+        findings += mapped.findings
+    return SdtmTables(tables, findings, result.rejected)
 
 
 def _raw_file(trial: Trial, name: str) -> str:
@@ -194,7 +204,8 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
     del sdtm, on_disk  # from here on only the files are read: free the tables
     if missing:
         return PackageWrite(findings + write_findings + missing, results, reconciliation, written, False)
-    define_findings = write_define_package(sdtm_dir, spec, trial, created, write_findings, read=read_once)
+    define_findings = write_define_package(sdtm_dir, spec, trial, created, write_findings, read=read_once,
+                                           reviewers_guide=GUIDE_HTML)
     define_findings += validate_define(sdtm_dir / "define.xml")
     define_findings += check_define_against_data(sdtm_dir / "define.xml", sdtm_dir, read=read_once)
     if dataset_json:  # Dataset-JSON v1.1 beside the XPT files: their values, define.xml's metadata
@@ -202,3 +213,17 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
                                                       dataset_json)
     return PackageWrite(findings + write_findings + check_findings + define_findings, results, reconciliation,
                         written, True)
+
+
+def write_package_guide(sdtm_dir: Path, trial: Trial, records: dict[str, int], findings: list[Finding]) -> None:
+    """The reviewer's guide skeleton (csdrg.md, csdrg.html; define.xml refers to it) of a package just
+    written: its datasets and `records`, its TS, and `findings` as triaged (with waiver justifications)."""
+    from trialbridge.converters.define import study_info
+
+    spec = study_mapping(trial).sdtm
+    ts = read_xpt(sdtm_dir / "ts.xpt")[0] if (sdtm_dir / "ts.xpt").is_file() else pd.DataFrame(
+        columns=["TSPARMCD", "TSVAL", "TSVALNF"])
+    info = study_info(trial.registry, next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None))
+    facts = GuideFacts(spec=spec, records=records, ts=ts, findings=tuple(findings), registry=trial.registry,
+                       dictionaries=info.dictionaries, extra_files=tuple(sorted(p.name for p in sdtm_dir.iterdir())))
+    write_reviewers_guide(sdtm_dir, facts, info.study_id)

@@ -24,7 +24,8 @@ import pandas as pd
 CT_VERSION = "2025-03-28"
 SDTMIG_VERSION = "3.4"
 
-ORIGINS: frozenset[str] = frozenset({"Collected", "Derived", "Assigned", "Protocol"})
+ORIGINS: frozenset[str] = frozenset({"Collected", "Derived", "Assigned", "Protocol", "Predecessor"})
+SPONSOR_CODELIST = "SPONSOR"  # a study-spec codelist value: the study's own terms (no CDISC codelist exists)
 SUPP_MODEL = "SUPPQUAL"  # the SDTMIG rows every SUPP-- dataset takes its variables from
 
 
@@ -123,10 +124,12 @@ class Variable:
     core: str  # "Req" | "Exp" | "Perm"
     role: str
     codelist: str  # NCI C-code of the CDISC codelist the study uses, "" if none
-    origin: str  # "Collected" | "Derived" | "Assigned" | "Protocol"
-    source: str  # Collected: "<form file> <column>", else ""
+    origin: str  # "Collected" | "Derived" | "Assigned" | "Protocol" | "Predecessor"
+    source: str  # Collected: "<form file> <column>"; Predecessor: "<DATASET>.<VARIABLE>" copied; else ""
     method: str  # MethodDef id for Derived, else ""
     comment: str  # CommentDef text, else ""
+    pages: str = ""  # Collected: annotated CRF pages (acrf.pdf) holding the field, space-separated, "" if none
+    sponsor_terms: bool = False  # the study's own terms (no CDISC codelist): define.xml lists the values used
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class ValueLevel:
     codelist: str = ""
     source: str = ""
     comment: str = ""
+    pages: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,7 @@ class StudySpec:
 def _variable(dataset: str, row: pd.Series, use: dict[str, Any]) -> Variable:
     codelists = [c.strip() for c in row["CDISC CT Codelist Code(s)"].split(";") if c.strip()]
     codelist = use.get("codelist", codelists[0] if codelists else "")
+    sponsor_terms = codelist == SPONSOR_CODELIST
     return Variable(
         dataset=dataset,
         name=row["Variable Name"],
@@ -213,11 +218,13 @@ def _variable(dataset: str, row: pd.Series, use: dict[str, Any]) -> Variable:
         order=int(row["Variable Order"]),
         core=row["Core"],
         role=row["Role"],
-        codelist=codelist,
+        codelist="" if sponsor_terms else codelist,
         origin=use["origin"],
         source=use.get("source", ""),
         method=use.get("method", ""),
         comment=use.get("comment", ""),
+        pages=str(use.get("pages", "")),
+        sponsor_terms=sponsor_terms,
     )
 
 
@@ -255,7 +262,7 @@ def _supp_value_level(name: str, qualifiers: list[dict[str, Any]]) -> list[Value
             dataset=name, variable="QVAL", where_variable="QNAM", where_value=q["qnam"],
             type=q.get("type", "text"), label=q["qlabel"], unit=q.get("unit", ""),
             origin=q["origin"], method=q.get("method", ""), codelist=q.get("codelist", ""),
-            source=q.get("source", ""), comment=q.get("comment", ""),
+            source=q.get("source", ""), comment=q.get("comment", ""), pages=str(q.get("pages", "")),
         )
         for q in qualifiers
     ]
@@ -268,6 +275,7 @@ def _declared_value_level(entries: list[dict[str, Any]]) -> list[ValueLevel]:
             where_value=e["where_value"], type=e.get("type", "text"), label=e.get("label", ""),
             unit=e.get("unit", ""), origin=e["origin"], method=e.get("method", ""),
             codelist=e.get("codelist", ""), source=e.get("source", ""), comment=e.get("comment", ""),
+            pages=str(e.get("pages", "")),
         )
         for e in entries
     ]
@@ -296,6 +304,22 @@ def _test_value_level(tests: pd.DataFrame, orres_sources: dict[str, str]) -> lis
         for code, label, unit, kind in zip(tests[codes[0]], column("TEST"), column("STRESU"), kinds)
     ]
     return [entry for pair in zip(collected, standard) for entry in pair]
+
+
+def _ts_value_level() -> list[ValueLevel]:
+    """TSVAL per TSPARMCD (`sdtm/ts-parameters.json` value_level): its data type and, for a parameter whose
+    values are CDISC terms, its codelist (SDTMIG 3.4 TS codetable)."""
+    entries = json.loads(_text("sdtm", "ts-parameters.json")).get("value_level", {})
+    terms = terminology()
+    names = {terms.term_code("C67152", n): n for n in terms.submission_values("C67152")}  # TSPARM by NCI code
+    return [
+        ValueLevel(dataset="TS", variable="TSVAL", where_variable="TSPARMCD", where_value=parmcd,
+                   type=e.get("type", "text"), label=names.get(terms.term_code("C66738", parmcd), parmcd), unit="",
+                   origin=e.get("origin", "Protocol"),
+                   method=e.get("method", ""), codelist=e.get("codelist", ""), comment=e.get("comment", ""))
+        for parmcd, e in entries.items()
+    ]
+
 
 
 def _records(frame: pd.DataFrame | None) -> list[dict[str, str]]:
@@ -344,6 +368,8 @@ def spec_from_tables(tables: dict[str, pd.DataFrame], orres_sources: dict[str, s
     tests = tables.get("tests")
     if tests is not None and not tests.empty:
         value_level += _test_value_level(tests.fillna(""), orres_sources or {})
+    if "TS" in datasets:
+        value_level += _ts_value_level()
     methods = {r["id"]: r.get("description", "") for r in _records(tables.get("methods"))}
     undefined = sorted({v.method for d in datasets.values() for v in d.variables if v.method}
                        .union(v.method for v in value_level if v.method) - set(methods))

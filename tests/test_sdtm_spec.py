@@ -70,7 +70,10 @@ def test_origins_sources_and_methods_are_complete():
     spec = study_spec()
     for dataset in spec.datasets.values():
         for v in dataset.variables:
-            assert v.origin in {"Collected", "Derived", "Assigned", "Protocol"}, v
+            assert v.origin in {"Collected", "Derived", "Assigned", "Protocol", "Predecessor"}, v
+            if v.origin == "Predecessor":  # names the variable it copies, which the study writes
+                source_dataset, _, source_variable = v.source.partition(".")
+                assert source_variable in spec.dataset(source_dataset).names, v
             if v.origin == "Derived":
                 assert v.method in spec.methods, v
             if v.origin == "Collected" and dataset.name not in spec.parents:
@@ -83,8 +86,8 @@ def test_collected_sources_name_real_form_columns():
 
     columns = {form_file(f): set(form_columns(f)) for f in FORM_NAMES}
     spec = study_spec()
-    sources = [v.source for d in spec.datasets.values() for v in d.variables if v.source]
-    sources += [v.source for v in spec.value_level if v.source]
+    sources = [v.source for d in spec.datasets.values() for v in d.variables if v.source and v.origin != "Predecessor"]
+    sources += [v.source for v in spec.value_level if v.source and v.origin != "Predecessor"]
     for source in sources:
         file, _, column = source.partition(" ")
         assert column in columns[file], source
