@@ -31,10 +31,11 @@ from trialbridge.mappings.spec.dates import DateFormatError, layout_pattern
 from trialbridge.mappings.spec.model import Source, Step
 from trialbridge.mappings.spec.steps import ALGORITHMS, DOMAIN_STEPS, ct_lookup
 from trialbridge.schemas.findings import Finding, finding, has_errors
-from trialbridge.schemas.sdtm_spec import SUPP_MODEL, sdtmig_variables, terminology
+from trialbridge.schemas.sdtm_spec import SPONSOR_CODELIST, SUPP_MODEL, sdtmig_variables, terminology
 
 CT_STEPS = ("assign_ct", "hardcode_ct")
 COLUMN_ARGUMENTS = ("reference", "first", "last", "factor")  # arguments that name a column
+DESIGN_DOMAINS = ("TV", "SV", "SE")  # built by the trial design step after the mappings (mappings/sdtm/design.py)
 WHOLE_DATASET_STEPS = ("registry_ts",)  # steps that build a whole dataset (its variables need no step each)
 
 
@@ -269,8 +270,9 @@ class _Checker:
 
     # ------------------------------------------------------------------------------ metadata rows
     def metadata(self) -> None:
-        """variables and supp rows: in SDTMIG for the dataset, a CDISC codelist, filled by some step."""
-        filled = self.built
+        """variables and supp rows: in SDTMIG for the dataset, a CDISC codelist, filled by some step (TV, SV
+        and SE: by the trial design step after the mappings, mappings/sdtm/design.py)."""
+        filled = {**{d: {"*"} for d in DESIGN_DOMAINS}, **self.built}
         for row, where in spec_files._rows(self.tables, "variables"):
             dataset, variable = row.get("dataset", "").upper(), row.get("variable", "")
             model = SUPP_MODEL if dataset.startswith("SUPP") else dataset
@@ -294,7 +296,7 @@ class _Checker:
 
     def metadata_codelist(self, row: dict[str, str], where: spec_files.SpecLocation) -> None:
         code = row.get("codelist", "")
-        if code and not self.ct.has_codelist(code):
+        if code and code != SPONSOR_CODELIST and not self.ct.has_codelist(code):
             _add(self.findings, "SPEC-CHECK-CODELIST", where.at("codelist"), "", code, codelist=code,
                  algorithm=f"{row.get('dataset', '')}.{row.get('variable') or row.get('qnam', '')}")
 
