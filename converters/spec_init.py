@@ -55,9 +55,16 @@ def _name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_").lower() or "raw"
 
 
-def _sources(folder: Path) -> list[Source]:
+def _files(raw: Path) -> list[Path]:
+    """The raw files of RAW_DIR (or RAW_DIR itself when it is one file)."""
+    if raw.is_file():
+        return [raw]
+    return sorted(p for p in raw.iterdir() if p.is_file() and not p.name.startswith(".")) if raw.is_dir() else []
+
+
+def _sources(files: list[Path]) -> list[Source]:
     out: list[Source] = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in files:
         suffix = path.suffix.lower()
         if suffix == ".csv":
             delimiter, encoding = _sniff(path)
@@ -192,18 +199,40 @@ def _identifier_rows(domain: str, source: Source, table: pd.DataFrame, variables
 def init_spec(raw_folder: Path, out: Path, force: bool = False) -> tuple[list[Finding], str]:
     """Write a starting spec for the raw datasets of `raw_folder` into `out`, whole or not at all; `out` must be
     new, empty or (with `force`) an earlier trialbridge output (converters/outdir.py), else OUT-* findings."""
+    from trialbridge.converters.spec_init_edc import edc_parts, is_edc_file, skipped_dictionaries
+
     raw_folder, out = Path(raw_folder), Path(out)
-    sources = _sources(raw_folder) if raw_folder.is_dir() else []
-    if not sources:
+    files = _files(raw_folder)
+    edc = [p for p in files if is_edc_file(p)]
+    edc = [p for p in edc if p not in skipped_dictionaries(edc)]  # a dictionary beside its export: read with it
+    sources = _sources([p for p in files if not is_edc_file(p)])
+    if not sources and not edc:
         return [finding("SPEC-INIT-NO-RAW", str(raw_folder), [str(raw_folder)], folder=str(raw_folder))], ""
+    base = raw_folder if raw_folder.is_dir() else raw_folder.parent
     ig = sdtmig_variables()
     domains = set(ig["Dataset Name"])
     findings: list[Finding] = []
-    mappings, ct_rows, variables, source_rows, datasets = [], [], [], [], []
+    mappings, ct_rows, variables, source_rows, datasets, visits = [], [], [], [], [], []
     matched = dated = 0
     studyid = ""
+    for path in edc:
+        parts, found = edc_parts(path, path.name, ig, lambda name: _domain(_name(name), domains))
+        findings += found
+        source_rows += parts.sources
+        mappings += parts.mappings
+        ct_rows += parts.ct
+        variables += parts.variables
+        visits += parts.visits
+        datasets += [{"dataset": d, "parent": "", "keys": "STUDYID;USUBJID", "label": ""}
+                     for d in parts.datasets if d not in {r["dataset"] for r in datasets}]
+        matched, dated, studyid = matched + parts.matched, dated + parts.dated, studyid or parts.studyid
+        if parts.sources:
+            findings.append(finding("SPEC-INIT-EDC", path.name, [path.name], file=path.name,
+                                    system=parts.system or "ODM", datasets=len(parts.sources),
+                                    annotated=parts.annotated, matched=parts.matched,
+                                    ct=len(parts.ct), visits=len(parts.visits)))
     for source in sources:
-        table, found = read_source(raw_folder, source)
+        table, found = read_source(base, source)
         findings += found
         if table is None:
             continue
@@ -224,7 +253,7 @@ def init_spec(raw_folder: Path, out: Path, force: bool = False) -> tuple[list[Fi
             datasets.append({"dataset": domain, "parent": "", "keys": "STUDYID;USUBJID", "label": ""})
     tables = {
         "study": pd.DataFrame({"key": ["STUDYID", "sdtmig_version", "ct_version"],
-                               "value": [studyid or raw_folder.absolute().name.upper(), "3.4", CT_VERSION]}),
+                               "value": [studyid or base.absolute().name.upper(), "3.4", CT_VERSION]}),
         "sources": pd.DataFrame(source_rows),
         "mappings": pd.DataFrame(mappings, columns=list(MAPPINGS)),
         "ct": pd.DataFrame(ct_rows, columns=["codelist_code", "term_code", "term_value", "collected_value",
@@ -232,6 +261,7 @@ def init_spec(raw_folder: Path, out: Path, force: bool = False) -> tuple[list[Fi
         "datasets": pd.DataFrame(datasets, columns=["dataset", "parent", "keys", "label"]),
         "variables": pd.DataFrame(variables, columns=["dataset", "variable", "origin", "source", "method", "comment",
                                                       "codelist"]),
+        **({"visits": pd.DataFrame(visits, columns=["visit", "VISITNUM", "VISIT", "VISITDY"])} if visits else {}),
         "methods": pd.DataFrame({"id": ["MT.USUBJID", "MT.SEQ"],
                                  "description": ["USUBJID = STUDYID || '-' || the subject column.",
                                                  "--SEQ = 1, 2, ... per USUBJID in the order of the raw rows."]}),
