@@ -174,6 +174,22 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--retries", type=_non_negative_int, default=5, metavar="N",
                         help="retries of a Bundle on a connection error, 429 or 5xx, with doubling back-off (default 5)")
     upload.add_argument("--timeout", type=_positive_int, default=300, metavar="SECONDS", help="per request (default 300)")
+    spec = commands.add_parser("spec", help="write a starting study mapping spec, or check one",
+                               description="Help with a study mapping specification: `spec init` writes a starting spec from raw "
+                                           "extracts, `spec check` reports every problem of a spec (and its raw data) at once.")
+    spec_commands = spec.add_subparsers(dest="spec_command", metavar="SPEC_COMMAND", parser_class=_Parser)
+    spec_check = spec_commands.add_parser("check", parents=[report], help="report every problem of a spec at once",
+                                          description="Check SPEC (a folder of CSV tables, an .xlsx workbook or sdtm.oak's spec CSVs) "
+                                                      "and, with RAW_DIR (default: the folder holding SPEC as spec/ or spec.xlsx), "
+                                                      "the raw datasets against it. Writes nothing; exit 2 when an error is found.")
+    spec_check.add_argument("spec", type=Path, metavar="SPEC")
+    spec_check.add_argument("raw", type=Path, nargs="?", default=None, metavar="RAW_DIR")
+    spec_init = spec_commands.add_parser("init", parents=[report], help="write a starting spec from raw extracts",
+                                         description="Write a starting spec (CSV tables) for the raw datasets of RAW_DIR into --out.")
+    spec_init.add_argument("raw", type=Path, metavar="RAW_DIR")
+    spec_init.add_argument("--out", type=Path, required=True, metavar="SPEC",
+                           help="output folder: new, empty, or an earlier trialbridge output (with --force)")
+    spec_init.add_argument("--force", action="store_true", help="replace an earlier output in --out")
 
     synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
                                 description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
@@ -283,6 +299,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.format == "table":
             print(result.summary, file=sys.stderr)
         return result.exit_code
+    if args.command == "spec":
+        return _spec(args)
     waivers = []
     if getattr(args, "waivers", None) is not None:
         from trialbridge.converters.readers.waivers import read_waivers
@@ -339,6 +357,30 @@ def _batch(args: argparse.Namespace, waivers: list, progress) -> int:
     elif args.log_format == "text":
         print(result.summary, file=sys.stderr)
     return result.exit_code
+
+
+def _spec(args: argparse.Namespace) -> int:
+    """`spec check` and `spec init`: the library does the work (converters/spec_check.py, spec_init.py)."""
+    if args.spec_command == "check":
+        from trialbridge.converters.spec_check import check_spec
+
+        result = check_spec(args.spec, args.raw)
+        _render(result.findings, args)
+        if args.format == "table":
+            print(result.summary, file=sys.stderr)
+        return result.exit_code
+    if args.spec_command == "init":
+        from trialbridge.converters.spec_init import init_spec
+        from trialbridge.schemas.findings import has_errors
+
+        findings, summary = init_spec(args.raw, args.out, force=args.force)
+        _render(findings, args)
+        if summary and args.format == "table":
+            print(summary, file=sys.stderr)
+        return EXIT_BAD_INPUT if has_errors(findings) else EXIT_OK
+    print_findings([finding("CLI-USAGE", "trialbridge spec", detail="give a command: check SPEC [RAW_DIR], or init RAW_DIR --out SPEC")],
+                   sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

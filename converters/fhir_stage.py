@@ -52,12 +52,14 @@ WORKERS = min(os.cpu_count() or 1, 8)
 
 def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame],
                study: StudyInfo | None = None, loinc_names: dict[str, str] | None = None) -> FhirInput:
-    """The mappings' input: STUDYID from DM (the hub), else the registry's STUDYID rule (mappings/studyid.py)."""
+    """The mappings' input: STUDYID from DM (the hub), else from another domain, else the registry's STUDYID
+    rule (mappings/studyid.py)."""
     dm = sdtm_tables.get("DM")
     if dm is not None and len(dm) and "STUDYID" in dm:
         studyid = str(dm["STUDYID"].iloc[0])
-    else:
-        studyid = registry_study_identifier(registry)
+    else:  # no DM: another domain's STUDYID (the hub), else the registry's rule
+        studyid = next((str(t["STUDYID"].iloc[0]) for t in sdtm_tables.values() if "STUDYID" in t and len(t)),
+                       "") or registry_study_identifier(registry)
     return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid,
                      study=study if study is not None else StudyInfo(studyid=studyid or "STUDY"),
                      loinc_names=dict(loinc_names or {}))

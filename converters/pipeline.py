@@ -27,6 +27,9 @@ from trialbridge.schemas.triage import triage
 from trialbridge.schemas.waivers import Waiver
 
 
+EDC_ACCOUNTING = ("ODM-FORM-COUNTS", "REDCAP-COUNTS", "SOURCE-EDC-COUNTS")
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What a command did: its findings, the exit code they imply, and a one-paragraph summary."""
@@ -324,6 +327,10 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     for name, counts in package.reconciliation.items():
         lines.append(f"  {name:24} read {counts['read']:>8,}  written {counts['written']:>8,}  "
                      f"rejected {counts['rejected']:>6,}  lost {counts['lost']:>4,}")
+    accounted = [f for f in findings if f.rule in EDC_ACCOUNTING]
+    if accounted:  # EDC exports: ItemData read = handed on, per form; values handed to the spec, per export
+        lines.append("EDC values accounted for (nothing lost):")
+        lines += [f"  {f.message}" for f in accounted]
     if dataset_json:
         lines.append(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the XPT files")
     if fhir_releases:

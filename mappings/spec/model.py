@@ -23,8 +23,10 @@ class SpecLocation:
 
     file: str
     row: int
+    aliases: tuple[tuple[str, str], ...] = ()  # spec column -> the column of the file as written (sdtm.oak's names)
 
     def at(self, column: str = "") -> str:
+        column = dict(self.aliases).get(column, column)
         return f"{self.file}:{self.row}" + (f":{column}" if column else "")
 
 
@@ -41,6 +43,7 @@ class Source:
     sheet: str = ""  # xlsx sheet, or the ODM item group / REDCap instrument
     subject: str = ""  # the column that names the subject
     schema: str = ""  # optional JSON Schema of one row (relative to the spec folder)
+    rename: tuple[tuple[str, str], ...] = ()  # (column as exported, name the spec uses), e.g. MODIFY -> CMMODIFY
     where: SpecLocation = SpecLocation("sources.csv", 0)
 
 

@@ -133,9 +133,37 @@ def assign_no_ct(run: DomainRun, step: Step) -> pd.Series:
     return alg.assign_no_ct(_frame(run, step, [ref]), ref, _map(run, step))
 
 
+def ct_lookup(ct: pd.DataFrame, name: str, values: pd.Series) -> dict[str, str]:
+    """Collected value -> submission value for the distinct `values`, matched as sdtm.oak's ct_map does: on
+    the study CT rows of codelist (or sponsor map) `name`, their collected_value, else term_value, else one of
+    their term_synonyms (`;`-separated); exact first, then ignoring case. Values no row names are left out."""
+    rows = ct[ct["codelist_code"] == name] if name else ct.iloc[0:0]
+    if rows.empty:
+        return {}
+    synonyms = rows["term_synonyms"].str.split(";").explode().str.strip()
+    pairs = pd.concat([
+        pd.DataFrame({"from": rows["collected_value"], "to": rows["term_value"]}),
+        pd.DataFrame({"from": rows["term_value"], "to": rows["term_value"]}),
+        pd.DataFrame({"from": synonyms.fillna(""), "to": rows.loc[synonyms.index, "term_value"]}),
+    ], ignore_index=True)
+    pairs = pairs[pairs["from"] != ""]
+    exact = pairs.drop_duplicates("from", keep="first")
+    folded = pairs.assign(key=pairs["from"].str.casefold()).drop_duplicates("key", keep="first")
+    distinct = pd.Series(pd.unique(alg._text(values)), dtype=object)
+    found = distinct.map(dict(zip(exact["from"], exact["to"])))
+    found = found.where(found.notna(), distinct.str.casefold().map(dict(zip(folded["key"], folded["to"]))))
+    return {k: v for k, v in zip(distinct, found) if isinstance(v, str)}
+
+
+def _ct_map(run: DomainRun, step: Step, values: pd.Series) -> dict[str, str] | None:
+    return ct_lookup(run.mapping.ct, step.argument("map") or step.codelist, values) or None
+
+
 def assign_ct(run: DomainRun, step: Step) -> pd.Series:
     ref = _one(step)[0]
-    values, found = alg.assign_ct(_frame(run, step, [ref]), ref, step.codelist, _map(run, step),
+    frame = _frame(run, step, [ref])
+    frame[ref] = alg._text(frame[ref]).str.strip()  # a blank-only cell is no value
+    values, found = alg.assign_ct(frame, ref, step.codelist, _ct_map(run, step, frame[ref]),
                                   step.variables[0] if step.variables else ref, _matches_package(run, step))
     run.findings += found
     return values
@@ -349,7 +377,15 @@ def report(run: DomainRun, step: Step) -> None:
 
 
 def not_submitted(run: DomainRun, step: Step) -> None:
-    """A raw column the study does not submit (declared, so that `spec check` knows it was considered)."""
+    """A raw column the study does not submit (declared, so that `spec check` knows it was considered); with
+    a `source` and no column, a whole raw dataset read for reference only (e.g. a DM extract whose dates
+    other steps read): its rows are accounted as rejected with the step's comment as the reason."""
+    if step.source and not step.source_variables:
+        table = run.raw.get(step.source)
+        if table is None:
+            raise SpecRunError(step, f"no raw dataset {step.source!r} (raw datasets: {', '.join(run.raw)})", "source")
+        reason = f"not submitted: {step.comment or 'read for reference only'}"
+        run.rejected.append(alg.reject(table, pd.Series(True, index=table.index), reason))
 
 
 ALGORITHMS: dict[str, Callable[[DomainRun, Step], object]] = {
