@@ -26,8 +26,9 @@ import pandas as pd
 
 from trialbridge.converters.readers import oak_spec, spec_files
 from trialbridge.converters.readers.tabular import read_sources
-from trialbridge.mappings.spec.conditions import ConditionError, columns_named, parse_condition
-from trialbridge.mappings.spec.dates import DateFormatError, layout_pattern
+from trialbridge.mappings.spec.conditions import ConditionError, columns_named, evaluate, parse_condition
+from trialbridge.converters.readers.spec_metadata import model_allows
+from trialbridge.mappings.spec.dates import ALTERNATIVES, DateFormatError, layout_pattern
 from trialbridge.mappings.spec.model import Source, Step
 from trialbridge.mappings.spec.steps import ALGORITHMS, DOMAIN_STEPS, ct_lookup
 from trialbridge.schemas.findings import Finding, finding, has_errors
@@ -37,6 +38,8 @@ CT_STEPS = ("assign_ct", "hardcode_ct")
 COLUMN_ARGUMENTS = ("reference", "first", "last", "factor")  # arguments that name a column
 DESIGN_DOMAINS = ("TV", "SV", "SE")  # built by the trial design step after the mappings (mappings/sdtm/design.py)
 WHOLE_DATASET_STEPS = ("registry_ts",)  # steps that build a whole dataset (its variables need no step each)
+
+RAW_SOURCE_STEPS = frozenset({"derive_first_dtc", "derive_last_dtc"})  # may read a raw `source`
 
 
 @dataclass
@@ -60,6 +63,21 @@ class _Scope:
     stacked: set[str] = field(default_factory=set)  # the columns of every record set so far (read after `stack`)
     unknown: bool = False  # the record set's source could not be read: its columns are not checked
     tests: bool = False
+    condition: str = ""  # the record set's condition: only the raw rows it keeps are checked against CT
+
+
+def _kept(table: pd.DataFrame, condition: str) -> pd.Series:
+    """The raw rows a record set's condition keeps (every row when the condition reads more than raw columns)."""
+    everything = pd.Series(True, index=table.index)
+    if not condition.strip():
+        return everything
+    try:
+        tree = parse_condition(condition)
+        if not all(ref in table.columns for ref in columns_named(tree)):
+            return everything
+        return evaluate(tree, lambda ref: table[ref], lambda domain: everything & False, table.index).astype(bool)
+    except (ConditionError, KeyError, ValueError, TypeError):
+        return everything
 
 
 def _tables(location: Path) -> tuple[dict[str, tuple[pd.DataFrame, str]], list[Finding]]:
@@ -122,6 +140,8 @@ class _Checker:
             if column not in study_ct.columns:
                 study_ct = study_ct.assign(**{column: ""})
         self.study_ct = study_ct
+        facts = tables["study"][0] if "study" in tables else pd.DataFrame(columns=["key", "value"])
+        self.study_facts = {str(k).strip(): str(v).strip() for k, v in zip(facts["key"], facts["value"])}
         supp = tables["supp"][0] if "supp" in tables else pd.DataFrame(columns=["dataset", "qnam"])
         self.qualifiers = {(d.upper()[4:], q) for d, q in zip(supp.get("dataset", []), supp.get("qnam", []))}
         tests = tables["tests"][0] if "tests" in tables else pd.DataFrame()
@@ -154,10 +174,26 @@ class _Checker:
                 _add(self.findings, "SPEC-CHECK-RAW-COLUMN", step, column, ref, column=ref,
                      dataset=scope.source or "(no record set)", domain=scope.domain)
 
+    def reads_raw(self, step: Step) -> None:
+        """derive_first_dtc / derive_last_dtc with a raw `source`: its columns and subject key must exist."""
+        if self.raw is None:
+            return
+        table = self.raw.get(step.source)
+        if table is None:
+            _add(self.findings, "SPEC-CHECK-SOURCE", step, "source", step.source, source=step.source,
+                 known=", ".join(self.raw))
+            return
+        for ref in step.source_variables:
+            if ref not in table.columns:
+                _add(self.findings, "SPEC-CHECK-RAW-COLUMN", step, "source_variable", ref, column=ref,
+                     dataset=step.source, domain=step.domain)
+
     def target(self, step: Step) -> None:
         model = SUPP_MODEL if step.domain.startswith("SUPP") else step.domain
         for variable in step.variables:
             if variable.startswith("_") or variable in self.ig.get(model, set()) or (step.domain, variable) in self.qualifiers:
+                continue
+            if model in self.ig and model_allows(model, variable):  # SDTM-model variable (VISITNUM in DS)
                 continue
             _add(self.findings, "SPEC-CHECK-VARIABLE", step, "variable", variable, variable=variable,
                  dataset=step.domain, where="the domain" if model in self.ig else "SDTMIG 3.4 (no such dataset)")
@@ -190,7 +226,8 @@ class _Checker:
     def layout(self, step: Step) -> None:
         if step.algorithm != "assign_datetime":
             return
-        for layout in step.argument("format", "iso").split(";"):
+        layouts = [alt for part in step.argument("format", "iso").split(";") for alt in ALTERNATIVES.split(part.strip())]
+        for layout in layouts:
             try:
                 if layout.strip() not in ("", "iso"):
                     layout_pattern(layout.strip())
@@ -207,10 +244,13 @@ class _Checker:
         if len(refs) != 1 or table is None or refs[0] not in table.columns:
             return
         values = table[refs[0]].astype(str).str.strip()
-        values = values[values != ""]
+        values = values[(values != "") & _kept(table, scope.condition)]
         mapped = ct_lookup(self.study_ct, step.argument("map") or step.codelist, values)
         terms = self.ct.submission_values(step.codelist)
         final = values.map(lambda v: mapped.get(v, v))
+        how = (step.argument("match") or self.study_facts.get("ct_match", "") or "cdisc").strip().lower()
+        if how == "cdisc":  # as convert: a value naming exactly one term of the codelist becomes that term
+            final = final.map(lambda v: v if v in terms else (self.ct.match(step.codelist, v)[0] or v))
         unmapped = sorted(set(values[~final.isin(terms) & (final != "")]))  # mapped to "": left blank on purpose
         extensible = self.ct.is_extensible(step.codelist)
         for value in unmapped:
@@ -236,7 +276,9 @@ class _Checker:
             if step.algorithm in WHOLE_DATASET_STEPS:
                 scope.filled.add("*")
             self.condition(step, scope)
-            if step.algorithm not in ("record_set", "not_submitted", "remove_dup", "supp", "stack"):
+            if step.algorithm in RAW_SOURCE_STEPS and step.source:
+                self.reads_raw(step)
+            elif step.algorithm not in ("record_set", "not_submitted", "remove_dup", "supp", "stack"):
                 self.reads(step, scope, step.source_variables, "source_variable")
             elif step.algorithm == "not_submitted" and not step.source:
                 self.reads(step, scope, step.source_variables, "source_variable")
@@ -259,7 +301,7 @@ class _Checker:
         if scope.unknown:
             _add(self.findings, "SPEC-CHECK-SOURCE", step, "source", step.source, source=step.source,
                  known=", ".join(sorted(self.raw or {})))
-        scope.source = step.source
+        scope.source, scope.condition = step.source, step.condition
         table = (self.raw or {}).get(step.source)
         columns = set(table.columns) if table is not None else set(self.built.get(step.source, set()))
         merge = step.argument("merge")

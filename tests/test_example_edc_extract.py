@@ -82,3 +82,10 @@ def test_a_form_with_a_column_per_test_gives_one_record_per_value(converted):
     assert vs[vs["VSTESTCD"] == "TEMP"]["VSLOC"].unique().tolist() == ["ORAL CAVITY"]
     # a blank diastolic value on the form gives no DIABP record, never an empty one
     assert not ((vs["USUBJID"] == "01-701-1028") & (vs["VSTESTCD"] == "DIABP")).any()
+
+
+def test_spec_check_agrees_with_convert_on_the_example():
+    from trialbridge.converters.spec_check import check_spec
+
+    result = check_spec(EXAMPLE / "spec", EXAMPLE)
+    assert [(f.rule, f.location) for f in result.findings if f.severity in ("error", "warning")] == []

@@ -69,7 +69,7 @@ def _qualifiers(tables: Tables) -> set[tuple[str, str]]:
     return {(str(d).strip().upper(), str(q).strip()) for d, q in zip(frame["dataset"], frame["qnam"])}
 
 
-def _model_allows(domain: str, variable: str) -> bool:
+def model_allows(domain: str, variable: str) -> bool:
     """Whether the SDTM model lets the domain take a variable its SDTMIG table does not list (VISITNUM in DS)."""
     ig = sdtmig_variables()
     own = ig[ig["Dataset Name"] == domain]
@@ -166,7 +166,7 @@ def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
                 continue
             if (f"SUPP{domain}", variable) in qualifiers:
                 continue
-            if (domain, variable) not in known and not _model_allows(domain, variable):
+            if (domain, variable) not in known and not model_allows(domain, variable):
                 findings.append(finding("SPEC-UNKNOWN-VARIABLE", f"{where}:variable", [variable], domain=domain,
                                         variable=variable))
                 continue
