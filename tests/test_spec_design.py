@@ -86,13 +86,13 @@ def test_an_arm_naming_an_undeclared_element_is_a_spec_error_at_its_row(tmp_path
     shutil.copytree(EXAMPLE / "spec", spec)
     arms = spec / "arms.csv"
     lines = arms.read_text(encoding="utf-8").splitlines()
-    lines[2] = lines[2].replace(",T01,", ",T99,")  # row 3: an element the elements table lacks
-    lines.append(lines[1])  # row 5: TAETORD 1 a second time in the arm
+    lines[2] = lines[2].replace(",LEN5,", ",T99,")  # row 3: an element the elements table lacks
+    lines.append(lines[1])  # the last row: TAETORD 1 a second time in the arm
     arms.write_text("\n".join(lines) + "\n", encoding="utf-8")
     mapping, findings = read_spec(spec)
     assert mapping is None
     assert [(f.rule, f.location) for f in findings] == [
-        ("SPEC-DESIGN", "spec/arms.csv:3:ETCD"), ("SPEC-DESIGN", "spec/arms.csv:5:TAETORD")]
+        ("SPEC-DESIGN", "spec/arms.csv:3:ETCD"), ("SPEC-DESIGN", f"spec/arms.csv:{len(lines)}:TAETORD")]
 
 
 def _spec_with(*names: str):
@@ -116,3 +116,21 @@ def _dataset(name: str):
     tables = {"datasets": pd.DataFrame({"dataset": [name], "parent": [""], "keys": ["STUDYID"], "label": [""]}),
               "variables": pd.DataFrame({"dataset": name, "variable": names, "origin": "Derived"})}
     return spec_from_tables(tables, {}).dataset(name)
+
+
+def test_epoch_is_the_element_on_the_record_date_treatment_days_first():
+    from trialbridge.mappings.sdtm.epoch import epoch_of
+
+    se = pd.DataFrame({"USUBJID": "S-1", "EPOCH": ["SCREENING", "TREATMENT", "TREATMENT", "FOLLOW-UP"],
+                       "SESTDTC": ["2020-01-01", "2020-01-10", "2020-04-10", "2020-06-30"],
+                       "SEENDTC": ["2020-01-10", "2020-04-10", "2020-06-30", "2020-09-30"]})
+    dates = {"2019-12-31": "",  # before consent: no element
+             "2020-01-01": "SCREENING", "2020-01-10": "TREATMENT",  # the first dose day is a treatment day
+             "2020-04-10": "TREATMENT", "2020-06-30": "TREATMENT",  # ... and so is the last dose day
+             "2020-07-01": "FOLLOW-UP", "2020-09-30": "FOLLOW-UP", "2020-10-01": "",  # after the end of participation
+             "2020-04": "TREATMENT",  # a month spanning two dose-level elements of one epoch
+             "2020-01": "",  # a month spanning screening and treatment: not placed
+             "": ""}
+    dtc = pd.Series(list(dates))
+    assert epoch_of(pd.Series("S-1", index=dtc.index), dtc, se).tolist() == list(dates.values())
+    assert epoch_of(pd.Series("S-2", index=dtc.index), dtc, se).tolist() == [""] * len(dates)  # no SE records

@@ -100,6 +100,15 @@ class StudyMapping:
     def steps_of(self, domain: str) -> list[Step]:
         return [step for step in self.steps if step.domain == domain]
 
+    def epoch_dates(self) -> dict[str, str]:
+        """Per domain, the date variable its `derive_epoch` step reads (`AE.AESTDTC` -> AESTDTC): the date
+        EPOCH is taken from SE by once the trial design is built."""
+        found: dict[str, str] = {}
+        for step in self.steps:
+            if step.algorithm == "derive_epoch" and step.source_variables and step.domain not in found:
+                found[step.domain] = step.source_variables[0].rpartition(".")[2]
+        return found
+
     def value_map(self, name: str) -> dict[str, str]:
         """Collected value -> submission value for one codelist (or sponsor map) of the study CT."""
         rows = self.ct[self.ct["codelist_code"] == name]
