@@ -8,7 +8,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Sequence
 
-import pandas as pd
 
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.input_limits import check_input_limits
@@ -20,7 +19,6 @@ from trialbridge.converters.readers.spec_files import find_spec, read_spec
 from trialbridge.converters.readers.tabular import read_sources
 from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.trial import Trial
-from trialbridge.mappings.sdtm.design import TrialDesign
 from trialbridge.converters.report import findings_json_text
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.triage import triage
@@ -142,34 +140,6 @@ def check(path: Path) -> RunResult:
     return RunResult(findings, 0, describe_trial(trial))
 
 
-# TEMPORARY (issue 9 follow-up): REVALLO's planned visits and elements for TV/SV/SE until the spec's
-# visits/elements tables feed them.
-REVALLO_NCT = "NCT01421927"
-
-
-def trial_design_of(trial: Trial) -> TrialDesign:
-    """TEMPORARY, replaced by the lead (issue 9), like `study_info_of`: REVALLO's planned visits and elements
-    (from the protocol: inclusion, monthly visits M01..M08 about 30 days apart, end of treatment; screening,
-    lenalidomide, follow-up, the element model of TE); empty tables for any other record (no TV/SV/SE)."""
-    ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
-    if ident.get("nctId") != REVALLO_NCT:
-        return TrialDesign(pd.DataFrame(), pd.DataFrame())
-    # monthly visits while on treatment: it starts at Day +100..120 after transplant and stops one year after it
-    # at the latest (Day +365), so month 8 (about Day +340) is the last a subject can reach; M09 would fall after
-    # Day +370 (VISITNUM as MT.VISITNUM numbers them)
-    months = [(k + 1, f"M{k:02d}", 30.0 * k + 1, "+/- 3 days", "") for k in range(1, 9)]
-    visits = pd.DataFrame(
-        [(1, "INCLUSION", None, "", "Inclusion visit: after informed consent, before the first dose"), *months,
-         (14, "EOT", None, "", "End of treatment visit")],
-        columns=["VISITNUM", "VISIT", "VISITDY", "window", "TVSTRL"])
-    elements = pd.DataFrame(
-        [("SCRN", "Screening", "Informed consent", "Start of the assigned arm's interventions", "SCREENING"),
-         ("T01", "lenalidomide", "Start of Drug: Lenalidomide", "End of the treatment of 'lenalidomide'", "TREATMENT"),
-         ("FU", "Follow-up", "End of the assigned arm's treatment", "End of study participation", "FOLLOW-UP")],
-        columns=["ETCD", "ELEMENT", "TESTRL", "TEENRL", "EPOCH"])
-    return TrialDesign(visits, elements)
-
-
 def creation_datetime(registry: dict[str, Any]) -> datetime:
     """The fixed creation timestamp of every output: the registry record's last update, never the clock.
 
@@ -267,7 +237,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     checkpoint("read")  # test hook for interruptions (converters/processes.py); a no-op otherwise
     progress.stage("map SDTM", subjects=len(trial.subjects))
     try:
-        mapped = map_sdtm(trial, trial_design_of(trial))  # the hub: the SDTM package and the FHIR bundles come from these same tables
+        mapped = map_sdtm(trial)  # the hub: the SDTM package and the FHIR bundles come from these same tables
     except SpecRunError as error:
         return RunResult(findings + [spec_error_finding(error)], 2, f"{source}: the spec cannot run, nothing written to {out}")
     try:

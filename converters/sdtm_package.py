@@ -21,7 +21,8 @@ from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
 from trialbridge.mappings.spec.engine import run_mapping
 from trialbridge.mappings.spec.model import StudyMapping
-from trialbridge.mappings.sdtm.design import TrialDesign, map_subject_design
+from trialbridge.mappings.sdtm.design import TrialDesign, design_of, map_subject_design
+from trialbridge.mappings.sdtm.epoch import with_epochs
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.clinical_checks import check_clinical
@@ -52,16 +53,18 @@ def study_mapping(trial: Trial) -> StudyMapping:
 
 def map_sdtm(trial: Trial, design: TrialDesign | None = None) -> SdtmTables:
     """Run the study mapping specification's domains in order (`mappings.spec.engine`); SUPP-- rows are
-    gathered per parent domain; then the subject-level trial design (TV, SV, SE) from `design` (default:
-    `pipeline.trial_design_of`). Raises `SpecRunError` when a step cannot run as written."""
-    from trialbridge.converters.pipeline import trial_design_of
-
+    gathered per parent domain; then the trial design (TE, TA, TV, SV, SE) from `design` (default: the
+    spec's visits, elements and arms tables); with SE, EPOCH of every domain from it (`mappings.sdtm.epoch`).
+    Raises `SpecRunError` when a step cannot run as written."""
     mapping = study_mapping(trial)
     result = run_mapping(mapping, trial.forms, trial.registry)
     tables, findings = dict(result.tables), list(result.findings)
-    for domain, mapped in map_subject_design(tables, design or trial_design_of(trial), mapping.sdtm).items():
+    design = design or design_of(mapping.visits, mapping.elements, mapping.arms)
+    for domain, mapped in map_subject_design(tables, design, mapping.sdtm).items():
         tables[domain] = mapped.table
         findings += mapped.findings
+    if "SE" in tables:  # EPOCH of every domain with a derive_epoch step: the subject's element on the record's date
+        tables = with_epochs(tables, tables["SE"], mapping.epoch_dates())
     return SdtmTables(tables, findings, result.rejected)
 
 

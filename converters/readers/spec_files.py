@@ -2,8 +2,9 @@
 table, or sdtm.oak's spec and study CT CSVs) -> `StudyMapping` + findings.
 
 The tables (columns in README "The study mapping specification"): study, treatments, conditions, sources,
-mappings, ct, tests, visits, datasets, variables, supp, value_level, methods. Only `study`, `sources` and
-`mappings` are required: the SDTM metadata a spec leaves out is inferred from its mappings (`spec_metadata`). Every problem is a finding at file:row:column
+mappings, ct, tests, visits, elements, arms, datasets, variables, supp, value_level, methods. Only `study`,
+`sources` and `mappings` are required: the SDTM metadata a spec leaves out is inferred from its mappings
+(`spec_metadata`). Every problem is a finding at file:row:column
 (header = row 1); a spec with an error gives no `StudyMapping`.
 """
 from __future__ import annotations
@@ -28,6 +29,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "ct": ("codelist_code", "term_value", "collected_value"),
     "tests": ("code",),
     "visits": ("visit", "VISITNUM"),
+    "elements": ("ETCD", "ELEMENT"),
+    "arms": ("ARMCD", "ARM", "TAETORD", "ETCD", "EPOCH"),
     "datasets": ("dataset",),
     "variables": ("dataset", "variable", "origin"),
     "supp": ("dataset", "qnam", "qlabel", "origin"),
@@ -147,10 +150,32 @@ def _orres_sources(steps: tuple[Step, ...], sources: tuple[Source, ...]) -> dict
     return found
 
 
+def _design_findings(tables: dict[str, tuple[pd.DataFrame, str]]) -> list[Finding]:
+    """The design tables agree: every arm row names a declared element and a numeric TAETORD, once per arm;
+    every visit has a numeric VISITNUM (and VISITDY when given)."""
+    found: list[Finding] = []
+    elements = {row["ETCD"] for row, _ in _rows(tables, "elements")}
+    seen: set[tuple[str, str]] = set()
+    for row, where in _rows(tables, "arms"):
+        if row["ETCD"] not in elements:
+            found.append(finding("SPEC-DESIGN", where.at("ETCD"), [row["ETCD"]],
+                                 detail=f"arm {row['ARMCD']} names the element {row['ETCD']!r}, which the elements table does not declare"))
+        if pd.isna(pd.to_numeric(row["TAETORD"], errors="coerce")) or (row["ARMCD"], row["TAETORD"]) in seen:
+            found.append(finding("SPEC-DESIGN", where.at("TAETORD"), [row["TAETORD"]],
+                                 detail=f"TAETORD {row['TAETORD']!r} of arm {row['ARMCD']} is not a number used once in the arm"))
+        seen.add((row["ARMCD"], row["TAETORD"]))
+    for row, where in _rows(tables, "visits"):
+        for column in ("VISITNUM", "VISITDY"):
+            if row.get(column, "") and pd.isna(pd.to_numeric(row[column], errors="coerce")):
+                found.append(finding("SPEC-DESIGN", where.at(column), [row[column]],
+                                     detail=f"{column} {row[column]!r} of visit {row['visit']!r} is not a number"))
+    return found
+
+
 def build_mapping(tables: dict[str, tuple[pd.DataFrame, str]], origin: str) -> tuple[StudyMapping | None, list[Finding]]:
     """The `StudyMapping` of the tables read; None with findings when the SDTM metadata is inconsistent."""
     study, facts = _study(tables)
-    findings: list[Finding] = []
+    findings: list[Finding] = _design_findings(tables)
     sources = tuple(
         Source(name=row["dataset"], file=row["file"], format=(row.get("format") or "csv").lower(),
                delimiter=row.get("delimiter") or ",", decimal=row.get("decimal") or ".",
@@ -174,8 +199,9 @@ def build_mapping(tables: dict[str, tuple[pd.DataFrame, str]], origin: str) -> t
     mapping = StudyMapping(
         study=study, sources=sources, steps=steps, ct=ct, tests=_frame(tables, "tests", TABLES["tests"]),
         visits=_frame(tables, "visits", TABLES["visits"]), sdtm=sdtm, origin=origin,
-        registry=facts.get("registry", ""), extra=dict(study.extra))
-    return mapping, findings
+        registry=facts.get("registry", ""), extra=dict(study.extra),
+        elements=_frame(tables, "elements", TABLES["elements"]), arms=_frame(tables, "arms", TABLES["arms"]))
+    return (None if findings else mapping), findings
 
 
 def read_spec(location: Path) -> tuple[StudyMapping | None, list[Finding]]:

@@ -67,6 +67,8 @@ def treatment_runs(ex: pd.DataFrame, elements: pd.DataFrame) -> pd.DataFrame:
     if ex is None or not len(ex) or treatment.empty:
         return pd.DataFrame(columns=COLUMNS)
     records = ex.assign(_start=_text(ex["EXSTDTC"]), _end=_text(ex.get("EXENDTC", ex["EXSTDTC"])))
+    records = records[[c for c in ("USUBJID", "EXDOSE", "_start", "_end", SOURCE_FILE, SOURCE_LINE)
+                       if c in records.columns]]  # not EX's own EPOCH or other variables
     records = records.assign(_end=records["_end"].where(records["_end"] != "", records["_start"]))
     records = records.sort_values(["USUBJID", "_start"], kind="mergesort")
     if "EXDOSE" in treatment.columns:

@@ -3,8 +3,8 @@
 A `StudyMapping` gathers everything study-specific: the study facts (`StudyInfo`), the raw sources to read,
 the mapping steps (one per target variable, in execution order), the study controlled terminology
 (collected value -> submission value per codelist or per sponsor map), the value-level catalogue of
-findings tests (units, factors, grading), the visit schedule, and the SDTM metadata the outputs follow
-(`StudySpec`). Readers in `trialbridge.converters.readers.spec_files` build it; `mappings.spec.engine`
+findings tests (units, factors, grading), the visit schedule, the trial design (elements and arms), and the
+SDTM metadata the outputs follow (`StudySpec`). Readers in `trialbridge.converters.readers.spec_files` build it; `mappings.spec.engine`
 runs it. Every record keeps the spec location it came from, so a problem is reported at file:row:column.
 """
 from __future__ import annotations
@@ -84,11 +84,13 @@ class StudyMapping:
     steps: tuple[Step, ...]
     ct: pd.DataFrame  # codelist_code, term_code, term_value, collected_value, ... (sdtm.oak study CT columns)
     tests: pd.DataFrame  # value-level catalogue of findings tests (code, unit, factor, --TESTCD, ...)
-    visits: pd.DataFrame  # visit (as collected), VISITNUM, VISIT, VISITDY
+    visits: pd.DataFrame  # visit (as collected), VISITNUM, VISIT, VISITDY, window, TVSTRL, TVENRL, planned
     sdtm: StudySpec  # the SDTM metadata of every dataset the study writes
     origin: str = ""  # the folder or workbook it was read from
     registry: str = ""  # the registry record file, relative to the input folder ("" = none)
     extra: dict[str, str] = field(default_factory=dict)
+    elements: pd.DataFrame = field(default_factory=pd.DataFrame)  # ETCD, ELEMENT, TESTRL, TEENRL, TEDUR, EXDOSE
+    arms: pd.DataFrame = field(default_factory=pd.DataFrame)  # ARMCD, ARM, TAETORD, ETCD, EPOCH, TABRANCH, TATRANS
 
     def source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -100,6 +102,15 @@ class StudyMapping:
 
     def steps_of(self, domain: str) -> list[Step]:
         return [step for step in self.steps if step.domain == domain]
+
+    def epoch_dates(self) -> dict[str, str]:
+        """Per domain, the date variable its `derive_epoch` step reads (`AE.AESTDTC` -> AESTDTC): the date
+        EPOCH is taken from SE by once the trial design is built."""
+        found: dict[str, str] = {}
+        for step in self.steps:
+            if step.algorithm == "derive_epoch" and step.source_variables and step.domain not in found:
+                found[step.domain] = step.source_variables[0].rpartition(".")[2]
+        return found
 
     def value_map(self, name: str) -> dict[str, str]:
         """Collected value -> submission value for one codelist (or sponsor map) of the study CT."""
