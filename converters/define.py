@@ -31,7 +31,7 @@ from lxml import etree
 from trialbridge.converters.define_facts import (
     DatasetFacts, VariableFacts, XptReader, facts_from_package, is_iso8601_variable,
 )
-from trialbridge.converters.trial import Trial
+from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.algorithms import study_identifier
 from trialbridge.schemas.define_checks import (
     DEFINE_FILE, ISO_DATA_TYPES, STYLESHEET_NAME, coded_values, no_network_parser, stylesheet_path,
@@ -56,17 +56,23 @@ STD_IG = "STD.SDTMIG"
 STD_CT = "STD.CT.SDTM"
 # Define-XML 2.1 section 4.3.2.1: for SDTM, Collected data come from the Investigator (CRF); Derived,
 # Assigned and Protocol values from the Sponsor.
-ORIGIN_SOURCE = {"Collected": "Investigator", "Derived": "Sponsor", "Assigned": "Sponsor", "Protocol": "Sponsor"}
+ORIGIN_SOURCE = {"Collected": "Investigator", "Derived": "Sponsor", "Assigned": "Sponsor", "Protocol": "Sponsor",
+                 "Predecessor": ""}  # a Predecessor names the variable it copies, not a party
 ASCII_NOTE = (
     "Written in ASCII, as SAS XPT v5 requires: accented letters lose their accents (e.g. \u00e9 -> e) and a few "
     "symbols are spelled out (e.g. \u00b5 -> u, \u00b0 -> deg); the values as collected stay in the source records."
 )
 ASCII_COMMENT = "COM.ASCII"
-MEDDRA, CTCAE = "MedDRA", "CTCAE"
+MEDDRA, CTCAE, ISO_3166, LOINC = "MedDRA", "CTCAE", "ISO 3166-1 alpha-3", "LOINC"
 DICTIONARY_HREF = {
     MEDDRA: "https://www.meddra.org/",
     CTCAE: "https://ctep.cancer.gov/protocoldevelopment/electronic_applications/ctc.htm",
+    ISO_3166: "https://www.iso.org/iso-3166-country-codes.html",
+    LOINC: "https://loinc.org/",
 }
+ISO_3166_VERSION = "2020"  # ISO 3166-1:2020, the edition in force: SDTMIG 3.4 DM.COUNTRY holds its alpha-3 codes
+ACRF_LEAF, ACRF_FILE = "LF.acrf", "acrf.pdf"  # the annotated CRF Collected origins point into (when the spec names pages)
+GUIDE_LEAF = "LF.csdrg"  # the clinical study data reviewer's guide
 ISO_KIND = {"date": "date", "partial-date": "partialDate"}  # native x-kind -> planned Define-XML DataType
 
 
@@ -88,7 +94,8 @@ class StudyInfo:
 
     @property
     def dictionaries(self) -> dict[str, str]:
-        return {name: v for name, v in ((MEDDRA, self.meddra_version), (CTCAE, self.ctcae_version)) if v}
+        return {name: v for name, v in ((MEDDRA, self.meddra_version), (CTCAE, self.ctcae_version),
+                                        (ISO_3166, ISO_3166_VERSION)) if v}
 
 
 # --------------------------------------------------------------------------------------- study info
@@ -130,8 +137,9 @@ def study_info(registry: Mapping[str, Any], adverse_events: pd.DataFrame | None 
 @dataclass(frozen=True)
 class Origin:
     type: str
-    source: str
+    source: str  # "" for Predecessor (no Source attribute)
     description: str = ""
+    pages: str = ""  # annotated CRF pages (Collected), space-separated
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,7 @@ class Plan:
     methods: dict[str, str] = field(default_factory=dict)
     comments: dict[str, str] = field(default_factory=dict)  # OID -> text
     findings: list[Finding] = field(default_factory=list)
+    documents: dict[str, tuple[str, str]] = field(default_factory=dict)  # leaf ID -> (href, title)
 
 
 def _oid_part(text: str) -> str:
@@ -292,23 +301,39 @@ def _dictionary(dataset: Dataset, variable: Variable, model: str) -> str:
         return MEDDRA  # the body system of a MedDRA-coded domain is the MedDRA SOC
     if suffix == "TOXGR":
         return CTCAE
+    if variable.name == "COUNTRY":  # SDTMIG 3.4 DM: COUNTRY is the ISO 3166-1 alpha-3 code
+        return ISO_3166
+    if LOINC in _described_domains().get((model, variable.name), ""):
+        return LOINC
     return ""
 
 
 def _dictionary_codelist(name: str, data_type: str, version: str) -> CodeListPlan:
     suffix = ".CODE" if data_type == "integer" else ""
     label = f"{name} codes" if suffix else name
-    return CodeListPlan(oid=f"CL.{name.upper()}{suffix}", name=label, data_type=data_type,
+    return CodeListPlan(oid=f"CL.{re.sub(r'[^A-Z0-9]+', '_', name.upper()).strip('_')}{suffix}", name=label,
+                        data_type=data_type,
                         dictionary=name, dictionary_version=version)
 
 
 # ------------------------------------------------------------------------------------------ planning
-def _origin(origin: str, source: str) -> Origin:
+def _origin(origin: str, source: str, pages: str = "") -> Origin:
+    """Define-XML 2.1 section 4.3.2: Collected names its CRF field (and annotated CRF pages when the
+    specification gives them), Predecessor the variable whose value it copies."""
     description = ""
     if origin == "Collected" and source:
         file, _, column = source.partition(" ")
         description = f"CRF form {file}, column {column}" if column else f"CRF form {file}"
-    return Origin(origin, ORIGIN_SOURCE.get(origin, "Sponsor"), description)
+    elif origin == "Predecessor":
+        description = source
+    return Origin(origin, ORIGIN_SOURCE.get(origin, "Sponsor"), description,
+                  " ".join(pages.split()) if origin == "Collected" else "")
+
+
+def _coded_origin(dictionary: str, version: str) -> Origin:
+    """A term coded with an external dictionary: Assigned by the sponsor (Define-XML 2.1 section 4.3.2,
+    CDISC's SDTM example: AEDECOD and the MedDRA hierarchy are Assigned)."""
+    return Origin("Assigned", "Sponsor", f"Coded with {dictionary} {version}".rstrip())
 
 
 class _Planner:
@@ -358,6 +383,17 @@ class _Planner:
         used.update(dict.fromkeys(values))
         return codelist_oid(c_code)
 
+    def _use_sponsor_terms(self, dataset: Dataset, variable: Variable, values: Iterable[str]) -> str:
+        """A codelist of the study's own terms (no CDISC codelist exists, e.g. AEREL): the values used."""
+        values = sorted(set(values))
+        if not values:
+            return ""
+        oid = f"CL.{dataset.name}.{variable.name}"
+        self.plan.codelists[oid] = CodeListPlan(
+            oid=oid, name=f"{variable.label} (sponsor-defined)", data_type="text",
+            items=tuple((value, value, "", False) for value in values))
+        return oid
+
     def _use_dictionary(self, name: str, data_type: str, location: str) -> str:
         version = self.study.dictionaries.get(name, "")
         if not version:
@@ -404,11 +440,16 @@ class _Planner:
             oid = item_oid(dataset.name, variable.name)
             dictionary = _dictionary(dataset, variable, model)
             value_list, sliced = value_lists.get(variable.name, ("", False))
+            origin = _origin(variable.origin, variable.source, variable.pages)
             if dictionary:
                 data_type = "integer" if var_facts.type == "Num" else "text"
                 cl = self._use_dictionary(dictionary, data_type, location) if var_facts.has_data else ""
+                if dictionary == MEDDRA and variable.origin == "Collected":
+                    origin = _coded_origin(MEDDRA, self.study.meddra_version)
             elif sliced:  # the value-level slices name their own codelists (e.g. DSDECOD by DSCAT)
                 cl = ""
+            elif variable.sponsor_terms:
+                cl = self._use_sponsor_terms(dataset, variable, var_facts.values)
             else:
                 cl = self._use_ct(variable.codelist, var_facts.values, location)
             planned = _planned_iso_type(variable.source) if is_iso8601_variable(variable.name) else ""
@@ -416,7 +457,7 @@ class _Planner:
             notes = [variable.comment, ASCII_NOTE if variable.name in facts.transliterated else ""]
             self.plan.items[oid] = ItemPlan(
                 oid=oid, name=variable.name, label=variable.label, data_type=data_type, length=length,
-                significant_digits=digits, origin=_origin(variable.origin, variable.source), codelist_oid=cl,
+                significant_digits=digits, origin=origin, codelist_oid=cl,
                 comment_oid=self._comment(notes, f"{dataset.name}.{variable.name}"),
                 value_list_oid=value_list,
             )
@@ -475,7 +516,7 @@ class _Planner:
         label = f"{entry.label} ({entry.unit})" if entry.unit else entry.label
         self.plan.items[oid] = ItemPlan(
             oid=oid, name=variable, label=label or key, data_type=data_type, length=length,
-            significant_digits=digits, origin=_origin(entry.origin, entry.source),
+            significant_digits=digits, origin=_origin(entry.origin, entry.source, entry.pages),
             codelist_oid=self._use_ct(entry.codelist, slice_facts.values, location),
             comment_oid=self._comment([entry.comment], f"{dataset.name}.{variable}.{_oid_part(key)}"),
         )
@@ -508,9 +549,16 @@ class _Planner:
         self.plan.codelists = dict(sorted(self.plan.codelists.items()))
 
 
-def plan_define(spec: StudySpec, datasets: Mapping[str, DatasetFacts], study: StudyInfo) -> Plan:
-    """What define.xml will say, from the specification and the facts of the written datasets."""
-    return _Planner(spec, datasets, study).run()
+def plan_define(spec: StudySpec, datasets: Mapping[str, DatasetFacts], study: StudyInfo,
+                reviewers_guide: str = "") -> Plan:
+    """What define.xml will say, from the specification and the facts of the written datasets; it refers to
+    the annotated CRF when an origin names CRF pages, and to the reviewer's guide file `reviewers_guide`."""
+    plan = _Planner(spec, datasets, study).run()
+    if any(item.origin.pages for item in plan.items.values()):
+        plan.documents[ACRF_LEAF] = (ACRF_FILE, "Annotated Case Report Form")
+    if reviewers_guide:
+        plan.documents[GUIDE_LEAF] = (reviewers_guide, "Clinical Study Data Reviewer's Guide")
+    return plan
 
 
 # -------------------------------------------------------------------------------------------- XML
@@ -597,9 +645,12 @@ def _item_def(mdv: etree._Element, item: ItemPlan) -> None:
     _text(element, _odm("Description"), item.label)
     if item.codelist_oid:
         _sub(element, _odm("CodeListRef"), {"CodeListOID": item.codelist_oid})
-    origin = _sub(element, _def("Origin"), {"Type": item.origin.type, "Source": item.origin.source})
+    origin = _sub(element, _def("Origin"), {"Type": item.origin.type, "Source": item.origin.source or None})
     if item.origin.description:
         _text(origin, _odm("Description"), item.origin.description)
+    if item.origin.pages:
+        reference = _sub(origin, _def("DocumentRef"), {"leafID": ACRF_LEAF})
+        _sub(reference, _def("PDFPageRef"), {"PageRefs": item.origin.pages, "Type": "PhysicalRef"})
     if item.value_list_oid:
         _sub(element, _def("ValueListRef"), {"ValueListOID": item.value_list_oid})
 
@@ -620,7 +671,8 @@ def _codelist(mdv: etree._Element, plan: CodeListPlan) -> None:
             _text(item, _odm("Decode"), decode)
         if code:
             _sub(item, _odm("Alias"), {"Context": "nci:ExtCodeID", "Name": code})
-    _sub(element, _odm("Alias"), {"Context": "nci:ExtCodeID", "Name": plan.c_code})
+    if plan.c_code:  # a sponsor-defined codelist has no NCI code
+        _sub(element, _odm("Alias"), {"Context": "nci:ExtCodeID", "Name": plan.c_code})
 
 
 def _method_name(oid: str) -> str:
@@ -664,6 +716,13 @@ def build_define(plan: Plan, created: datetime, study: StudyInfo) -> etree._Elem
         _def("DefineVersion"): DEFINE_VERSION,
     })
     _standards(mdv)
+    if ACRF_LEAF in plan.documents:
+        _sub(_sub(mdv, _def("AnnotatedCRF")), _def("DocumentRef"), {"leafID": ACRF_LEAF})
+    supplemental = [leaf for leaf in plan.documents if leaf != ACRF_LEAF]
+    if supplemental:
+        documents = _sub(mdv, _def("SupplementalDoc"))
+        for leaf in supplemental:
+            _sub(documents, _def("DocumentRef"), {"leafID": leaf})
     for oid, refs in plan.value_lists.items():
         value_list = _sub(mdv, _def("ValueListDef"), {"OID": oid})
         for ref in refs:
@@ -684,6 +743,9 @@ def build_define(plan: Plan, created: datetime, study: StudyInfo) -> etree._Elem
         _text(method, _odm("Description"), description)
     for oid, text in plan.comments.items():
         _text(_sub(mdv, _def("CommentDef"), {"OID": oid}), _odm("Description"), text)
+    for leaf_id, (href, title) in plan.documents.items():
+        leaf = _sub(mdv, _def("leaf"), {"ID": leaf_id, f"{{{XLINK_NS}}}href": href})
+        _sub(leaf, _def("title")).text = title
     return etree.ElementTree(root)
 
 
@@ -707,11 +769,11 @@ def render_define_html(define_path: Path, html_path: Path) -> list[Finding]:
 
 # ------------------------------------------------------------------------------------------ writer
 def write_define(spec: StudySpec, datasets: Mapping[str, DatasetFacts], out_dir: Path, created: datetime,
-                 study: StudyInfo) -> list[Finding]:
+                 study: StudyInfo, reviewers_guide: str = "") -> list[Finding]:
     """Write define.xml, the stylesheet beside it and define.html into `out_dir`; return the findings."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_define(spec, datasets, study)
+    plan = plan_define(spec, datasets, study, reviewers_guide)
     define_path = out_dir / DEFINE_FILE
     define_path.write_bytes(define_bytes(build_define(plan, created, study)))
     shutil.copyfile(stylesheet_path(), out_dir / STYLESHEET_NAME)
@@ -726,7 +788,8 @@ def write_define(spec: StudySpec, datasets: Mapping[str, DatasetFacts], out_dir:
 
 
 def write_define_package(sdtm_dir: Path, spec: StudySpec, trial: Trial, created: datetime,
-                         xpt_findings: Iterable[Finding] = (), read: XptReader | None = None) -> list[Finding]:
+                         xpt_findings: Iterable[Finding] = (), read: XptReader | None = None,
+                         reviewers_guide: str = "") -> list[Finding]:
     """define.xml (+ stylesheet, define.html) for the XPT files already written in `sdtm_dir`.
 
     The facts come from the files themselves, as `read` (default `xpt.read_xpt`) reads them; `xpt_findings`
@@ -734,11 +797,12 @@ def write_define_package(sdtm_dir: Path, spec: StudySpec, trial: Trial, created:
     registry record and the AE form.
     """
     facts, info = package_facts(sdtm_dir, spec, trial, xpt_findings, read)
-    return write_define(spec, facts, sdtm_dir, created, info)
+    return write_define(spec, facts, sdtm_dir, created, info, reviewers_guide)
 
 
 def package_facts(sdtm_dir: Path, spec: StudySpec, trial: Trial, xpt_findings: Iterable[Finding] = (),
                   read: XptReader | None = None) -> tuple[dict[str, DatasetFacts], StudyInfo]:
     """The facts of the XPT files written in `sdtm_dir` and the study facts define.xml states."""
     facts = facts_from_package(sdtm_dir, spec, xpt_findings, read)
-    return facts, study_info(trial.registry, trial.forms.get("adverse_events"))
+    coded = next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None)
+    return facts, study_info(trial.registry, coded)

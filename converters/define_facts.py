@@ -146,7 +146,7 @@ def dataset_facts(
     """
     lengths = lengths or {}
     columns = [c for c in table.columns if not str(c).startswith("_")]
-    coded = {v.name for v in dataset.variables if v.codelist}
+    coded = {v.name for v in dataset.variables if v.codelist or v.sponsor_terms}
     variables = {
         name: column_facts(name, table[name], lengths.get(name), with_values=name in coded)
         for name in columns

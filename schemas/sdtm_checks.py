@@ -44,6 +44,7 @@ from trialbridge.schemas.sdtm_checks_masks import (
     per_value,
     study_day,
 )
+from trialbridge.schemas.meddra_checks import check_meddra_hierarchy
 from trialbridge.schemas.ts_checks import check_ts_expected, check_ts_required
 from trialbridge.schemas.sdtm_spec import (
     CT_VERSION,
@@ -689,6 +690,7 @@ RULES: tuple[RuleCheck, ...] = (
     RuleCheck("SD-XPT-ASCII", check_xpt_ascii, "character variables"),
     RuleCheck("SD-TS-REQUIRED", check_ts_required, "TS"),
     RuleCheck("SD-TS-EXPECTED", check_ts_expected, "TS"),
+    RuleCheck("SD-MEDDRA-HIERARCHY", check_meddra_hierarchy, "MedDRA-coded events domains"),
 )
 
 

@@ -287,3 +287,23 @@ def test_repeated_faults_are_one_finding_with_their_lines(tmp_path: Path) -> Non
     path.write_text(text, encoding="utf-8")
     unknown = [f for f in read_odm(path).findings if f.rule == "ODM-OID-UNKNOWN"]
     assert [(f.values[0], f.message.split(" ")[0], len(f.values)) for f in unknown] == [("I.DBP", "2", 3), ("I.DBP2", "1", 2)]
+
+
+def test_redcap_repeating_event_instances(tmp_path: Path) -> None:
+    """A REDCap event that repeats as a whole: its forms carry the event's instance (StudyEventRepeatKey)."""
+    text = (EDC / "redcap" / "longitudinal.xml").read_text(encoding="utf-8")
+    text = text.replace("</GlobalVariables>", "\t<redcap:RepeatingInstrumentsAndEvents>\n\t\t<redcap:RepeatingEvent "
+                        'redcap:UniqueEventName="visit_1_arm_1"/>\n\t</redcap:RepeatingInstrumentsAndEvents>\n'
+                        "</GlobalVariables>", 1)
+    first = text.index('<StudyEventData StudyEventOID="Event.visit_1_arm_1" StudyEventRepeatKey="1"')
+    end = text.index("</StudyEventData>", first) + len("</StudyEventData>")
+    second = text[first:end].replace('StudyEventRepeatKey="1"', 'StudyEventRepeatKey="2"')
+    path = tmp_path / "repeating-event.xml"
+    path.write_text(text[:end] + "\n" + second + text[end:], encoding="utf-8")
+    result, counts = read_odm_counts(path)
+    lab = result.datasets["visit_lab_data"]
+    visit_1 = lab[lab["redcap_event_name"] == "visit_1_arm_1"]
+    assert (visit_1["redcap_repeat_instance"] == visit_1["StudyEventRepeatKey"]).all()
+    assert set(visit_1["redcap_repeat_instance"]) == {"1", "2"} and set(visit_1["redcap_repeat_instrument"]) == {""}
+    assert set(lab.loc[lab["redcap_event_name"] != "visit_1_arm_1", "redcap_repeat_instance"]) == {""}
+    assert all(c.balanced() for c in counts.values())
