@@ -42,11 +42,12 @@ from trialbridge.schemas.fhir_checks import RELEASES, check_resources
 from trialbridge.schemas.findings import Finding, finding
 
 # Build order = bundle order: the study level (the ResearchStudy first, then what it references), then
-# for each subject: Patient, ResearchSubject, MedicationAdministrations, AdverseEvents, disease responses
-# (Observations from RS), laboratory results (Observations from LB).
+# for each subject: Patient, ResearchSubject, its study Condition, Procedures (PR), MedicationAdministrations,
+# AdverseEvents, disease responses (Observations from RS), laboratory results (Observations from LB).
 STUDY_MODULES: tuple[str, ...] = ("research_study", "organization", "location", "practitioner", "group", "medication")
 SUBJECT_MODULES: tuple[str, ...] = (
-    "patient", "research_subject", "medication_administration", "adverse_event", "disease_response", "observation")
+    "patient", "research_subject", "condition", "procedure", "medication_administration", "adverse_event",
+    "disease_response", "observation")
 RESOURCE_MODULES: tuple[str, ...] = STUDY_MODULES + SUBJECT_MODULES
 BLOCK_SUBJECTS = 250
 WORKERS = min(os.cpu_count() or 1, 8)
@@ -254,7 +255,8 @@ def _warm(releases: Sequence[str]) -> None:
     terminology()
     for release in releases:
         fhir_fast.warm(release)
-        for rtype in ("Patient", "ResearchSubject", "MedicationAdministration", "AdverseEvent", "Observation"):
+        for rtype in ("Patient", "ResearchSubject", "Condition", "Procedure", "MedicationAdministration",
+                      "AdverseEvent", "Observation"):
             model_class(release, rtype)
 
 
