@@ -49,19 +49,20 @@ def read_study(folder: Path, spec: Path | None = None) -> tuple[Trial | None, li
     if mapping is None:
         return None, findings
     native = [s for s in mapping.sources if s.format == "native"]
+    checked = native or [s for s in mapping.sources if s.form is not None or s.enrols]  # by the native reader
     forms: dict = {}
     registry: dict = {}
-    if native:
-        trial, found = read_native(folder)
+    raw = read_sources(folder, [s for s in mapping.sources if s.format != "native"])
+    if checked:
+        trial, found = read_native(folder, mapping, raw.datasets)
         findings += found
         if trial is None:
-            return None, findings
-        forms.update({s.name: trial.forms[s.name] for s in native if s.name in trial.forms})
+            return None, findings + raw.findings
+        forms.update(trial.forms)
         registry = trial.registry
-    raw = read_sources(folder, [s for s in mapping.sources if s.format != "native"])
     findings += raw.findings
     forms.update(raw.datasets)
-    if mapping.registry and not native:
+    if mapping.registry and not checked:
         record, found = read_registry(folder / mapping.registry)
         findings += found
         registry = record or {}
@@ -228,13 +229,12 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
 
 
 def fhir_study(study: StudyInfo, trial: Trial) -> StudyInfo:
-    """The StudyInfo the FHIR side reads: the spec's, plus the MedDRA version of the AE form (as define.xml has it)."""
+    """The StudyInfo the FHIR side reads: the spec's, plus the MedDRA version the data was coded with (as define.xml has it)."""
     from dataclasses import replace
 
-    from trialbridge.converters.define import study_info as define_facts
+    from trialbridge.converters.define import trial_study_info
 
-    coded = next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None)
-    version = define_facts(trial.registry, coded).meddra_version
+    version = trial_study_info(trial).meddra_version
     if not version or "VERSION.MEDDRA" in study.extra:
         return study
     return replace(study, extra={**study.extra, "VERSION.MEDDRA": version})

@@ -396,8 +396,7 @@ def test_value_level_codelists_take_over_from_the_variable_codelist(tmp_path):
 
 def test_study_info_comes_from_the_registry_and_the_ae_form():
     registry = build_registry(13, (REVALLO_SITE,))
-    ae = pd.DataFrame({"MEDDRAV": ["17.0", "", "16.1"]})
-    info = study_info(registry, ae)
+    info = study_info(registry, ["17.0", "", "16.1"])  # the AE form's MedDRA versions (x-version-of)
     assert (info.study_id, info.protocol_name, info.ctcae_version) == ("REVALLO", "CHUBX 2010/01 / NCT01421927", "3.0")
     assert (info.meddra_versions, info.meddra_version) == (("16.1", "17.0"), "17.0")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from trialbridge.converters.readers.source_schemas import enrols, with_schemas
 from trialbridge.mappings.spec.model import Source, SpecLocation, Step, StudyMapping
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.schemas.findings import Finding, finding
@@ -134,13 +135,17 @@ def _orres_sources(steps: tuple[Step, ...], sources: tuple[Source, ...]) -> dict
 def build_mapping(tables: dict[str, tuple[pd.DataFrame, str]], origin: str) -> tuple[StudyMapping | None, list[Finding]]:
     """The `StudyMapping` of the tables read; None with findings when the SDTM metadata is inconsistent."""
     study, facts = _study(tables)
-    findings: list[Finding] = []
     sources = tuple(
         Source(name=row["dataset"], file=row["file"], format=(row.get("format") or "csv").lower(),
                delimiter=row.get("delimiter") or ",", decimal=row.get("decimal") or ".",
                encoding=row.get("encoding") or "utf-8", sheet=row.get("sheet", ""), subject=row.get("subject", ""),
-               schema=row.get("schema", ""), where=where)
+               schema=row.get("schema", ""), where=where, site=row.get("site", ""),
+               enrols=enrols(row.get("enrols", "")))
         for row, where in _rows(tables, "sources"))
+    origin_path = Path(origin)
+    sources, findings = with_schemas(sources, origin_path if origin_path.is_dir() else origin_path.parent)
+    if any(f.severity == "error" for f in findings):
+        return None, findings
     steps = tuple(
         Step(domain=row["domain"].upper(), variable=row["variable"], algorithm=row["algorithm"].lower(),
              source=row.get("source", ""), source_variable=row.get("source_variable", ""),
