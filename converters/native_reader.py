@@ -34,7 +34,9 @@ from trialbridge.mappings.spec.model import Source, StudyMapping
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.native import FormSchema
-from trialbridge.schemas.native_checks import SubjectColumns, check_cross_forms, check_form, check_header, check_registry
+from trialbridge.schemas.native_checks import (
+    SubjectColumns, check_cross_forms, check_form, check_header, check_registry,
+)
 
 _DATA_SUFFIXES = frozenset({".csv", ".json"})  # files that look like records (a README is not warned about)
 

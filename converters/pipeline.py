@@ -229,7 +229,8 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
 
 
 def fhir_study(study: StudyInfo, trial: Trial) -> StudyInfo:
-    """The StudyInfo the FHIR side reads: the spec's, plus the MedDRA version the data was coded with (as define.xml has it)."""
+    """The StudyInfo the FHIR side reads: the spec's, plus the MedDRA version the data was coded with (as
+    define.xml has it)."""
     from dataclasses import replace
 
     from trialbridge.converters.define import trial_study_info

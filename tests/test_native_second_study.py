@@ -128,6 +128,31 @@ def test_dates_may_only_follow_the_dataset_that_enrols_subjects(kiwi: Path) -> N
     _, findings = read_study(kiwi)
     assert [(f.rule, f.location) for f in findings] == [("SPEC-ENROLMENT", "spec/sources.csv:3:schema")]
     assert "vitals does not enrol subjects; expected patients.<column>" in findings[0].message
-    edit(kiwi / "spec" / "sources.csv", "PATNO,forms/shots.schema.json,CENTRE,", "PATNO,forms/shots.schema.json,CENTRE,yes")
+    edit(kiwi / "spec" / "sources.csv", "forms/shots.schema.json,CENTRE,", "forms/shots.schema.json,CENTRE,yes")
     _, findings = read_study(kiwi)
     assert ("SPEC-ENROLMENT", "spec/sources.csv:3:enrols") in [(f.rule, f.location) for f in findings]
+
+
+def test_no_revallo_form_or_crf_column_is_named_in_converter_or_mapping_code() -> None:
+    """REVALLO's forms and CRF columns live in its spec (examples/revallo/spec/): no `mappings/` or
+    `converters/` module names them, except the generator of REVALLO-like data (`converters/synth*.py`)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    spec = root / "examples" / "revallo" / "spec"
+    sources = (spec / "sources.csv").read_text(encoding="utf-8").splitlines()[1:]
+    forms = [line.split(",")[0] for line in sources if line]
+    columns = set().union(*(json.loads(p.read_text(encoding="utf-8"))["properties"]
+                            for p in (spec / "forms").glob("*.schema.json")))
+    sdtm = {line.split(",")[1] for line in (spec / "variables.csv").read_text(encoding="utf-8").splitlines()}
+    cdisc = sdtm | {"DOSE"}  # SUBJID, SITEID, AETERM, ... are SDTM variables; DOSE a TS parameter code
+    crf_only = sorted(columns - cdisc)
+    assert len(forms) == 6 and len(crf_only) > 30
+    word = re.compile(r"\b(" + "|".join(crf_only) + r")\b")
+    quoted = [f for f in forms if f not in ("response", "laboratory")]  # also FHIR words ("laboratory" category)
+    form = re.compile(r"[\"'](" + "|".join(quoted) + r")[\"']|\b(" + "|".join(forms) + r")\.csv\b")
+    code = [p for folder in ("converters", "mappings") for p in (root / folder).rglob("*.py")
+            if not p.name.startswith("synth")]
+    found = [(p.relative_to(root).as_posix(), m.group(0)) for p in code
+             for m in [*word.finditer(p.read_text(encoding="utf-8")), *form.finditer(p.read_text(encoding="utf-8"))]]
+    assert found == []

@@ -64,7 +64,8 @@ def _enrolment_findings(sources: tuple[Source, ...]) -> list[Finding]:
                           f"enrol subjects; expected " + (f"{register.name}.<column>" if register else
                                                          "a dataset with enrols = yes in the sources table"))
             elif register.form is not None and column not in register.form.properties:
-                detail = f"{source.form.place} {later} x-not-before names {reference}: {register.name} has no column {column}"
+                detail = (f"{source.form.place} {later} x-not-before names {reference}: "
+                          f"{register.name} has no column {column}")
             else:
                 continue
             out.append(finding("SPEC-ENROLMENT", source.where.at("schema"), [reference], detail=detail))

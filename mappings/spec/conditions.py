@@ -2,10 +2,10 @@
 
 The language (case-insensitive keywords, column names as in the spec, text in single quotes):
 
-    AEONGO = 'Y'                          EOSREAS in ('DEATH', 'WITHDRAWAL')
-    DTHDAT is present                     LB.LBSTRESN is empty
+    ONGOING = 'Y'                         REASON in ('DEATH', 'WITHDRAWAL')
+    DEATHDATE is present                  LB.LBSTRESN is empty
     DOS is numeric                        CMMODIFY != CM.CMTRT
-    exists EX                             (LBLOW is present or LBHIGH is present) and not LB.LBSTRESN is present
+    exists EX                             (LOW is present or HIGH is present) and not LB.LBSTRESN is present
 
 `exists DOMAIN` holds where the row's subject (USUBJID) has a record in that SDTM domain. `and` binds
 tighter than `or`; `not` negates what follows; parentheses group. A condition is parsed once into a small
