@@ -156,3 +156,14 @@ def test_no_revallo_form_or_crf_column_is_named_in_converter_or_mapping_code() -
     found = [(p.relative_to(root).as_posix(), m.group(0)) for p in code
              for m in [*word.finditer(p.read_text(encoding="utf-8")), *form.finditer(p.read_text(encoding="utf-8"))]]
     assert found == []
+
+
+def test_the_example_spec_is_the_generator_spec_byte_for_byte(tmp_path: Path) -> None:
+    """examples/revallo/spec/ and the package data the generator writes (revallo_spec/, forms/ included)."""
+    from trialbridge.converters.synth import write_spec
+
+    written = write_spec(tmp_path / "spec")
+    example = Path(__file__).resolve().parents[1] / "examples" / "revallo" / "spec"
+    assert sum(1 for name in written if name.startswith("spec/forms/")) == 6
+    for name in written:
+        assert (tmp_path / name).read_bytes() == (example / name.removeprefix("spec/")).read_bytes(), name
