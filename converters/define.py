@@ -32,6 +32,7 @@ from trialbridge.converters.define_facts import (
     DatasetFacts, VariableFacts, XptReader, facts_from_package, is_iso8601_variable,
 )
 from trialbridge.mappings.trial import Trial
+from trialbridge.schemas.native import FormSchema
 from trialbridge.mappings.sdtm.algorithms import study_identifier
 from trialbridge.schemas.define_checks import (
     DEFINE_FILE, ISO_DATA_TYPES, STYLESHEET_NAME, coded_values, no_network_parser, stylesheet_path,
@@ -142,9 +143,14 @@ def trial_study_info(trial: Trial) -> StudyInfo:
     versions = [value for form in forms if form.name in trial.forms
                 for dictionary, column in form.versions().items() if dictionary.upper() == MEDDRA.upper()
                 and column in trial.forms[form.name].columns for value in trial.forms[form.name][column].unique()]
-    planned = [(f"{form.file} {column}", ISO_KIND[spec["x-kind"]]) for form in forms
-               for column, spec in form.properties.items() if spec["x-kind"] in ISO_KIND]
-    return study_info(trial.registry, versions, planned)
+    return study_info(trial.registry, versions, planned_kinds(forms))
+
+
+def planned_kinds(forms: Iterable[FormSchema]) -> tuple[tuple[str, str], ...]:
+    """("<file> <column>", planned DataType) of every date column of the row schemas (partialDate where
+    the form allows partial dates), as `Variable.source` names a collected column."""
+    return tuple((f"{form.file} {column}", ISO_KIND[spec["x-kind"]]) for form in forms
+                 for column, spec in form.properties.items() if spec["x-kind"] in ISO_KIND)
 
 
 # ------------------------------------------------------------------------------------------ the plan
