@@ -50,19 +50,20 @@ def read_study(folder: Path, spec: Path | None = None) -> tuple[Trial | None, li
     if mapping is None:
         return None, findings
     native = [s for s in mapping.sources if s.format == "native"]
+    checked = native or [s for s in mapping.sources if s.form is not None or s.enrols]  # by the native reader
     forms: dict = {}
     registry: dict = {}
-    if native:
-        trial, found = read_native(folder)
+    raw = read_sources(folder, [s for s in mapping.sources if s.format != "native"])
+    if checked:
+        trial, found = read_native(folder, mapping, raw.datasets)
         findings += found
         if trial is None:
-            return None, findings
-        forms.update({s.name: trial.forms[s.name] for s in native if s.name in trial.forms})
+            return None, findings + raw.findings
+        forms.update(trial.forms)
         registry = trial.registry
-    raw = read_sources(folder, [s for s in mapping.sources if s.format != "native"])
     findings += raw.findings
     forms.update(raw.datasets)
-    if mapping.registry and not native:
+    if mapping.registry and not checked:
         record, found = read_registry(folder / mapping.registry)
         findings += found
         registry = record or {}
@@ -205,9 +206,11 @@ def fhir_study(study: StudyInfo, trial: Trial) -> StudyInfo:
     highest, as define.xml states it) rather than where the spec says to find it."""
     from dataclasses import replace
 
-    versions = trial.meddra_versions()
+    from trialbridge.converters.define import trial_study_info
+
+    version = trial_study_info(trial).meddra_version
     extra = {k: v for k, v in study.extra.items() if k != "VERSION.MEDDRA"}
-    return replace(study, extra={**extra, "VERSION.MEDDRA": versions[-1]} if versions else extra)
+    return replace(study, extra={**extra, "VERSION.MEDDRA": version} if version else extra)
 
 
 def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,

@@ -15,7 +15,10 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from trialbridge.converters.define import DEFINE_FILE, HTML_FILE, StudyInfo, plan_define, study_info, write_define
+from trialbridge.converters.define import (
+    DEFINE_FILE, HTML_FILE, StudyInfo, plan_define, planned_kinds, study_info, write_define,
+)
+from trialbridge.converters.synth_forms import revallo_forms
 from trialbridge.converters.define_facts import dataset_facts, facts_from_package
 from trialbridge.converters.readers.spec_files import read_spec
 from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry
@@ -158,7 +161,8 @@ def mini_tables() -> dict[str, pd.DataFrame]:
 
 STUDY = StudyInfo(study_id="REVALLO", name="REVALLO", description="Lenalidomide maintenance after allo-SCT",
                   protocol_name="CHUBX 2010/01 / NCT01421927", originator="University Hospital, Bordeaux",
-                  meddra_versions=("17.0",), ctcae_version="3.0")
+                  meddra_versions=("17.0",), ctcae_version="3.0",
+                  planned_kinds=planned_kinds(revallo_forms().values()))  # REVALLO's date columns
 
 
 def write_package(out: Path, tables: dict[str, pd.DataFrame] | None = None, spec: StudySpec | None = None,

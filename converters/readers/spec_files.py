@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from trialbridge.converters.readers.source_schemas import enrols, with_schemas
 from trialbridge.converters.readers.spec_metadata import infer_metadata
 from trialbridge.mappings.spec.model import Source, SpecLocation, Step, StudyMapping
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
@@ -175,13 +176,18 @@ def _design_findings(tables: dict[str, tuple[pd.DataFrame, str]]) -> list[Findin
 def build_mapping(tables: dict[str, tuple[pd.DataFrame, str]], origin: str) -> tuple[StudyMapping | None, list[Finding]]:
     """The `StudyMapping` of the tables read; None with findings when the SDTM metadata is inconsistent."""
     study, facts = _study(tables)
-    findings: list[Finding] = _design_findings(tables)
     sources = tuple(
         Source(name=row["dataset"], file=row["file"], format=(row.get("format") or "csv").lower(),
                delimiter=row.get("delimiter") or ",", decimal=row.get("decimal") or ".",
                encoding=row.get("encoding") or "utf-8", sheet=row.get("sheet", ""), subject=row.get("subject", ""),
-               schema=row.get("schema", ""), rename=_pairs(row.get("rename", "")), where=where)
+               schema=row.get("schema", ""), rename=_pairs(row.get("rename", "")), where=where,
+               site=row.get("site", ""), enrols=enrols(row.get("enrols", "")))
         for row, where in _rows(tables, "sources"))
+    origin_path = Path(origin)
+    sources, findings = with_schemas(sources, origin_path if origin_path.is_dir() else origin_path.parent)
+    findings = _design_findings(tables) + findings
+    if any(f.severity == "error" for f in findings):
+        return None, findings
     steps = tuple(
         Step(domain=row["domain"].upper(), variable=row["variable"], algorithm=row["algorithm"].lower(),
              source=row.get("source", ""), source_variable=row.get("source_variable", ""),

@@ -2,11 +2,11 @@
 
 The language (case-insensitive keywords, column names as in the spec, text in single quotes):
 
-    AEONGO = 'Y'                          EOSREAS in ('DEATH', 'WITHDRAWAL')
-    DTHDAT is present                     LB.LBSTRESN is empty
+    ONGOING = 'Y'                         REASON in ('DEATH', 'WITHDRAWAL')
+    DEATHDATE is present                  LB.LBSTRESN is empty
     DOS is numeric                        CMMODIFY != CM.CMTRT
-    MDPRIOR is checked                    MDONG is not checked
-    exists EX                             (LBLOW is present or LBHIGH is present) and not LB.LBSTRESN is present
+    PRIOR is checked                      ONGOING is not checked
+    exists EX                             (LOW is present or HIGH is present) and not LB.LBSTRESN is present
 
 `is checked` holds where a check box holds a ticked value (1, Y, YES, TRUE, CHECKED or X, any case).
 `exists DOMAIN` holds where the row's subject (USUBJID) has a record in that SDTM domain. `and` binds
