@@ -83,10 +83,10 @@ def _folder_names(records: list[RegistryRecord]) -> tuple[list[str], list[Findin
 
 
 def _convert_one(record: RegistryRecord, folder: Path, releases: Sequence[str], prs: bool,
-                 created: datetime | None) -> tuple[Row, list[Finding]]:
+                 created: datetime | None, placeholder: bool) -> tuple[Row, list[Finding]]:
     folder.mkdir()
     try:
-        findings, outputs = write_record(record, folder, created or created_of(record), releases, prs)
+        findings, outputs = write_record(record, folder, created or created_of(record), releases, prs, placeholder)
     except Exception as error:  # noqa: BLE001 - one record's defect must not stop the others
         shutil.rmtree(folder, ignore_errors=True)
         failed = finding("REGISTRY-RECORD-FAILED", record.source, [type(error).__name__], record=record.source,
@@ -100,7 +100,7 @@ def _convert_one(record: RegistryRecord, folder: Path, releases: Sequence[str], 
 
 
 def run_registry(paths: Sequence[Path], out: Path, releases: Sequence[str] = ("R4", "R5"), prs: bool = False,
-                 created: datetime | None = None) -> RegistryRun:
+                 created: datetime | None = None, placeholder: bool = True) -> RegistryRun:
     """Read every record of `paths` and write each study's package under `out` (see the module docstring)."""
     files = read_registry_files([Path(p) for p in paths])
     rows: list[Row] = []
@@ -117,7 +117,7 @@ def run_registry(paths: Sequence[Path], out: Path, releases: Sequence[str] = ("R
     findings += name_findings
     with atomic_output_dir(Path(out)) as work:
         for record, name in zip(records, names):
-            row, found = _convert_one(record, work / name, releases, prs, created)
+            row, found = _convert_one(record, work / name, releases, prs, created, placeholder)
             rows.append(row)
             findings += found
         (work / "summary.json").write_text(json.dumps({

@@ -11,7 +11,10 @@ define.xml, FHIR ResearchStudy bundles, and (optionally) the PRS protocol record
 The SDTM side is the convert pipeline's, dataset by dataset: the mappings give tables, the XPT writer's
 stages prepare them, the checks run on what will be written, the files are written and read back, and
 define.xml describes them. A dataset whose stages find an error stops the SDTM package (nothing under
-sdtm/ is written, PACKAGE-STOPPED), as convert does.
+sdtm/ is written, PACKAGE-STOPPED), as convert does. Unlike convert, a character with no ASCII form is by
+default written as [U+XXXX] (a warning each): registry texts are sponsors' free text (an arrow or an
+"approximately" sign in one criterion), and one such character should not stop a whole trial design
+package; `--no-ascii-placeholder` restores convert's rule.
 """
 from __future__ import annotations
 
@@ -74,10 +77,12 @@ def map_design(record: RegistryRecord) -> DesignTables:
     return DesignTables(tables, spec, found + ts.findings + ta.findings + te.findings + ti.findings)
 
 
-def write_design_sdtm(design: DesignTables, trial: Trial, sdtm_dir: Path, created: datetime) -> tuple[list[Finding], list[str]]:
-    """Prepare, check and write the design datasets as XPT + define.xml, whole or nothing."""
+def write_design_sdtm(design: DesignTables, trial: Trial, sdtm_dir: Path, created: datetime,
+                      placeholder: bool = True) -> tuple[list[Finding], list[str]]:
+    """Prepare, check and write the design datasets as XPT + define.xml, whole or nothing. `placeholder`:
+    a character with no ASCII form is written as [U+XXXX] (reported) instead of stopping the package."""
     spec = design.spec
-    staged = {name: prepare_for_xpt(table, spec.dataset(name)) for name, table in design.tables.items()}
+    staged = {name: prepare_for_xpt(table, spec.dataset(name), placeholder) for name, table in design.tables.items()}
     stage_findings = [f for name in spec.datasets if name in staged for f in staged[name][1]]
     if has_errors(stage_findings):
         blocked = sorted(name for name, (_, found) in staged.items() if has_errors(found))
@@ -103,7 +108,7 @@ def write_design_sdtm(design: DesignTables, trial: Trial, sdtm_dir: Path, create
 
 
 def write_record(record: RegistryRecord, folder: Path, created: datetime, releases: Sequence[str],
-                 prs: bool = False) -> tuple[list[Finding], list[str]]:
+                 prs: bool = False, placeholder: bool = True) -> tuple[list[Finding], list[str]]:
     """Write one record's package into `folder` (which exists and is empty); its findings and what was written."""
     from trialbridge.converters.fhir_stage import write_fhir
 
@@ -111,7 +116,7 @@ def write_record(record: RegistryRecord, folder: Path, created: datetime, releas
     design = map_design(record)
     trial = design_trial(record)
     findings = list(record.findings) + design.findings
-    sdtm_findings, written = write_design_sdtm(design, trial, folder / "sdtm", created)
+    sdtm_findings, written = write_design_sdtm(design, trial, folder / "sdtm", created, placeholder)
     findings += sdtm_findings
     outputs = [f"sdtm/{n.lower()}.xpt" for n in written]
     if releases:
