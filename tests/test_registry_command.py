@@ -29,14 +29,22 @@ def test_each_study_has_its_folder_and_the_bad_file_is_a_row(converted):
     assert code == 2  # the worst row: the unreadable file
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     rows = {r["name"]: r for r in summary["records"]}
-    assert set(rows) == {"broken.json", "NCT00208312", "NCT03840122", "NCT04207047", "NCT06171568"}
+    assert set(rows) == {"broken.json", "NCT00081588", "NCT00208312", "NCT00465816", "NCT03840122", "NCT04207047",
+                         "NCT06171568"}
     assert rows["broken.json"]["exit_code"] == 2 and rows["broken.json"]["outputs"] == []
-    for name in ("NCT00208312", "NCT03840122", "NCT04207047", "NCT06171568"):
+    for name in ("NCT00081588", "NCT00208312", "NCT00465816", "NCT03840122", "NCT04207047", "NCT06171568"):
         assert rows[name]["exit_code"] == 0 and rows[name]["errors"] == 0
-        assert sorted(p.name for p in (out / name / "sdtm").glob("*.xpt")) == ["ta.xpt", "te.xpt", "ti.xpt", "ts.xpt"]
+        expected = ["ta.xpt", "te.xpt", "ts.xpt"] if name == "NCT00465816" else ["ta.xpt", "te.xpt", "ti.xpt", "ts.xpt"]
+        assert sorted(p.name for p in (out / name / "sdtm").glob("*.xpt")) == expected
         assert (out / name / "sdtm" / "define.xml").is_file()
         assert (out / name / "prs" / f"{name}.xml").is_file()
         assert (out / name / "fhir" / "R4" / "bundle.json").is_file() and (out / name / "fhir" / "R5" / "bundle.json").is_file()
+
+
+def test_a_record_without_criteria_says_why_it_has_no_ti(converted):
+    _, out = converted  # NCT00465816: AACT kept only the identification and references modules
+    findings = json.loads((out / "NCT00465816" / "findings.json").read_text(encoding="utf-8"))["findings"]
+    assert [(f["rule"], f["severity"]) for f in findings if f["rule"] == "TI-NO-CRITERIA"] == [("TI-NO-CRITERIA", "warning")]
 
 
 def test_the_datasets_hold_the_registry_design(converted):

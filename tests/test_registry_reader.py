@@ -21,6 +21,10 @@ def rules(findings) -> list[tuple[str, str]]:
     return sorted((f.rule, f.severity) for f in findings)
 
 
+# Records AACT trimmed to a few modules: the missing modules are warnings, nothing else.
+PARTIAL = {"NCT00465816.json": ["designModule", "sponsorCollaboratorsModule", "statusModule"]}
+
+
 @pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
 def test_every_real_record_reads_into_the_v2_model_without_warnings(path):
     read = read_file(path)
@@ -28,7 +32,9 @@ def test_every_real_record_reads_into_the_v2_model_without_warnings(path):
     assert len(read.records) >= 1
     for record in read.records:
         assert record.nct_id.startswith("NCT") and record.nct_id in path.name
-        assert [f for f in record.findings if f.severity != "info"] == []  # the v2 schema accepts the model
+        warnings = [f for f in record.findings if f.severity != "info"]
+        assert [(f.rule, f.message.split("'")[1]) for f in warnings] == [
+            ("REGISTRY-SCHEMA", module) for module in PARTIAL.get(path.name, [])]  # the v2 schema accepts the rest
         assert record.studyid
 
 
