@@ -50,7 +50,8 @@ def write_prs(record: RegistryRecord, path: Path) -> list[Finding]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     location = f"prs/{path.name}"
-    findings = [finding("PRS-OMITTED", f"{location}:{element}", [why], element=element, missing=why)
+    findings = [finding("PRS-OMITTED", f"{location}:{element}", [why], element=element,
+                        why=why if why.startswith("no ") else f"the registry record lacks {why}, which the schema requires there")
                 for element, why in omitted]
     findings += check_prs(etree.fromstring(data), location)
     unheld = not_held(record.record)

@@ -220,8 +220,8 @@ def _status(study: etree._Element, p: Mapping[str, Any], omitted: _Omitted) -> N
         _add(study, "overall_status", STATUS[overall])
     elif overall == "UNKNOWN" and status.get("lastKnownStatus") in STATUS:
         _add(study, "overall_status", STATUS[status["lastKnownStatus"]])
-        omitted.note("overall_status", "a PRS status for UNKNOWN (ClinicalTrials.gov's own status for a record not "
-                                       "verified in two years): the last known status is written")
+        omitted.note("overall_status UNKNOWN", "no PRS value for UNKNOWN (ClinicalTrials.gov's own status for a record "
+                                               "not verified in two years); the last known status is written instead")
     elif overall and overall not in EXPANDED_STATUS:
         omitted.note("overall_status", f"a PRS recruitment status for {overall}")
     _add(study, "why_stopped", status.get("whyStopped"))
