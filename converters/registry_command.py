@@ -9,8 +9,9 @@ DIR/<NCT number>/          the study's package (converters/registry_package.py)
 One bad file or record does not stop the others: a file that cannot be read is a row with exit code 2;
 a record whose conversion stops with an internal error is a row with exit code 3 (REGISTRY-RECORD-FAILED,
 with the traceback in summary.json), and its folder is not written. DIR appears whole or not at all
-(written beside it, then moved into place); when no study could be converted, nothing is written. The
-exit code is the worst of the rows.
+(written beside it, then moved into place) and follows convert's output rules (new, empty, or an earlier
+trialbridge output replaced only with --force; never an input); when no study could be converted, nothing
+is written. The exit code is the worst of the rows.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trialbridge.converters.atomic import atomic_output_dir
+from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.readers.registry import read_registry_files
 from trialbridge.converters.registry_package import write_record
 from trialbridge.mappings.registry.model import RegistryRecord
@@ -100,8 +102,20 @@ def _convert_one(record: RegistryRecord, folder: Path, releases: Sequence[str], 
 
 
 def run_registry(paths: Sequence[Path], out: Path, releases: Sequence[str] = ("R4", "R5"), prs: bool = False,
-                 created: datetime | None = None, placeholder: bool = True) -> RegistryRun:
-    """Read every record of `paths` and write each study's package under `out` (see the module docstring)."""
+                 created: datetime | None = None, placeholder: bool = True, force: bool = False) -> RegistryRun:
+    """Read every record of `paths` and write each study's package under `out` (see the module docstring).
+
+    `out` follows convert's output rules (`converters/outdir.py`): new, empty, or an earlier trialbridge
+    output (then only with `force`), never one of the inputs; else exit 2 and nothing is touched."""
+    try:
+        with claim_output(Path(out), [Path(p) for p in paths], force):
+            return _run_claimed(paths, out, releases, prs, created, placeholder)
+    except OutputRefused as refused:
+        return RegistryRun([], list(refused.findings), EXIT_BAD_INPUT)
+
+
+def _run_claimed(paths: Sequence[Path], out: Path, releases: Sequence[str], prs: bool, created: datetime | None,
+                 placeholder: bool) -> RegistryRun:
     files = read_registry_files([Path(p) for p in paths])
     rows: list[Row] = []
     findings: list[Finding] = []

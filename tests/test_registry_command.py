@@ -29,10 +29,12 @@ def test_each_study_has_its_folder_and_the_bad_file_is_a_row(converted):
     assert code == 2  # the worst row: the unreadable file
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     rows = {r["name"]: r for r in summary["records"]}
-    assert set(rows) == {"broken.json", "NCT00081588", "NCT00208312", "NCT00465816", "NCT03840122", "NCT04207047",
-                         "NCT06171568"}
+    studies = {p.name[:11] for folder in ("registry", "ctgov") for p in (FIXTURES / folder).glob("NCT*")}
+    assert set(rows) == {"broken.json"} | studies and len(studies) >= 7
     assert rows["broken.json"]["exit_code"] == 2 and rows["broken.json"]["outputs"] == []
-    for name in ("NCT00081588", "NCT00208312", "NCT00465816", "NCT03840122", "NCT04207047", "NCT06171568"):
+    # NCT00465816 (AACT kept two modules) has no start date: TS without SSTDTC is FDA's rejection criterion
+    assert rows["NCT00465816"]["exit_code"] == 1 and rows["NCT00465816"]["errors"] == 1
+    for name in sorted(studies - {"NCT00465816"}):
         assert rows[name]["exit_code"] == 0 and rows[name]["errors"] == 0
         expected = ["ta.xpt", "te.xpt", "ts.xpt"] if name == "NCT00465816" else ["ta.xpt", "te.xpt", "ti.xpt", "ts.xpt"]
         assert sorted(p.name for p in (out / name / "sdtm").glob("*.xpt")) == expected
@@ -75,6 +77,15 @@ def test_rerun_is_byte_identical(converted, tmp_path):
             assert path.read_bytes() == (out / "NCT03840122" / path.relative_to(again / "NCT03840122")).read_bytes(), path
 
 
+def test_an_earlier_output_is_replaced_only_with_force(tmp_path):
+    record = str(FIXTURES / "registry" / "NCT03840122.xml")
+    out = tmp_path / "out"
+    assert main(["registry", record, "--out", str(out), "--fhir", "none"]) == 0
+    assert main(["registry", record, "--out", str(out), "--fhir", "none"]) == 2  # refused, untouched
+    assert main(["registry", record, "--out", str(out), "--fhir", "none", "--force"]) == 0
+    assert main(["registry", record, "--out", str(FIXTURES / "registry"), "--fhir", "none"]) == 2  # never an input
+
+
 def test_nothing_is_written_when_no_study_converts(tmp_path):
     bad = tmp_path / "bad.xml"
     bad.write_text("<not_a_registry_record/>", encoding="utf-8")
@@ -87,7 +98,8 @@ def test_search_page_studies_each_get_a_folder(tmp_path):
     page = tmp_path / "page.json"
     page.write_text(json.dumps({"studies": studies}), encoding="utf-8")
     assert main(["registry", str(page), "--out", str(tmp_path / "out"), "--fhir", "none"]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["NCT04207047", "NCT06171568", "summary.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "NCT04207047", "NCT06171568", "summary.json", "trialbridge-manifest.sha256"]
 
 
 @pytest.mark.skipif(not FHIR_JUDGE.exists() or shutil.which("node") is None,

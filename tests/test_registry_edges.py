@@ -2,8 +2,9 @@
 one part changed the way registries write it: withdrawn with no sites and zero enrolment, terminated with ages
 in weeks and days, 350 sites in five countries, 60 arms with CJK text and arrows in the criteria, an
 observational patient registry, expanded access, UNKNOWN status without a sponsor id, and a record with the
-identification module only. Each converts with no error finding, gives TS/TA/TE (and TI when it has
-criteria), a PRS record valid against the schema, and FHIR bundles."""
+identification module only. Each converts with no error finding (but the last: a record without a start
+date has a TS without SSTDTC), gives TS/TA/TE (and TI when it has criteria), a PRS record valid against
+the schema, and FHIR bundles."""
 import copy
 import json
 from pathlib import Path
@@ -86,8 +87,10 @@ def run(tmp_path_factory):
 
 def test_every_edge_converts_without_error(run):
     result, _ = run
-    assert sorted((r.name, r.exit_code, r.errors) for r in result.rows) == [(f"NCT9{n:07d}", 0, 0) for n in range(len(EDGES))]
-    assert [f for f in result.findings if f.severity == "error"] == []
+    last = len(EDGES) - 1  # identification only: no start date, so TS lacks SSTDTC (FDA rejection criterion)
+    assert sorted((r.name, r.exit_code, r.errors) for r in result.rows) == [
+        (f"NCT9{n:07d}", 1 if n == last else 0, 1 if n == last else 0) for n in range(len(EDGES))]
+    assert [f.rule for f in result.findings if f.severity == "error"] == ["SD-TS-REQUIRED"]
 
 
 @pytest.mark.parametrize("n", range(len(EDGES)), ids=[e.__name__ for e in EDGES])
