@@ -97,6 +97,15 @@ def test_legacy_numbered_and_hard_wrapped_criteria():
                           "Authorization documents")
 
 
+def test_headings_without_a_colon_and_with_stages():
+    rows = criteria_rows(record("NCT03424005.xml"))  # Morpheus-TNBC: "Inclusion Criteria Stage 1", "Exclusion Criteria for Stage 1"
+    assert [r[0] for r in rows if r[2] == "INCLUSION"] == [f"INCL{n:02d}" for n in range(1, 20)]
+    assert [r[0] for r in rows if r[2] == "EXCLUSION"] == [f"EXCL{n:02d}" for n in range(1, 21)]
+    assert rows[0][1] == "ECOG Performance Status of 0 or 1"
+    assert rows[-20][1].startswith("Prior treatment with any of the Stage 1 protocol-specified study treatments")
+    assert "Life expectancy =/> 3 months, as determined by the investigator" in [r[1] for r in rows]
+
+
 def test_v1_criteria_without_markers_are_one_per_line():
     assert criteria(record("NCT00208312.v1.json")["protocolSection"]["eligibilityModule"]["eligibilityCriteria"]) == [
         ("INCLUSION", "Referred for a clinically indicated pharmacological stress SPECT myocardial perfusion imaging study"),

@@ -29,8 +29,8 @@ from trialbridge.mappings.studyid import registry_study_identifier
 from trialbridge.schemas.findings import finding
 from trialbridge.schemas.sdtm_spec import Dataset
 
-_HEADING = re.compile(r"^\s*[#*_\s]*(?P<words>[^:]{0,60}?\b(?P<kind>inclusion|exclusion)\s+criteri(?:a|on)[^:]{0,60}?)"
-                      r"[*_\s]*:?[*_\s]*(?P<rest>.*)$", re.I)
+_HEADING = re.compile(r"^\s*[#*_\s]*(?P<words>[^:]{0,60}?\b(?P<kind>inclusion|exclusion)\s+criteri(?:a|on)\b[^:]{0,60}?)"
+                      r"[*_\s]*(?::[*_\s]*(?P<rest>.*))?$", re.I)
 _MARKER = re.compile(r"^(?P<indent>\s*)(?:[-*+\u2022\u00b7\u25aa\u25cf\u2013o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]|"
                      r"\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)[.)])\s+(?P<text>.*)$")
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~|=])")
@@ -50,7 +50,7 @@ def _heading(line: str) -> tuple[str, str] | None:
     words = found.group("words").lower()
     if "inclusion" in words and "exclusion" in words:
         return None  # "see inclusion and exclusion criteria below": prose, not a heading
-    return CATEGORIES[found.group("kind").lower()], found.group("rest")
+    return CATEGORIES[found.group("kind").lower()], found.group("rest") or ""
 
 
 def _section_items(lines: list[str]) -> list[str]:
