@@ -4,7 +4,7 @@ define.xml, FHIR ResearchStudy bundles, and (optionally) the PRS protocol record
 ```
 <folder>/registry.json      the record in the registry model (API v2 structure) as read
 <folder>/sdtm/              ts.xpt ta.xpt te.xpt ti.xpt define.xml define2-1.xsl define.html
-<folder>/fhir/<release>/    bundle.json (ResearchStudy, Organization, Location, Practitioner(Role), Group) + ndjson/
+<folder>/fhir/<release>/    bundles.ndjson (ResearchStudy, Organization, Location, Practitioner(Role), Group) + ndjson/
 <folder>/prs/<NCT>.xml      with --prs: the ClinicalTrials.gov PRS protocol record
 <folder>/findings.json      every finding of this record
 ```
@@ -121,7 +121,7 @@ def write_record(record: RegistryRecord, folder: Path, created: datetime, releas
     outputs = [f"sdtm/{n.lower()}.xpt" for n in written]
     if releases:
         findings += write_fhir(record.record, {}, folder / "fhir", releases)
-        outputs += [f"fhir/{r}/bundle.json" for r in releases]
+        outputs += [f"fhir/{r}/bundles.ndjson" for r in releases]
     if prs:
         from trialbridge.converters.prs_writer import write_prs
 

@@ -40,7 +40,7 @@ def test_each_study_has_its_folder_and_the_bad_file_is_a_row(converted):
         assert sorted(p.name for p in (out / name / "sdtm").glob("*.xpt")) == expected
         assert (out / name / "sdtm" / "define.xml").is_file()
         assert (out / name / "prs" / f"{name}.xml").is_file()
-        assert (out / name / "fhir" / "R4" / "bundle.json").is_file() and (out / name / "fhir" / "R5" / "bundle.json").is_file()
+        assert (out / name / "fhir" / "R4" / "bundles.ndjson").is_file() and (out / name / "fhir" / "R5" / "bundles.ndjson").is_file()
 
 
 def test_a_record_without_criteria_says_why_it_has_no_ti(converted):
@@ -62,7 +62,7 @@ def test_the_datasets_hold_the_registry_design(converted):
 
 def test_the_study_bundle_holds_the_research_study(converted):
     _, out = converted
-    bundle = json.loads((out / "NCT04207047" / "fhir" / "R5" / "bundle.json").read_text(encoding="utf-8"))
+    bundle = json.loads((out / "NCT04207047" / "fhir" / "R5" / "bundles.ndjson").read_text(encoding="utf-8").splitlines()[0])
     types = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert types[0] == "ResearchStudy" and "Patient" not in types
     assert {"Organization", "Location", "Group"} <= set(types)
@@ -108,6 +108,6 @@ def test_search_page_studies_each_get_a_folder(tmp_path):
 def test_fhir_judge_accepts_the_study_bundles(converted, release):
     _, out = converted
     for name in ("NCT00208312", "NCT03840122", "NCT06171568"):
-        done = subprocess.run(["bash", str(FHIR_JUDGE), release, str(out / name / "fhir" / release / "bundle.json")],
+        done = subprocess.run(["bash", str(FHIR_JUDGE), release, str(out / name / "fhir" / release / "bundles.ndjson")],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

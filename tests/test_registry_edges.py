@@ -100,7 +100,7 @@ def test_every_edge_has_its_datasets_prs_and_bundles(run, n):
     names = sorted(p.name for p in (folder / "sdtm").glob("*.xpt"))
     assert names == (["ta.xpt", "te.xpt", "ts.xpt"] if EDGES[n] is identification_only else ["ta.xpt", "te.xpt", "ti.xpt", "ts.xpt"])
     assert (folder / "prs" / f"NCT9{n:07d}.xml").is_file()
-    assert (folder / "fhir" / "R4" / "bundle.json").is_file() and (folder / "fhir" / "R5" / "bundle.json").is_file()
+    assert (folder / "fhir" / "R4" / "bundles.ndjson").is_file() and (folder / "fhir" / "R5" / "bundles.ndjson").is_file()
     ts, _ = read_xpt(folder / "sdtm" / "ts.xpt")
     assert set(ts["STUDYID"]) == {"L18006"} or EDGES[n] is unknown and set(ts["STUDYID"]) == {"NCT90000006"}
 

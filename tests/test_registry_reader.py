@@ -10,6 +10,7 @@ from lxml import etree
 from trialbridge.converters.readers.registry import read_file, read_registry_files
 from trialbridge.mappings.registry.common import age, enum, iso_date, phases
 from trialbridge.mappings.registry.legacy import legacy_to_v2
+from trialbridge.mappings.registry.model import normalise
 from trialbridge.mappings.studyid import registry_study_identifier, sanitise, study_identifier_source
 from trialbridge.mappings.sdtm.algorithms import study_identifier
 
@@ -33,7 +34,7 @@ def test_every_real_record_reads_into_the_v2_model_without_warnings(path):
     for record in read.records:
         assert record.nct_id.startswith("NCT") and record.nct_id in path.name
         warnings = [f for f in record.findings if f.severity != "info"]
-        assert [(f.rule, f.message.split("'")[1]) for f in warnings] == [
+        assert sorted((f.rule, f.message.split("'")[1]) for f in warnings) == [
             ("REGISTRY-SCHEMA", module) for module in PARTIAL.get(path.name, [])]  # the v2 schema accepts the rest
         assert record.studyid
 
@@ -123,6 +124,25 @@ def test_a_folder_reads_every_file_and_a_bad_one_does_not_stop_the_others(tmp_pa
     read = read_registry_files([tmp_path])
     assert [r.path.name for r in read] == ["a.json", "b.xml"]
     assert [len(r.records) for r in read] == [0, 1]
+
+
+def test_values_of_the_wrong_type_are_left_out_with_a_warning():
+    record = json.loads((FIXTURES / "ctgov" / "NCT04207047.json").read_text(encoding="utf-8"))
+    protocol = record["protocolSection"]
+    protocol["conditionsModule"]["conditions"] = True  # not a list
+    protocol["armsInterventionsModule"]["interventions"][0].pop("name")  # an intervention without a name
+    protocol["statusModule"]["overallStatus"] = "FINISHED"  # no v2 status
+    model = normalise("v2", record, "r.json")
+    assert "conditions" not in model.record["protocolSection"]["conditionsModule"]
+    assert len(model.record["protocolSection"]["armsInterventionsModule"]["interventions"]) == \
+        len(protocol["armsInterventionsModule"]["interventions"]) - 1
+    assert "overallStatus" not in model.record["protocolSection"]["statusModule"]
+    assert protocol["conditionsModule"]["conditions"] is True  # the input is not changed
+    assert sorted(f.location for f in model.findings) == [
+        "r.json:$.protocolSection.armsInterventionsModule.interventions[0]",
+        "r.json:$.protocolSection.conditionsModule.conditions", "r.json:$.protocolSection.statusModule",  # now lacks it
+        "r.json:$.protocolSection.statusModule.overallStatus"]
+    assert {f.severity for f in model.findings} == {"warning"}
 
 
 def test_unknown_legacy_values_are_reported_and_left_out():
