@@ -88,6 +88,15 @@ def test_a_search_page_gives_each_study(tmp_path):
     assert [r.source for r in read.records] == ["page.json#studies[0]", "page.json#studies[1]"]
 
 
+def test_ndjson_one_study_per_line(tmp_path):
+    lines = [json.dumps(json.loads(p.read_text(encoding="utf-8"))) for p in sorted((FIXTURES / "ctgov").glob("NCT*.json"))]
+    path = tmp_path / "studies.ndjson"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert [r.nct_id for r in read_file(path).records] == ["NCT04207047", "NCT06171568"]
+    path.write_text(lines[0] + "\n{broken\n", encoding="utf-8")
+    assert [f.rule for f in read_file(path).findings] == ["REGISTRY-UNREADABLE"]
+
+
 def test_v2_results_are_not_carried_and_say_so(tmp_path):
     study = json.loads((FIXTURES / "ctgov" / "NCT04207047.json").read_text(encoding="utf-8"))
     study["resultsSection"] = {"participantFlowModule": {}}
