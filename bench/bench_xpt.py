@@ -17,7 +17,7 @@ import pandas as pd
 
 from trialbridge.converters.xpt import prepare_for_xpt, read_xpt, write_xpt, xpt_columns
 from trialbridge.converters.xpt_format import write_member
-from trialbridge.schemas.sdtm_spec import study_spec
+from trialbridge.converters.readers.spec_files import read_spec
 
 TESTS = pd.DataFrame({
     "LBTESTCD": ["PLAT", "NEUT", "HGB", "CREAT", "MPROTEIN", "CD19"],
@@ -56,7 +56,8 @@ def lb_like(rows: int, seed: int = 1) -> pd.DataFrame:
 
 
 def main(rows: int) -> None:
-    dataset = study_spec().dataset("LB")
+    mapping, _ = read_spec(Path(__file__).resolve().parents[1] / "examples" / "revallo" / "spec")
+    dataset = mapping.sdtm.dataset("LB")
     table = lb_like(rows)
     blank = {v.name: "" if v.type == "Char" else np.nan for v in dataset.variables if v.name not in table}
     order = [v.name for v in dataset.variables] + ["_file", "_line"]

@@ -44,12 +44,17 @@ class BatchResult:
     findings: list = field(default_factory=list)
 
 
+def _is_study(folder: Path) -> bool:
+    """A study folder: it holds a registry record or a study mapping specification."""
+    return any((folder / name).exists() for name in ("registry.json", "spec", "spec.xlsx"))
+
+
 def studies_in(inputs: Sequence[Path]) -> list[Path]:
     """Each input that is a native record folder, and each native record folder inside an input that is not."""
     found: list[Path] = []
     for path in map(Path, inputs):
-        if path.is_dir() and not (path / "registry.json").exists():
-            inner = sorted(p for p in path.iterdir() if p.is_dir() and (p / "registry.json").exists())
+        if path.is_dir() and not _is_study(path):
+            inner = sorted(p for p in path.iterdir() if p.is_dir() and _is_study(p))
             found += inner or [path]  # a folder with no study in it is converted (and rejected) as given
         else:
             found.append(path)

@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="FORMATS",
                          help="also write CDISC Dataset-JSON v1.1 beside the XPT files: json, ndjson or json,ndjson "
                               "(the default when the option is given without a value)")
+    convert.add_argument("--spec", type=Path, default=None, metavar="SPEC",
+                         help="the study mapping specification: a folder of CSV tables or an .xlsx workbook "
+                              "(default: INPUT/spec/ or INPUT/spec.xlsx)")
     convert.add_argument("--bundle-entries", type=_positive_int, default=None, metavar="N",
                          help="at most N entries per FHIR Bundle (default 50: Medplum's limit of updates per transaction)")
     convert.add_argument("--bundle-type", choices=("transaction", "batch"), default="transaction",
@@ -334,7 +337,7 @@ def _run(args: argparse.Namespace) -> int:
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
                               bundle_entries=args.bundle_entries, bundle_type=args.bundle_type,
                               ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json,
-                              force=args.force, waivers=waivers, progress=progress)
+                              spec=args.spec, force=args.force, waivers=waivers, progress=progress)
     _finish_log(progress, result)
     _render(result.findings, args)
     if args.format == "table" and args.log_format == "text":

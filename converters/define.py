@@ -31,7 +31,7 @@ from lxml import etree
 from trialbridge.converters.define_facts import (
     DatasetFacts, VariableFacts, XptReader, facts_from_package, is_iso8601_variable,
 )
-from trialbridge.converters.trial import Trial
+from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.algorithms import study_identifier
 from trialbridge.schemas.define_checks import (
     DEFINE_FILE, ISO_DATA_TYPES, STYLESHEET_NAME, coded_values, no_network_parser, stylesheet_path,
@@ -804,4 +804,5 @@ def package_facts(sdtm_dir: Path, spec: StudySpec, trial: Trial, xpt_findings: I
                   read: XptReader | None = None) -> tuple[dict[str, DatasetFacts], StudyInfo]:
     """The facts of the XPT files written in `sdtm_dir` and the study facts define.xml states."""
     facts = facts_from_package(sdtm_dir, spec, xpt_findings, read)
-    return facts, study_info(trial.registry, trial.forms.get("adverse_events"))
+    coded = next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None)
+    return facts, study_info(trial.registry, coded)

@@ -51,7 +51,7 @@ WORKERS = min(os.cpu_count() or 1, 8)
 
 
 def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame],
-               study: StudyInfo | None = None) -> FhirInput:
+               study: StudyInfo | None = None, loinc_names: dict[str, str] | None = None) -> FhirInput:
     """The mappings' input: STUDYID from DM (the hub), else the registry's STUDYID rule (mappings/studyid.py)."""
     dm = sdtm_tables.get("DM")
     if dm is not None and len(dm) and "STUDYID" in dm:
@@ -59,7 +59,8 @@ def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame],
     else:
         studyid = registry_study_identifier(registry)
     return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid,
-                     study=study if study is not None else StudyInfo(studyid=studyid or "STUDY"))
+                     study=study if study is not None else StudyInfo(studyid=studyid or "STUDY"),
+                     loinc_names=dict(loinc_names or {}))
 
 
 def block_count(inp: FhirInput, size: int) -> int:
@@ -78,7 +79,8 @@ def block_at(inp: FhirInput, index: int, size: int) -> FhirInput:
     block = dm["USUBJID"].iloc[index * size:(index + 1) * size]
     tables = {name: table[table["USUBJID"].isin(block)] if "USUBJID" in table else table
               for name, table in inp.sdtm.items()}
-    return FhirInput(registry=inp.registry, sdtm=tables, studyid=inp.studyid, study=inp.study)
+    return FhirInput(registry=inp.registry, sdtm=tables, studyid=inp.studyid, study=inp.study,
+                     loinc_names=inp.loinc_names)
 
 
 def _module(name: str) -> ModuleType:
@@ -189,13 +191,12 @@ def _anchor(inp: FhirInput, study: dict[str, Prepared]) -> str:
 
 
 def _warm(releases: Sequence[str]) -> None:
-    """Load here, once, what every block needs (compiled validators, CT, the lab catalogue, the models of
-    the subject-level types), so that forked workers inherit it instead of each loading it again."""
+    """Load here, once, what every block needs (compiled validators, CT, the models of the subject-level
+    types), so that forked workers inherit it instead of each loading it again."""
     from trialbridge.schemas.fhir_checks import model_class
-    from trialbridge.schemas.sdtm_spec import lab_tests, terminology
+    from trialbridge.schemas.sdtm_spec import terminology
 
     terminology()
-    lab_tests()
     for release in releases:
         fhir_fast.warm(release)
         for rtype in ("Patient", "ResearchSubject", "MedicationAdministration", "AdverseEvent", "Observation"):
@@ -254,7 +255,7 @@ def write_release(inp: FhirInput, out_dir: Path, release: str, block_subjects: i
 def write_fhir(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame], out_dir: Path,
                releases: Sequence[str] = RELEASES, workers: int | None = None, study: StudyInfo | None = None,
                entries: int = ENTRIES, bundle_type: str = "transaction",
-               created: datetime | None = None) -> list[Finding]:
+               created: datetime | None = None, loinc_names: dict[str, str] | None = None) -> list[Finding]:
     """Build, check and write the FHIR outputs of each release into `out_dir/<release>/`.
 
     `study`: the study's constants (sponsor namespace, treatment codes); `entries` and `bundle_type`: the
@@ -262,7 +263,7 @@ def write_fhir(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame], o
     build and check blocks of subjects (default WORKERS: the CPUs, at most 8). The files are the same
     whatever the number of workers.
     """
-    inp = fhir_input(registry, sdtm_tables, study)
+    inp = fhir_input(registry, sdtm_tables, study, loinc_names)
     findings = [finding("FHIR-RELEASE-UNKNOWN", "--fhir", [release], release=release, known=", ".join(RELEASES))
                 for release in releases if release not in RELEASES]
     known = [release for release in releases if release in RELEASES]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE, Trial
+from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.native import FORM_NAMES, REGISTRY_FILE, form_columns, form_file
 from trialbridge.schemas.native_checks import check_cross_forms, check_form, check_header, check_registry

@@ -12,13 +12,15 @@ import pandas as pd
 
 from trialbridge.converters.atomic import NotPublished, atomic_output_dir
 from trialbridge.converters.input_limits import check_input_limits
-from trialbridge.converters.native_reader import read_native
+from trialbridge.converters.native_reader import read_native, read_registry
 from trialbridge.converters.outdir import OutputRefused, claim_output
-from trialbridge.converters.progress import Progress
 from trialbridge.converters.processes import checkpoint
-from trialbridge.converters.trial import Trial
+from trialbridge.converters.progress import Progress
+from trialbridge.converters.readers.spec_files import find_spec, read_spec
+from trialbridge.converters.readers.tabular import read_sources
+from trialbridge.mappings.study import StudyInfo
+from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.design import TrialDesign
-from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.converters.report import findings_json_text
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.triage import triage
@@ -35,10 +37,44 @@ class RunResult:
     outputs: list[Path] = field(default_factory=list)
 
 
+def read_study(folder: Path, spec: Path | None = None) -> tuple[Trial | None, list[Finding]]:
+    """A study's records as the spec declares them: the spec (`--spec`, else `spec/` or `spec.xlsx` in the
+    folder), every raw source it lists (the native CSV forms through the checked native reader, the other
+    formats through the tabular and EDC readers) and its registry record; None when anything is in error."""
+    folder = Path(folder)
+    location = find_spec(folder, spec)
+    if location is None:
+        return None, [finding("SPEC-NOT-FOUND", str(folder), [str(folder)], folder=str(folder))]
+    mapping, findings = read_spec(location)
+    if mapping is None:
+        return None, findings
+    native = [s for s in mapping.sources if s.format == "native"]
+    forms: dict = {}
+    registry: dict = {}
+    if native:
+        trial, found = read_native(folder)
+        findings += found
+        if trial is None:
+            return None, findings
+        forms.update({s.name: trial.forms[s.name] for s in native if s.name in trial.forms})
+        registry = trial.registry
+    raw = read_sources(folder, [s for s in mapping.sources if s.format != "native"])
+    findings += raw.findings
+    forms.update(raw.datasets)
+    if mapping.registry and not native:
+        record, found = read_registry(folder / mapping.registry)
+        findings += found
+        registry = record or {}
+    if has_errors(findings):
+        return None, findings
+    return Trial(source=folder, registry=registry, forms=forms, mapping=mapping), findings
+
+
 def describe_trial(trial: Trial) -> str:
     """What was read: the study, its subjects and the rows of each form."""
     ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
-    lines = [f"read {trial.source}: {ident.get('nctId', '?')} {ident.get('acronym', '')}".rstrip(),
+    study = trial.mapping.study.studyid if trial.mapping else ident.get("acronym", "")
+    lines = [f"read {trial.source}: {ident.get('nctId', '')} {study}".replace("  ", " ").rstrip(),
              f"  subjects enrolled        {len(trial.subjects):>10,}"]
     lines += [f"  {name:24} {rows:>10,} rows" for name, rows in trial.row_counts().items()]
     return "\n".join(lines)
@@ -96,50 +132,16 @@ def check(path: Path) -> RunResult:
     over = check_input_limits(path)
     if over:
         return RunResult(triage(over), 2, f"{path}: input over the documented limits, see the errors above")
-    trial, findings = read_native(path)
+    trial, findings = read_study(path)
     findings = triage(findings)
     if trial is None or has_errors(findings):
         return RunResult(findings, 2, f"{path}: input rejected, see the errors above")
     return RunResult(findings, 0, describe_trial(trial))
 
 
-# ------------------------------------------------------------------------------------------------------------
-# TEMPORARY, replaced by the lead (issue 9): the study's constants as a StudyInfo. The study mapping
-# specification will supply StudyInfo (its `study` and `treatments` tables) and wire it in here; until then
-# this one function holds REVALLO's (NCT01421927) treatment and condition facts so TS (and later FHIR) take
-# them as data through StudyInfo, never from tables inside the mappings. Any other record gets only what
-# its registry record says (no codes, no TS.* values: TS then reports what it could not fill).
+# TEMPORARY (issue 9 follow-up): REVALLO's planned visits and elements for TV/SV/SE until the spec's
+# visits/elements tables feed them.
 REVALLO_NCT = "NCT01421927"
-
-
-def study_info_of(trial: Trial) -> StudyInfo:
-    """StudyInfo for a trial: REVALLO's protocol facts when the registry record is REVALLO's, else the bare
-    identifier."""
-    from trialbridge.mappings.sdtm.algorithms import study_identifier
-
-    ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
-    studyid = study_identifier(trial.registry) or str(ident.get("nctId", "STUDY"))
-    if ident.get("nctId") != REVALLO_NCT:
-        return StudyInfo(studyid=studyid)
-    return StudyInfo(
-        studyid=studyid,
-        # Lenalidomide: FDA UNII F0P408N6V4, RxNorm ingredient 342369, WHO ATC L04AX04; oral capsules once a
-        # day, 5 mg/day then 10 and 15 mg/day (protocol dose levels, registry arm description).
-        treatments=(Treatment(name="LENALIDOMIDE", unii="F0P408N6V4", rxnorm="342369", atc="L04AX04",
-                              dose_form="CAPSULE", route="ORAL", frequency="QD", dose_unit="mg",
-                              dose_levels=(5.0, 10.0, 15.0)),),
-        # Multiple myeloma: SNOMED CT 109989006 Multiple myeloma (disorder), MeSH D009101.
-        conditions=(Condition(name="Multiple Myeloma", snomed="109989006", mesh="D009101"),),
-        extra={
-            "TS.TTYPE": "SAFETY",  # primary outcome "Safety of lenalidomide"; title "Safety of a Maintenance Therapy ..."
-            "TS.ADDON": "N",  # lenalidomide alone after transplant, not added to a background study therapy
-            "TS.ADAPT": "N",  # per-subject dose escalation by protocol rule, no adaptive trial design
-            "TS.PCLAS": "Thalidomide Analog",  # FDA Established Pharmacologic Class of lenalidomide (label: [EPC])
-            # the dictionary releases the sponsor coded with (both concepts are unchanged across releases)
-            "VERSION.SNOMED": "2025-03-01",  # SNOMED CT International Edition
-            "VERSION.UNII": "2025-03-07",  # FDA UNII list release
-        },
-    )
 
 
 def trial_design_of(trial: Trial) -> TrialDesign:
@@ -179,6 +181,16 @@ def creation_datetime(registry: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(text + "-01") if len(text) == 7 else datetime(2000, 1, 1)
 
 
+def loinc_names(trial: Trial) -> dict[str, str]:
+    """LOINC code -> name from the spec's test catalogue (its `*LOINC` and `loinc_name` columns)."""
+    tests = trial.mapping.tests if trial.mapping is not None else None
+    if tests is None or "loinc_name" not in tests.columns:
+        return {}
+    code = next((c for c in tests.columns if c.endswith("LOINC")), "")
+    named = tests.loc[tests[code] != "", [code, "loinc_name"]].drop_duplicates(code) if code else tests.iloc[0:0]
+    return dict(zip(named[code], named["loinc_name"])) if code else {}
+
+
 def _tool_version() -> str:
     try:
         return version("trialbridge")
@@ -190,7 +202,7 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
             fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
             dataset_json: tuple[str, ...] = (), force: bool = False, waivers: Sequence[Waiver] = (),
             reports: bool = True, progress: Progress | None = None, bundle_entries: int | None = None,
-            bundle_type: str = "transaction") -> RunResult:
+            bundle_type: str = "transaction", spec: Path | None = None) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
@@ -208,7 +220,7 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
         with claim_output(Path(out), (Path(source),), force):
             return _convert_claimed(Path(source), Path(out), created, split_threshold, fhir_releases,
                                     ascii_placeholder, dataset_json, waivers, reports, progress,
-                                    bundle_entries, bundle_type)
+                                    bundle_entries, bundle_type, spec)
     except OutputRefused as refused:
         return RunResult(refused.findings, 2, f"{out}: refused, nothing written")
     finally:
@@ -221,7 +233,8 @@ def fhir_study(study: StudyInfo, trial: Trial) -> StudyInfo:
 
     from trialbridge.converters.define import study_info as define_facts
 
-    version = define_facts(trial.registry, trial.forms.get("adverse_events")).meddra_version
+    coded = next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None)
+    version = define_facts(trial.registry, coded).meddra_version
     if not version or "VERSION.MEDDRA" in study.extra:
         return study
     return replace(study, extra={**study.extra, "VERSION.MEDDRA": version})
@@ -231,37 +244,42 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                      fhir_releases: tuple[str, ...], ascii_placeholder: bool,
                      dataset_json: tuple[str, ...] = (), waivers: Sequence[Waiver] = (),
                      reports: bool = True, progress: Progress | None = None, bundle_entries: int | None = None,
-                     bundle_type: str = "transaction") -> RunResult:
+                     bundle_type: str = "transaction", spec: Path | None = None) -> RunResult:
     """`convert` once `out` is held (`outdir.claim_output`)."""
     from trialbridge.converters.fhir_bundle import ENTRIES
     from trialbridge.converters.fhir_stage import write_fhir
     from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
-    from trialbridge.converters.sdtm_package import map_sdtm, write_package_guide, write_sdtm_package
+    from trialbridge.converters.sdtm_package import map_sdtm, study_mapping, write_package_guide, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
+    from trialbridge.mappings.spec.engine import SpecRunError, spec_error_finding
     from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION
 
     started = time.monotonic()
     progress = progress or Progress()
-    progress.stage("read and check the native records")
+    progress.stage("read and check the study's records")
     over = check_input_limits(Path(source))
     if over:
         return RunResult(triage(over), 2, f"{source}: input over the documented limits, nothing written to {out}")
-    trial, findings = read_native(Path(source))
+    trial, findings = read_study(Path(source), spec)
     if trial is None or has_errors(findings):
         return RunResult(triage(findings), 2, f"{source}: input rejected, nothing written to {out}")
     stamp = created or creation_datetime(trial.registry)
     checkpoint("read")  # test hook for interruptions (converters/processes.py); a no-op otherwise
+    progress.stage("map SDTM", subjects=len(trial.subjects))
+    try:
+        mapped = map_sdtm(trial, trial_design_of(trial))  # the hub: the SDTM package and the FHIR bundles come from these same tables
+    except SpecRunError as error:
+        return RunResult(findings + [spec_error_finding(error)], 2, f"{source}: the spec cannot run, nothing written to {out}")
     try:
         with atomic_output_dir(Path(out)) as work:
-            progress.stage("map SDTM", subjects=len(trial.subjects))
-            study = study_info_of(trial)
-            mapped = map_sdtm(trial, study, trial_design_of(trial))  # the hub: the SDTM package and the FHIR bundles come from these same tables
             checkpoint("mapped")
+            study = study_mapping(trial).study
             if fhir_releases:
                 progress.stage("FHIR " + " and ".join(fhir_releases))
                 findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases,
                                                  study=fhir_study(study, trial), entries=bundle_entries or ENTRIES,
-                                                 bundle_type=bundle_type, created=stamp)
+                                                 bundle_type=bundle_type, created=stamp,
+                                                 loinc_names=loinc_names(trial))
                 checkpoint("fhir")
             progress.stage("SDTM package: XPT, define.xml, checks")
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,

@@ -121,7 +121,7 @@ def report_document(facts: RunFacts) -> dict[str, object]:
         "input": {"path": facts.input_path, "kind": facts.input_kind},
         "standards": dict(facts.standards),
         "created": facts.created,
-        "run": {"seconds": round(facts.seconds, 3), "exit_code": facts.exit_code},
+        "run": {"exit_code": facts.exit_code},  # no run time: re-runs must give the same bytes (the terminal says it)
         "inputs": [dict(e) for e in facts.inputs],
         "outputs": [dict(e) for e in facts.outputs],
         "reconciliation": {k: dict(v) for k, v in facts.reconciliation.items()},

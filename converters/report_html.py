@@ -72,7 +72,7 @@ def _summary(doc: Mapping) -> str:
     facts = [("input", f"{doc['input']['path']} ({doc['input']['kind']})"), ("command", doc["command"]),
              ("tool", f"{doc['tool']['name']} {doc['tool']['version']}"),
              ("standards", ", ".join(f"{k} {v}" for k, v in doc["standards"].items())),
-             ("created", doc["created"]), ("run time", f"{doc['run']['seconds']} s"),
+             ("created", doc["created"]),
              ("exit code", doc["run"]["exit_code"])]
     info = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
     return f'<table id="facts">{info}</table><table id="summary">{rows}</table>'

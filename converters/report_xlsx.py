@@ -7,6 +7,9 @@ never as a formula, with the control characters a workbook cannot hold removed.
 """
 from __future__ import annotations
 
+import re
+import zipfile
+from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -85,5 +88,23 @@ def write_report_xlsx(doc: Mapping, path: Path) -> None:
            ((r["rule"], r["title"], r["severity"], r["status"], r["findings"], r["records"], r["explained"],
              r["citation"], ", ".join(r["references"].get("sdtmig", [])), ", ".join(r["references"].get("fda", [])),
              ", ".join(r["references"].get("core", [])), r["hint"], r["detail"]) for r in doc["rules"]))
+    created = datetime.fromisoformat(str(doc.get("created") or "2000-01-01T00:00:00")[:19])
+    book.properties.created = book.properties.modified = created  # the run's stamp, never the clock
     book.save(path)
+    _fix_zip_times(path, created)
+
+
+def _fix_zip_times(path: Path, stamp: datetime) -> None:
+    """Rewrite the workbook's zip entries with one fixed time, so a re-run gives the same bytes."""
+    when = (max(stamp.year, 1980), stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in entries:
+            if info.filename == "docProps/core.xml":  # openpyxl stamps `modified` with the clock on save
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rb"\g<1>" + stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + rb"\g<2>", data)
+            fixed = zipfile.ZipInfo(info.filename, date_time=when)
+            fixed.compress_type, fixed.external_attr = zipfile.ZIP_DEFLATED, info.external_attr
+            target.writestr(fixed, data)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from contextlib import ExitStack
+from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
@@ -68,7 +69,19 @@ def write_synthetic(out: Path, n_subjects: int, seed: int) -> dict[str, int]:
                 counts[form_file(form)] += len(table)
     (out / REGISTRY_FILE).write_text(registry_json_text(build_registry(n_subjects, sites)), encoding="utf-8")
     counts[REGISTRY_FILE] = 1
+    counts.update(write_spec(out / "spec"))
     return counts
+
+
+def write_spec(folder: Path) -> dict[str, int]:
+    """REVALLO's study mapping specification (the generator's package data, `revallo_spec/`) into `folder`."""
+    folder.mkdir()
+    written = {}
+    for entry in sorted(resources.files("trialbridge.converters").joinpath("revallo_spec").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".csv"):
+            (folder / entry.name).write_bytes(entry.read_bytes())
+            written[f"spec/{entry.name}"] = entry.read_text(encoding="utf-8").count("\n") - 1
+    return written
 
 
 def block_forms(course: Course, sites: tuple[Site, ...], n_subjects: int,

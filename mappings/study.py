@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 class Treatment:
     """One protocol treatment (EXTRT / TS TRT / FHIR Medication)."""
 
-    name: str  # EXTRT and TS TRT, upper case as submitted, e.g. "LENALIDOMIDE"
+    name: str  # EXTRT and TS TRT, upper case as submitted
     unii: str = ""  # FDA UNII of the substance (TS TRT TSVALCD, FHIR coding)
     rxnorm: str = ""  # RxNorm ingredient code (FHIR Medication.code)
     atc: str = ""  # WHO ATC code (FHIR Medication.code)

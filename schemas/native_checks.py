@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from jsonschema import Draft202012Validator
 
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE
+from trialbridge.schemas.provenance import SOURCE_FILE, SOURCE_LINE
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.native import FORM_NAMES, form_file, form_schema, registry_schema
 

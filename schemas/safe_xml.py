@@ -248,6 +248,36 @@ def _root_kind(root: etree._Element) -> str | None:
     return KIND_UNKNOWN
 
 
+_KIND_CHUNK = 64 * 1024
+
+
+def _kind_of_events(events: Iterator[tuple[str, etree._Element]], state: dict[str, etree._Element]) -> str | None:
+    """The kind the next parse events reveal, if they do; `state` keeps the root between calls.
+
+    Finished children of the root are dropped as they end, so a long metadata section costs no memory.
+    """
+    for event, element in events:
+        root = state.get("root")
+        if root is None:
+            state["root"] = element
+            kind = _root_kind(element)
+            if kind is not None:
+                return kind
+            continue
+        if event == "start":
+            name = _local(element.tag)
+            if name == "ClinicalData":
+                return KIND_ODM_DATA
+            if name == "MetaDataVersion" and any(
+                    _namespace(key).startswith(DEF_NS_PREFIX) for key in element.attrib):
+                return KIND_DEFINE
+        elif element.getparent() is root:
+            element.clear()
+            while element.getprevious() is not None:
+                del root[0]
+    return None
+
+
 def xml_kind(path: str | Path, max_bytes: int = MAX_XML_BYTES) -> str:
     """What an XML file is (one of the KIND_* names), streaming it only as far as needed.
 
@@ -266,30 +296,32 @@ def xml_kind(path: str | Path, max_bytes: int = MAX_XML_BYTES) -> str:
     if not head.strip():
         raise XmlError(path.name, 1, "the document is empty", "syntax")
     _check_prolog(head, path.name)
-    events = etree.iterparse(
-        str(path), events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
+    parser = etree.XMLPullParser(
+        events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
         huge_tree=False, remove_comments=True, remove_pis=True,
     )
-    root: etree._Element | None = None
+    state: dict[str, etree._Element] = {}
     try:
-        for event, element in events:
-            if root is None:
-                root = element
-                kind = _root_kind(root)
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(_KIND_CHUNK), b""):
+                try:
+                    parser.feed(chunk)
+                except etree.XMLSyntaxError as error:
+                    # the events parsed before the error may already answer (lxml 6.2's iterparse drops
+                    # them, hence the pull parser fed by hand)
+                    kind = _kind_of_events(parser.read_events(), state)
+                    if kind is not None:
+                        return kind
+                    raise _syntax_error(error, path.name) from None
+                kind = _kind_of_events(parser.read_events(), state)
                 if kind is not None:
                     return kind
-                continue
-            if event == "start":
-                name = _local(element.tag)
-                if name == "ClinicalData":
-                    return KIND_ODM_DATA
-                if name == "MetaDataVersion" and any(
-                        _namespace(key).startswith(DEF_NS_PREFIX) for key in element.attrib):
-                    return KIND_DEFINE
-            elif element.getparent() is root:
-                element.clear()
-                while element.getprevious() is not None:
-                    del root[0]
+            parser.close()
     except etree.XMLSyntaxError as error:
         raise _syntax_error(error, path.name) from None
-    return KIND_ODM_METADATA if root is not None else KIND_UNKNOWN
+    except OSError as error:
+        raise XmlError(path.name, 0, f"the file cannot be read: {error.strerror or error}", "unreadable") from None
+    kind = _kind_of_events(parser.read_events(), state)
+    if kind is not None:
+        return kind
+    return KIND_ODM_METADATA if "root" in state else KIND_UNKNOWN

@@ -206,10 +206,6 @@ class StudySpec:
         return [(q.where_value, q.label, q.where_value, q.origin) for q in self.qualifiers(supp)]
 
 
-def _study_spec_json() -> dict[str, Any]:
-    return json.loads(_text("sdtm", "study-spec.json"))
-
-
 def _variable(dataset: str, row: pd.Series, use: dict[str, Any]) -> Variable:
     codelists = [c.strip() for c in row["CDISC CT Codelist Code(s)"].split(";") if c.strip()]
     codelist = use.get("codelist", codelists[0] if codelists else "")
@@ -238,14 +234,14 @@ def _build_dataset(name: str, model: str, uses: list[dict[str, Any]], keys: list
     rows = ig[ig["Dataset Name"] == model].set_index("Variable Name", drop=False)
     unknown = [u["name"] for u in uses if u["name"] not in rows.index]
     if unknown:
-        raise ValueError(f"study-spec.json: {name} names variables SDTMIG {SDTMIG_VERSION} {model} lacks: {unknown}")
+        raise ValueError(f"the spec: {name} names variables SDTMIG {SDTMIG_VERSION} {model} lacks: {unknown}")
     bad = [u["name"] for u in uses if u["origin"] not in ORIGINS]
     if bad:
-        raise ValueError(f"study-spec.json: {name} variables with an origin outside {sorted(ORIGINS)}: {bad}")
+        raise ValueError(f"the spec: {name} variables with an origin outside {sorted(ORIGINS)}: {bad}")
     variables = sorted((_variable(name, rows.loc[u["name"]], u) for u in uses), key=lambda v: v.order)
     missing_keys = [k for k in keys if k not in {v.name for v in variables}]
     if missing_keys:
-        raise ValueError(f"study-spec.json: {name} keys {missing_keys} are not variables of the dataset")
+        raise ValueError(f"the spec: {name} keys {missing_keys} are not variables of the dataset")
     meta = sdtmig_datasets().set_index("Dataset Name").loc[model]
     return Dataset(
         name=name,
@@ -260,7 +256,7 @@ def _build_dataset(name: str, model: str, uses: list[dict[str, Any]], keys: list
 def _supp_value_level(name: str, qualifiers: list[dict[str, Any]]) -> list[ValueLevel]:
     too_long = [q["qnam"] for q in qualifiers if len(q["qnam"]) > 8 or len(q["qlabel"]) > 40]
     if too_long:
-        raise ValueError(f"study-spec.json: {name} QNAM over 8 or QLABEL over 40 characters: {too_long}")
+        raise ValueError(f"the spec: {name} QNAM over 8 or QLABEL over 40 characters: {too_long}")
     return [
         ValueLevel(
             dataset=name, variable="QVAL", where_variable="QNAM", where_value=q["qnam"],
@@ -285,40 +281,27 @@ def _declared_value_level(entries: list[dict[str, Any]]) -> list[ValueLevel]:
     ]
 
 
-LAB_TESTS_FILE = ("sdtm", "lab-tests.json")
-
-
-@lru_cache(maxsize=1)
-def lab_tests() -> pd.DataFrame:
-    """The study's lab test catalogue `sdtm/lab-tests.json` (one row per local LBCODE); empty if absent."""
-    if not _exists(*LAB_TESTS_FILE):
-        return pd.DataFrame()
-    data = json.loads(_text(*LAB_TESTS_FILE))
-    tests = data["tests"] if isinstance(data, dict) else data
-    frame = pd.DataFrame(tests)
-    text = frame.select_dtypes(exclude="number").columns
-    frame[text] = frame[text].fillna("")
-    return frame
-
-
-def _lab_value_level() -> list[ValueLevel]:
-    """LBORRES (as collected, in the CDISC spelling of the local unit) and LBSTRESN (standard unit) per test."""
-    tests = lab_tests()
-    if tests.empty:
+def _test_value_level(tests: pd.DataFrame, orres_sources: dict[str, str]) -> list[ValueLevel]:
+    """Per test of the study's test catalogue: --ORRES (as collected, in the CDISC spelling of the local
+    unit) and --STRESN (standard unit). The domain is the prefix of the catalogue's --TESTCD column."""
+    codes = [c for c in tests.columns if c.endswith("TESTCD") and len(c) == 8]
+    if tests.empty or not codes:
         return []
-    tests = tests.drop_duplicates("LBTESTCD")
+    domain = codes[0][:2]
+    tests = tests.drop_duplicates(codes[0])
+    column = lambda suffix: tests.get(f"{domain}{suffix}", pd.Series("", index=tests.index))  # noqa: E731
+    kinds = tests.get("result_type", pd.Series("", index=tests.index))
     collected = [
-        ValueLevel(dataset="LB", variable="LBORRES", where_variable="LBTESTCD", where_value=code,
+        ValueLevel(dataset=domain, variable=f"{domain}ORRES", where_variable=f"{domain}TESTCD", where_value=code,
                    type="text", label=label, unit=unit, origin="Collected", method="",
-                   source="laboratory.csv LBRES")
-        for code, label, unit in zip(tests["LBTESTCD"], tests["LBTEST"], tests["LBORRESU"])
+                   source=orres_sources.get(domain, ""))
+        for code, label, unit in zip(tests[codes[0]], column("TEST"), column("ORRESU"))
     ]
     standard = [
-        ValueLevel(dataset="LB", variable="LBSTRESN", where_variable="LBTESTCD", where_value=code,
+        ValueLevel(dataset=domain, variable=f"{domain}STRESN", where_variable=f"{domain}TESTCD", where_value=code,
                    type=kind if kind in ("integer", "float") else "float", label=label, unit=unit,
-                   origin="Derived", method="MT.LBSTRESN")
-        for code, label, unit, kind in zip(tests["LBTESTCD"], tests["LBTEST"], tests["LBSTRESU"],
-                                           tests["result_type"])
+                   origin="Derived", method=f"MT.{domain}STRESN")
+        for code, label, unit, kind in zip(tests[codes[0]], column("TEST"), column("STRESU"), kinds)
     ]
     return [entry for pair in zip(collected, standard) for entry in pair]
 
@@ -338,35 +321,60 @@ def _ts_value_level() -> list[ValueLevel]:
     ]
 
 
-@lru_cache(maxsize=1)
-def study_spec() -> StudySpec:
-    """The study's SDTM specification, built once from SDTMIG, study-spec.json and lab-tests.json."""
-    spec = _study_spec_json()
-    supp_uses = spec["suppqual"]["variables"]
-    supp_keys = spec["suppqual"]["keys"]
+
+def _records(frame: pd.DataFrame | None) -> list[dict[str, str]]:
+    if frame is None:
+        return []
+    return [{k: str(v).strip() for k, v in row.items() if str(v).strip() != ""} for row in frame.to_dict("records")]
+
+
+def _uses(rows: list[dict[str, str]], dataset: str) -> list[dict[str, Any]]:
+    return [{"name": r["variable"], **{k: r[k] for k in ("origin", "source", "method", "comment", "codelist") if k in r}}
+            for r in rows if r.get("dataset", "").upper() == dataset]
+
+
+def spec_from_tables(tables: dict[str, pd.DataFrame], orres_sources: dict[str, str] | None = None) -> StudySpec:
+    """The study's SDTM specification from a study spec's tables: `datasets` (output order; SUPP-- rows name
+    their `parent`; `SUPPQUAL` gives the variables every SUPP-- dataset takes), `variables`, `supp`,
+    `value_level`, `methods` and the findings test catalogue `tests`. Raises ValueError on an inconsistency."""
+    variables = _records(tables.get("variables"))
+    datasets_rows = _records(tables.get("datasets"))
+    supp_rows = _records(tables.get("supp"))
+    keys_of = {r["dataset"].upper(): [k.strip() for k in r.get("keys", "").split(";") if k.strip()] for r in datasets_rows}
+    supp_uses, supp_keys = _uses(variables, SUPP_MODEL), keys_of.get(SUPP_MODEL, [])
     datasets: dict[str, Dataset] = {}
     parents: dict[str, str] = {}
     value_level: list[ValueLevel] = []
-    for entry in spec["datasets"]:
-        name = entry["name"]
-        if "parent" in entry:
-            parent = entry["parent"]
+    for row in datasets_rows:
+        name = row["dataset"].upper()
+        if name == SUPP_MODEL:
+            continue
+        if row.get("parent"):
+            parent = row["parent"].upper()
+            if not supp_uses:
+                raise ValueError(f"{name}: a SUPP-- dataset needs the SUPPQUAL variables (dataset SUPPQUAL in variables)")
             datasets[name] = _build_dataset(name, SUPP_MODEL, supp_uses, supp_keys,
-                                            label=f"Supplemental Qualifiers for {parent}")
+                                            label=row.get("label") or f"Supplemental Qualifiers for {parent}")
             parents[name] = parent
-            value_level += _supp_value_level(name, entry["qualifiers"])
+            qualifiers = [{**{k: v for k, v in q.items() if k != "dataset"}} for q in supp_rows
+                          if q.get("dataset", "").upper() == name]
+            value_level += _supp_value_level(name, qualifiers)
         else:
-            datasets[name] = _build_dataset(name, name, entry["variables"], entry["keys"])
-    value_level += _declared_value_level(spec.get("value_level", []))
-    if "LB" in datasets:
-        value_level += _lab_value_level()
+            uses = _uses(variables, name)
+            if not uses:
+                raise ValueError(f"{name}: the variables table lists no variable for it")
+            datasets[name] = _build_dataset(name, name, uses, keys_of.get(name, []), label=row.get("label") or None)
+    value_level += _declared_value_level(_records(tables.get("value_level")))
+    tests = tables.get("tests")
+    if tests is not None and not tests.empty:
+        value_level += _test_value_level(tests.fillna(""), orres_sources or {})
     if "TS" in datasets:
         value_level += _ts_value_level()
-    methods = dict(spec["methods"])
+    methods = {r["id"]: r.get("description", "") for r in _records(tables.get("methods"))}
     undefined = sorted({v.method for d in datasets.values() for v in d.variables if v.method}
                        .union(v.method for v in value_level if v.method) - set(methods))
     if undefined:
-        raise ValueError(f"study-spec.json: methods used but not described: {undefined}")
+        raise ValueError(f"methods used but not described in the methods table: {undefined}")
     return StudySpec(datasets=datasets, value_level=tuple(value_level), methods=methods, parents=parents)
 
 

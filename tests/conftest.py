@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from trialbridge.converters.synth import write_spec
 from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry, registry_json_text
 from trialbridge.schemas.native import FORM_NAMES, REGISTRY_FILE, form_columns, form_file
 
@@ -131,6 +132,7 @@ def write_native_folder(path: Path, rows: dict[str, list[dict[str, str]]] | None
     for form in FORM_NAMES:
         folder.write_form(form)
     (path / REGISTRY_FILE).write_text(registry_json_text(build_registry(3, (REVALLO_SITE,))), encoding="utf-8")
+    write_spec(path / "spec")  # REVALLO's study mapping specification, as the generator writes it
     return folder
 
 

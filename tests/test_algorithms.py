@@ -33,7 +33,7 @@ from trialbridge.mappings.sdtm.algorithms import (
     study_identifier,
     to_supp,
 )
-from trialbridge.schemas.sdtm_spec import study_spec
+from revallo_domains import study_spec
 
 
 def rows(file: str = "form.csv", **columns: list) -> pd.DataFrame:

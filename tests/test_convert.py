@@ -7,6 +7,7 @@ re-runs are byte-identical, and bad input leaves nothing behind.
 from __future__ import annotations
 
 import json
+import shutil
 import re
 import subprocess
 import sys
@@ -15,12 +16,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.native_reader import read_native
+from trialbridge.converters.pipeline import read_study as read_native
 from trialbridge.converters.sdtm_package import map_sdtm
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE
+from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
 from trialbridge.converters.fhir_bundle import read_bundles
 from trialbridge.converters.xpt import prepare_for_xpt, read_xpt
-from trialbridge.schemas.sdtm_spec import sdtmig_variables, study_spec
+from trialbridge.schemas.sdtm_spec import sdtmig_variables
+from revallo_domains import study_spec
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"
 REQUIRED_FILES = {"dm.xpt", "ex.xpt", "ae.xpt", "rs.xpt", "lb.xpt", "ds.xpt", "ts.xpt", "define.xml", "define.html",
@@ -118,8 +120,7 @@ def test_a_generated_study_with_several_sites_converts_without_errors(tmp_path):
 def test_bad_input_exits_2_names_the_place_and_creates_no_output_folder(tmp_path):
     native = tmp_path / "broken"
     native.mkdir()
-    for source in EXAMPLE.iterdir():
-        (native / source.name).write_bytes(source.read_bytes())
+    shutil.copytree(EXAMPLE, native, dirs_exist_ok=True)
     dosing = (native / "dosing.csv").read_text(encoding="utf-8").splitlines()
     cells = dosing[1].split(",")
     cells[3] = "2012-02-30"  # EXSTDAT: no 30th of February
@@ -141,9 +142,7 @@ def test_validate_checks_a_written_package_and_its_define(revallo):
 
 
 def _copy_example(to: Path) -> Path:
-    to.mkdir()
-    for source in EXAMPLE.iterdir():
-        (to / source.name).write_bytes(source.read_bytes())
+    shutil.copytree(EXAMPLE, to)
     return to
 
 
@@ -205,7 +204,7 @@ def test_fhir_and_sdtm_agree_on_subjects_dates_and_doses(revallo, release):
     for resource in resources:
         by_type.setdefault(resource["resourceType"], []).append(resource)
     assert len(by_type["Patient"]) == len(by_type["ResearchSubject"]) == len(dm)
-    patient_usubjid = {p["id"]: next(i["value"] for i in p["identifier"] if i["system"] == "urn:trialbridge:usubjid")
+    patient_usubjid = {p["id"]: next(i["value"] for i in p["identifier"] if i["system"].endswith("usubjid"))
                        for p in by_type["Patient"]}
     assert sorted(patient_usubjid.values()) == sorted(dm["USUBJID"])
     assert len(by_type["MedicationAdministration"]) == len(ex)

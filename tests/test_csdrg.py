@@ -13,7 +13,7 @@ from lxml import html
 from trialbridge.converters.cli import main
 from trialbridge.converters.csdrg import GuideFacts, guide_sections, to_html, to_markdown
 from trialbridge.schemas.findings import Explanation, finding
-from trialbridge.schemas.sdtm_spec import study_spec
+from revallo_domains import study_spec
 
 REVALLO = Path(__file__).resolve().parents[1] / "examples" / "revallo"
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

@@ -14,7 +14,7 @@ from trialbridge.converters.define import build_define, plan_define, study_info
 from trialbridge.converters.define_facts import facts_from_package
 from trialbridge.converters.native_reader import read_native
 from trialbridge.schemas.define_checks import define_schema
-from trialbridge.schemas.sdtm_spec import study_spec
+from revallo_domains import study_spec
 
 REVALLO = Path(__file__).resolve().parents[1] / "examples" / "revallo"
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",

@@ -113,21 +113,15 @@ def convert_to_sdtm(native: Path, out: Path) -> list:
     import pandas as pd
 
     from trialbridge.converters.define import write_define_package
-    from trialbridge.converters.native_reader import read_native
+    from trialbridge.converters.pipeline import read_study as read_native
     from trialbridge.converters.xpt import write_xpt
-    from trialbridge.schemas.sdtm_spec import study_spec
+    from revallo_domains import study_spec
 
     trial, read = read_native(native)
     assert trial is not None, [f for f in read if f.severity == "error"][:3]
-    spec, tables, supps = study_spec(), {}, []
-    for domain in PIPELINE_ORDER:
-        module = importlib.import_module(f"trialbridge.mappings.sdtm.{domain}")
-        mapped = getattr(module, f"map_{domain}")(trial, tables)
-        tables[domain.upper()] = mapped.table
-        if mapped.supp is not None and len(mapped.supp):
-            supps.append(mapped.supp)
-    for parent, rows in (pd.concat(supps).groupby("RDOMAIN") if supps else ()):
-        tables[f"SUPP{parent}"] = rows.reset_index(drop=True)
+    from trialbridge.converters.sdtm_package import map_sdtm
+
+    spec, tables = study_spec(), map_sdtm(trial).tables
     out.mkdir(parents=True)
     written = [f for name, table in tables.items() if len(table)
                for f in write_xpt(table, spec.dataset(name), out / f"{name.lower()}.xpt", CREATED_AT)]

@@ -1,7 +1,7 @@
 """The bundled REVALLO example is the generator's output for its documented seed, byte for byte."""
 from pathlib import Path
 
-from trialbridge.converters.native_reader import read_native
+from trialbridge.converters.pipeline import read_study as read_native
 from trialbridge.converters.synth import write_synthetic
 from trialbridge.schemas.findings import has_errors
 
@@ -12,8 +12,9 @@ SUBJECTS = 13    # the registry's actual enrolment
 
 def test_regenerating_the_example_gives_the_committed_files_byte_for_byte(tmp_path):
     write_synthetic(tmp_path, SUBJECTS, SEED)
-    committed = {p.name: p.read_bytes() for p in EXAMPLE.iterdir() if p.is_file() and p.name != "README.md"}
-    generated = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    committed = {str(p.relative_to(EXAMPLE)): p.read_bytes() for p in EXAMPLE.rglob("*")
+                 if p.is_file() and p.name != "README.md"}
+    generated = {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert sorted(generated) == sorted(committed)
     for name in generated:
         assert generated[name] == committed[name], f"{name} differs from the committed example"

@@ -210,7 +210,7 @@ def revallo(tmp_path_factory):
     """REVALLO's SDTM tables, and the FHIR stage run twice on them: in one block of subjects, in blocks of 4."""
     from trialbridge.converters import fhir_stage
     from trialbridge.converters.fhir_stage import write_fhir
-    from trialbridge.converters.native_reader import read_native
+    from trialbridge.converters.pipeline import read_study as read_native
     from trialbridge.converters.sdtm_package import map_sdtm
 
     trial, _ = read_native(EXAMPLE)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from jsonschema import Draft6Validator
 
-from trialbridge.converters.native_reader import read_native
+from trialbridge.converters.pipeline import read_study as read_native
 from trialbridge.converters.sdtm_package import map_sdtm
 from trialbridge.mappings.fhir import medication, medication_administration, patient, research_subject
 from trialbridge.mappings.study import StudyInfo, Treatment

@@ -35,7 +35,7 @@ def test_valid_folder_reads_with_no_finding(native_folder: NativeFolder) -> None
     assert trial is not None
     assert trial.registry["protocolSection"]["identificationModule"]["nctId"] == "NCT01421927"
     assert trial.row_counts() == {form: len(native_folder.rows[form]) for form in FORM_NAMES}
-    assert trial.subjects == ["001", "002", "003"]
+    assert trial.forms["enrolment"]["SUBJID"].tolist() == ["001", "002", "003"]
 
 
 def test_trial_tables_hold_the_cells_verbatim_with_provenance(native_folder: NativeFolder) -> None:

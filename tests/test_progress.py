@@ -11,7 +11,7 @@ from trialbridge.converters import pipeline
 from trialbridge.converters.cli import main
 from trialbridge.converters.progress import JsonLog, Progress, Terminal, fit, make_progress
 
-STAGES = ["read and check the native records", "map SDTM", "FHIR R4", "SDTM package: XPT, define.xml, checks",
+STAGES = ["read and check the study's records", "map SDTM", "FHIR R4", "SDTM package: XPT, define.xml, checks",
           "reports: json, html, xlsx"]
 
 

@@ -65,7 +65,7 @@ def test_the_damaged_package_gives_a_handful_of_triageable_findings(damaged):
     assert [r["row"] for r in dates["records"]] == list(range(1, BAD_DATES + 1))  # numeric order
     assert [(k["rule"], k["count"]) for k in dates["knock_on"]] == [("SD-DY", BAD_DATES)]
     assert "SD-DY" not in by_rule
-    assert doc["summary"]["findings_by_severity"]["error"] <= 8
+    assert doc["summary"]["findings_by_severity"]["error"] <= 8  # a handful (TS without SSTDTC is one more)
     assert {r["rule"]: r["status"] for r in doc["rules"]}["SD-SUPP-PARENT"] == "issues"
     assert doc["input"]["kind"] == "SDTM package"
 
@@ -78,7 +78,7 @@ def test_checksums_are_those_of_the_files(converted):
     assert {e["path"] for e in doc["outputs"]} >= {"findings.json", "sdtm/dm.xpt", "sdtm/define.xml"}
     assert {p.name for p in result.outputs} >= {"report.json", "report.html", "report.xlsx", "dm.xpt"}
     assert doc["reconciliation"] == json.loads((out / "findings.json").read_text())["reconciliation"]
-    assert doc["standards"]["SDTMIG"] == "3.4" and doc["run"]["seconds"] > 0
+    assert doc["standards"]["SDTMIG"] == "3.4" and "seconds" not in doc["run"]  # re-runs give the same bytes
 
 
 def _dom(page: Path, tmp_path: Path) -> tuple[html.HtmlElement, str]:

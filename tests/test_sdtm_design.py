@@ -11,7 +11,7 @@ import pytest
 from trialbridge.mappings.sdtm.se import map_se
 from trialbridge.mappings.sdtm.sv import map_sv
 from trialbridge.mappings.sdtm.tv import map_tv
-from trialbridge.schemas.sdtm_spec import study_spec
+from revallo_domains import study_spec
 
 SPEC = study_spec()
 VISITS = pd.DataFrame({"VISITNUM": [1, 2, 3], "VISIT": ["INCLUSION", "M01", "M02"], "VISITDY": [None, 31.0, 61.0],

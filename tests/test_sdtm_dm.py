@@ -6,11 +6,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.trial import Trial
-from trialbridge.mappings.sdtm.dm import map_dm
-from trialbridge.mappings.sdtm.ex import map_ex
+from trialbridge.mappings.trial import Trial
+from revallo_domains import map_dm
+from revallo_domains import map_ex
 from trialbridge.schemas.native import FORM_NAMES, form_columns, form_file
-from trialbridge.schemas.sdtm_spec import study_spec, terminology
+from trialbridge.schemas.sdtm_spec import terminology
+from revallo_domains import study_spec
 
 REGISTRY = {"protocolSection": {"identificationModule": {"acronym": "REVALLO"},
                                 "armsInterventionsModule": {"armGroups": [{"label": "lenalidomide"}]}}}

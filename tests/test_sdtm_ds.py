@@ -6,12 +6,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.trial import Trial
-from trialbridge.mappings.sdtm.dm import map_dm
-from trialbridge.mappings.sdtm.ds import EOS_REASON_DSDECOD, EOT_DSDECOD, map_ds
-from trialbridge.mappings.sdtm.ex import map_ex
+from trialbridge.mappings.trial import Trial
+from revallo_domains import map_dm
+from revallo_domains import EOS_REASON_DSDECOD, EOT_DSDECOD, map_ds
+from revallo_domains import map_ex
 from trialbridge.schemas.native import FORM_NAMES, form_columns, form_file, form_schema
-from trialbridge.schemas.sdtm_spec import study_spec, terminology
+from trialbridge.schemas.sdtm_spec import terminology
+from revallo_domains import study_spec
 
 REGISTRY = {"protocolSection": {"identificationModule": {"acronym": "REVALLO"},
                                 "armsInterventionsModule": {"armGroups": [{"label": "lenalidomide"}]}}}
@@ -179,7 +180,7 @@ def _study(kind: str, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("kind", ["example", "synthetic"])
 def test_whole_study_maps_every_row_with_no_error(kind, tmp_path):
-    from trialbridge.converters.native_reader import read_native
+    from trialbridge.converters.pipeline import read_study as read_native
     from trialbridge.schemas.findings import has_errors
 
     trial, read_findings = read_native(_study(kind, tmp_path))

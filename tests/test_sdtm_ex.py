@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from trialbridge.converters.trial import Trial
-from trialbridge.mappings.sdtm.ex import map_ex
+from trialbridge.mappings.trial import Trial
+from revallo_domains import map_ex
 from trialbridge.schemas.native import FORM_NAMES, form_columns, form_file
-from trialbridge.schemas.sdtm_spec import study_spec
+from revallo_domains import study_spec
 
 REGISTRY = {"protocolSection": {"identificationModule": {"acronym": "REVALLO"},
                                 "armsInterventionsModule": {"armGroups": [{"label": "lenalidomide"}]}}}

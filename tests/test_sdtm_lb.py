@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.trial import Trial
-from trialbridge.mappings.sdtm.lb import lab_catalogue, map_lb
+from trialbridge.mappings.trial import Trial
+from revallo_domains import lab_catalogue, map_lb
 from trialbridge.schemas.native import FORM_NAMES, form_columns, form_file, form_schema
-from trialbridge.schemas.sdtm_spec import lab_tests, study_spec, terminology
+from trialbridge.schemas.sdtm_spec import terminology
+from revallo_domains import lab_tests, study_spec
 
 REGISTRY = {"protocolSection": {"identificationModule": {"acronym": "REVALLO"}}}
 EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"
@@ -79,9 +80,9 @@ def test_loinc_codes_are_well_formed_and_left_empty_rather_than_guessed():
     assert codes["PLAQ"] == "777-3" and codes["HB"] == "718-7" and codes["CHIM"] == ""
 
 
-def test_the_catalogue_file_is_the_one_sdtm_spec_reads():
-    path = Path(__file__).parent.parent / "schemas" / "sdtm" / "lab-tests.json"
-    assert len(json.loads(path.read_text(encoding="utf-8"))["tests"]) == len(lab_catalogue())
+def test_the_catalogue_is_the_spec_tests_table():
+    path = Path(__file__).parent.parent / "examples" / "revallo" / "spec" / "tests.csv"
+    assert len(path.read_text(encoding="utf-8").splitlines()) - 1 == len(lab_catalogue())
 
 
 # --------------------------------------------------------------------------- unit conversion
@@ -293,9 +294,9 @@ def test_unknown_test_code_is_rejected_with_its_reason_and_an_error():
 # --------------------------------------------------------------------------- the example
 @pytest.mark.skipif(not (EXAMPLE / "laboratory.csv").exists(), reason="examples/revallo not generated yet")
 def test_example_every_lab_row_is_in_lb_and_graded_tests_have_grades():
-    from trialbridge.converters.native_reader import read_native
-    from trialbridge.mappings.sdtm.dm import map_dm
-    from trialbridge.mappings.sdtm.ex import map_ex
+    from trialbridge.converters.pipeline import read_study as read_native
+    from revallo_domains import map_dm
+    from revallo_domains import map_ex
 
     example, _ = read_native(EXAMPLE)
     sdtm: dict[str, pd.DataFrame] = {}

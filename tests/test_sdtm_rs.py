@@ -6,10 +6,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.trial import Trial
-from trialbridge.mappings.sdtm.rs import map_rs
+from trialbridge.mappings.trial import Trial
+from revallo_domains import map_rs
 from trialbridge.schemas.native import FORM_NAMES, form_columns, form_file, form_schema
-from trialbridge.schemas.sdtm_spec import study_spec, terminology
+from trialbridge.schemas.sdtm_spec import terminology
+from revallo_domains import study_spec
 
 REGISTRY = {"protocolSection": {"identificationModule": {"acronym": "REVALLO"}}}
 EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"
@@ -85,9 +86,9 @@ def test_columns_follow_the_study_spec_with_provenance():
 
 @pytest.mark.skipif(not (EXAMPLE / "response.csv").exists(), reason="examples/revallo not generated yet")
 def test_example_every_assessment_is_in_rs():
-    from trialbridge.converters.native_reader import read_native
-    from trialbridge.mappings.sdtm.dm import map_dm
-    from trialbridge.mappings.sdtm.ex import map_ex
+    from trialbridge.converters.pipeline import read_study as read_native
+    from revallo_domains import map_dm
+    from revallo_domains import map_ex
 
     example, _ = read_native(EXAMPLE)
     sdtm: dict[str, pd.DataFrame] = {}

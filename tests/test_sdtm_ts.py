@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry
-from trialbridge.converters.trial import Trial
-from trialbridge.converters.pipeline import study_info_of
-from trialbridge.mappings.sdtm.ts import iso_duration, map_ts
+from trialbridge.mappings.trial import Trial
+from trialbridge.mappings.sdtm.ts import iso_duration
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.schemas.ts_checks import missing_parameters
-from trialbridge.schemas.sdtm_spec import CT_VERSION, study_spec, terminology
+from trialbridge.schemas.sdtm_spec import CT_VERSION, terminology
+from revallo_domains import map_ts, study_info_of, study_spec
 
 DM = pd.DataFrame({"USUBJID": [f"REVALLO-01-{i:03d}" for i in range(1, 14)], "COUNTRY": "FRA"})
 
@@ -217,9 +217,9 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"
 
 @pytest.mark.skipif(not (EXAMPLE / "registry.json").exists(), reason="examples/revallo not generated yet")
 def test_example_trial_summary_agrees_with_dm_and_has_no_warnings():
-    from trialbridge.converters.native_reader import read_native
-    from trialbridge.mappings.sdtm.dm import map_dm
-    from trialbridge.mappings.sdtm.ex import map_ex
+    from trialbridge.converters.pipeline import read_study as read_native
+    from revallo_domains import map_dm
+    from revallo_domains import map_ex
 
     example, _ = read_native(EXAMPLE)
     sdtm: dict[str, pd.DataFrame] = {}

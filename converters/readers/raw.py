@@ -14,8 +14,7 @@ import pandas as pd
 
 from trialbridge.schemas.findings import Finding
 
-SOURCE_FILE = "_file"
-SOURCE_LINE = "_line"
+from trialbridge.schemas.provenance import SOURCE_FILE, SOURCE_LINE
 PROVENANCE = (SOURCE_FILE, SOURCE_LINE)
 
 

@@ -79,6 +79,7 @@ class FhirInput:
     sdtm: dict[str, pd.DataFrame]
     studyid: str
     study: StudyInfo | None = None  # the study's constants (sponsor namespace, treatment codes)
+    loinc_names: dict[str, str] = field(default_factory=dict)  # LOINC code -> display, from the spec's tests
 
 
 _NAMESPACE_BYTES = NAMESPACE.bytes

@@ -58,7 +58,7 @@ from trialbridge.mappings.fhir.common import (
 )
 from trialbridge.mappings.fhir.research_study import study_key
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import lab_tests, terminology
+from trialbridge.schemas.sdtm_spec import terminology
 
 SYSTEM_LAB_RESULT = "urn:trialbridge:lab-result"  # one LB record: "<USUBJID>/<LBSEQ>"
 SYSTEM_LBTESTCD = "urn:trialbridge:lbtestcd"  # a sponsor-defined LBTESTCD (no NCI C-code)
@@ -118,18 +118,9 @@ def _nci(codelists: tuple[str, ...], value: str) -> dict | None:
     return None
 
 
-def _loinc_names() -> dict[str, str]:
-    tests = lab_tests()
-    if tests.empty:
-        return {}
-    named = tests.loc[tests["LBLOINC"] != "", ["LBLOINC", "loinc_name"]].drop_duplicates("LBLOINC")
-    return dict(zip(named["LBLOINC"], named["loinc_name"]))
-
-
-def _test_codes(lb: pd.DataFrame) -> tuple[pd.Series, dict[tuple[str, str, str], dict]]:
+def _test_codes(lb: pd.DataFrame, names: dict[str, str]) -> tuple[pd.Series, dict[tuple[str, str, str], dict]]:
     """The key of each row's test (LBTESTCD, LBTEST, LBLOINC) and the Observation.code of each key."""
     keys = pd.Series(list(zip(lb["LBTESTCD"], lb["LBTEST"], lb["LBLOINC"])), index=lb.index, dtype=object)
-    names = _loinc_names()
     codes = {}
     for testcd, test, loinc in keys.unique():
         cdisc = _nci(TEST_CODELISTS, testcd) or (coding(SYSTEM_LBTESTCD, testcd, test) if testcd else None)
@@ -214,7 +205,7 @@ def build_r5(inp: FhirInput) -> list[dict]:
     copy of each test's code, not a million."""
     lb = sdtm_columns(inp, "LB", LB_CHAR, LB_NUM)
     ids, seq = result_keys(lb)
-    keys, codes = _test_codes(lb)
+    keys, codes = _test_codes(lb, inp.loinc_names)
     codes = {key: prune(code) for key, code in codes.items()}
     quantities, strings = _values(lb)
     has_value = np.array([q is not None or s is not None for q, s in zip(quantities, strings)], dtype=bool)

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE
+from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.native import form_schema
 from trialbridge.schemas.sdtm_spec import Dataset, terminology

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE
+from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
 from trialbridge.mappings.sdtm.algorithms import Mapped, derive_seq, derive_study_day, finalize, no_rejects
 from trialbridge.schemas.sdtm_spec import Dataset
 

@@ -37,7 +37,7 @@ from typing import Callable
 
 import pandas as pd
 
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE, Trial
+from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.sdtm.ts_record import (
     ISO_3166, SDTM_VERSION, TRIAL_TYPE, TSPARM_CODELIST, TSPARMCD_CODELIST, YES_NO, Record, Value, coded, ct,
@@ -57,7 +57,7 @@ from trialbridge.mappings.sdtm.algorithms import (
 )
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.native import REGISTRY_FILE
-from trialbridge.schemas.sdtm_spec import SDTMIG_VERSION, study_spec, terminology
+from trialbridge.schemas.sdtm_spec import SDTMIG_VERSION, terminology
 
 
 # Registry enumerations -> CDISC CT submission values.
@@ -369,7 +369,7 @@ def map_ts(trial: Trial, sdtm: dict[str, pd.DataFrame], study: StudyInfo | None 
     ts["TSPARM"] = src["TSPARMCD"].map(parameter_names()).astype(object)
     # TSSEQ: 1, 2, ... within each parameter, in the record's order
     ts["TSSEQ"] = derive_seq(ts, by=("TSPARMCD",))
-    table = finalize(ts, study_spec().dataset("TS"))
+    table = finalize(ts, trial.mapping.sdtm.dataset("TS"))
     # TSVAL over 200 characters: continued in TSVAL1, TSVAL2, ... (SDTMIG 3.4 TS assumption 8)
     parts, found = split_to_columns(table, "TSVAL")
     findings += found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE
+from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
 from trialbridge.mappings.sdtm.algorithms import Mapped, finalize, no_rejects
 from trialbridge.schemas.sdtm_spec import Dataset
 

@@ -1,0 +1,133 @@
+"""Raw sources declared in a spec's sources table -> raw datasets (str cells + `_file`, `_line`).
+
+Formats: `csv` (delimiter, decimal mark and encoding as declared: `utf-8`, `windows-1252`, `latin-1`, ...),
+`xlsx` (one sheet), `sas7bdat` and `xpt` (SAS files through pyreadstat, with the declared encoding),
+and `odm`/`redcap` when those readers are installed (the item group / instrument is the `sheet`). Every
+cell becomes text exactly as written: numbers from SAS files without a trailing `.0`, dates of SAS
+date formats as ISO 8601. A file that is missing or unreadable, or that lacks the declared subject
+column, is a finding with its place; nothing is dropped (the count of non-empty values read is kept).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trialbridge.converters.readers.raw import RawRead, values_in
+from trialbridge.mappings.spec.model import Source
+from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.provenance import SOURCE_FILE, SOURCE_LINE
+
+FORMATS = ("csv", "xlsx", "sas7bdat", "xpt", "odm", "redcap", "native")
+
+
+def _stamp(table: pd.DataFrame, file: str, first_line: int) -> pd.DataFrame:
+    table = table.reset_index(drop=True)
+    table[SOURCE_FILE] = file
+    table[SOURCE_LINE] = np.arange(first_line, first_line + len(table), dtype="int64")
+    return table
+
+
+def _sas_text(values: pd.Series) -> pd.Series:
+    """SAS values as text: whole numbers without `.0`, dates as ISO 8601, missing as ""."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.strftime("%Y-%m-%dT%H:%M:%S").str.replace("T00:00:00", "", regex=False).fillna("")
+
+    def one(value: object) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if isinstance(value, float):
+            return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        return str(value)
+    return values.map(one).astype(object)
+
+
+def _read_csv(path: Path, source: Source) -> pd.DataFrame:
+    table = pd.read_csv(path, sep=source.delimiter or ",", dtype=str, keep_default_na=False,
+                        encoding=source.encoding or "utf-8", encoding_errors="strict")
+    table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]
+    if source.decimal and source.decimal != ".":  # a decimal comma: numbers read as written, made plain
+        numeric = table.apply(lambda c: c.str.fullmatch(r"[+-]?\d+(" + "\\" + source.decimal + r"\d+)?").all())
+        for column in numeric[numeric].index:
+            table[column] = table[column].str.replace(source.decimal, ".", regex=False)
+    return _stamp(table, path.name, 2)
+
+
+def _read_xlsx(path: Path, source: Source) -> pd.DataFrame:
+    table = pd.read_excel(path, sheet_name=source.sheet or 0, dtype=str, keep_default_na=False, engine="openpyxl")
+    table = table.fillna("").astype(str)
+    return _stamp(table, f"{path.name}[{source.sheet}]" if source.sheet else path.name, 2)
+
+
+def _read_sas(path: Path, source: Source) -> pd.DataFrame:
+    import pyreadstat
+
+    reader = pyreadstat.read_sas7bdat if source.format == "sas7bdat" else pyreadstat.read_xport
+    encoding = source.encoding if source.encoding and source.encoding.lower() not in ("utf-8", "utf8") else None
+    frame, _ = reader(str(path), encoding=encoding) if encoding else reader(str(path))
+    table = pd.DataFrame({c: _sas_text(frame[c]) for c in frame.columns})
+    return _stamp(table, path.name, 1)
+
+
+def read_source(folder: Path, source: Source) -> tuple[pd.DataFrame | None, list[Finding]]:
+    """One declared raw source as a raw dataset, or None with the findings that say why."""
+    path = folder / source.file
+    where = source.where.at("file")
+    if source.format not in FORMATS:
+        return None, [finding("SOURCE-FORMAT", where, [source.format], format=source.format, known=", ".join(FORMATS))]
+    if not path.is_file():
+        return None, [finding("SOURCE-MISSING", where, [source.file], dataset=source.name, file=str(path))]
+    try:
+        if source.format == "csv":
+            table = _read_csv(path, source)
+        elif source.format == "xlsx":
+            table = _read_xlsx(path, source)
+        elif source.format in ("sas7bdat", "xpt"):
+            table = _read_sas(path, source)
+        else:
+            return _read_edc(path, source)
+    except (UnicodeDecodeError, LookupError) as error:
+        return None, [finding("SOURCE-UNREADABLE", path.name, [path.name], file=path.name,
+                              error=f"not {source.encoding} text ({error})")]
+    except Exception as error:  # any parser's failure on a damaged file is a finding about that file
+        return None, [finding("SOURCE-UNREADABLE", path.name, [path.name], file=path.name, error=str(error)[:300])]
+    if source.subject and source.subject not in table.columns:
+        return None, [finding("SOURCE-SUBJECT", source.where.at("subject"), [source.subject], dataset=source.name,
+                              column=source.subject, file=path.name, columns=", ".join(table.columns[:30]))]
+    return table, []
+
+
+def _read_edc(path: Path, source: Source) -> tuple[pd.DataFrame | None, list[Finding]]:
+    """An ODM or REDCap export: the item group (or instrument) the spec names in `sheet`."""
+    try:
+        if source.format == "odm":
+            from trialbridge.converters.readers.odm import read_odm as reader  # type: ignore[attr-defined]
+        else:
+            from trialbridge.converters.readers.redcap import read_redcap as reader  # type: ignore[attr-defined]
+    except ImportError:
+        return None, [finding("SOURCE-FORMAT", source.where.at("format"), [source.format], format=source.format,
+                              known=", ".join(f for f in FORMATS if f not in ("odm", "redcap")))]
+    result: RawRead = reader(path)
+    if source.sheet not in result.datasets:
+        return None, result.findings + [finding("SOURCE-SHEET", source.where.at("sheet"), [source.sheet],
+                                                dataset=source.name, sheet=source.sheet, file=path.name,
+                                                known=", ".join(result.datasets))]
+    return result.datasets[source.sheet], result.findings
+
+
+def read_sources(folder: Path, sources: list[Source]) -> RawRead:
+    """Every declared non-native source of the folder, with the count of non-empty values read."""
+    datasets: dict[str, pd.DataFrame] = {}
+    findings: list[Finding] = []
+    counts: dict[str, int] = {}
+    for source in sources:
+        table, found = read_source(folder, source)
+        findings += found
+        if table is not None:
+            datasets[source.name] = table
+            counts[source.name] = values_in(table)
+    return RawRead(datasets, findings, counts)
