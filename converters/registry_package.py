@@ -30,9 +30,11 @@ import pandas as pd
 from trialbridge.converters.define import write_define_package
 from trialbridge.converters.report import findings_json_text
 from trialbridge.converters.sdtm_package import read_back, with_provenance
-from trialbridge.converters.trial import Trial
+from trialbridge.mappings.trial import Trial
 from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
 from trialbridge.mappings.registry.model import RegistryRecord
+from trialbridge.mappings.spec.model import StudyMapping
+from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.sdtm.ta import map_ta
 from trialbridge.mappings.sdtm.te import map_te
 from trialbridge.mappings.sdtm.ti import map_ti
@@ -55,8 +57,12 @@ class DesignTables:
 
 
 def design_trial(record: RegistryRecord) -> Trial:
-    """The record as a Trial without subject data (what TS and define.xml read: the registry record)."""
-    return Trial(source=Path(record.source), registry=record.record, forms={})
+    """The record as a Trial without subject data (what TS and define.xml read: the registry record), whose
+    study mapping is the registry's: no sources or steps, the SDTM metadata of TS, TA, TE and TI."""
+    empty = pd.DataFrame()
+    mapping = StudyMapping(study=StudyInfo(studyid=record.studyid), sources=(), steps=(), ct=empty, tests=empty,
+                           visits=empty, sdtm=registry_spec(), origin=record.source)
+    return Trial(source=Path(record.source), registry=record.record, forms={}, mapping=mapping)
 
 
 def map_design(record: RegistryRecord) -> DesignTables:

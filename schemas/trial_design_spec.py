@@ -1,5 +1,6 @@
-"""The registry command's SDTM specification: TS from the study specification plus TA, TE, TI from
-`sdtm/trial-design-spec.json`, each built from SDTMIG 3.4 metadata exactly as the study datasets are.
+"""The registry command's SDTM specification: TS, TA, TE, TI from `sdtm/trial-design-spec.json`, each built
+from SDTMIG 3.4 metadata exactly as a study spec's datasets are, with TS's value-level metadata (TSVAL per
+TSPARMCD, `sdtm/ts-parameters.json`) as convert gives it.
 
 `registry_spec()` is what the registry command's XPT writer, checks and define.xml read. `with_ietest_texts`
 adds the full text of every TI criterion that did not fit IETEST to the comment of IETEST (SDTMIG 3.4 TI
@@ -12,7 +13,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Iterable
 
-from trialbridge.schemas.sdtm_spec import StudySpec, _build_dataset, _text, study_spec
+from trialbridge.schemas.sdtm_spec import StudySpec, _build_dataset, _text, _ts_value_level
 
 TRIAL_DESIGN_FILE = ("sdtm", "trial-design-spec.json")
 DATASETS = ("TS", "TA", "TE", "TI")
@@ -20,17 +21,19 @@ DATASETS = ("TS", "TA", "TE", "TI")
 
 @lru_cache(maxsize=1)
 def registry_spec() -> StudySpec:
-    """TS (the study specification's), TA, TE and TI, in that order, with their methods."""
+    """TS, TA, TE and TI, in that order, with their methods."""
     design = json.loads(_text(*TRIAL_DESIGN_FILE))
-    datasets = {"TS": study_spec().dataset("TS")}
+    datasets = {}
     for entry in design["datasets"]:
         datasets[entry["name"]] = _build_dataset(entry["name"], entry["name"], entry["variables"], entry["keys"])
     used = {v.method for d in datasets.values() for v in d.variables if v.method}
-    methods = {k: v for k, v in {**study_spec().methods, **design["methods"]}.items() if k in used}
+    value_level = tuple(_ts_value_level())
+    used |= {v.method for v in value_level if v.method}
+    methods = {k: v for k, v in design["methods"].items() if k in used}
     undefined = sorted(used - set(methods))
     if undefined:
         raise ValueError(f"trial-design-spec.json: methods used but not described: {undefined}")
-    return StudySpec(datasets=datasets, value_level=(), methods=methods)
+    return StudySpec(datasets=datasets, value_level=value_level, methods=methods)
 
 
 def with_ietest_texts(spec: StudySpec, full_texts: Iterable[tuple[str, str, str]]) -> StudySpec:

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE
+from trialbridge.schemas.provenance import SOURCE_FILE, SOURCE_LINE
 from trialbridge.mappings.sdtm.algorithms import Mapped, finalize, hardcode_no_ct, no_rejects
 from trialbridge.mappings.studyid import registry_study_identifier
 from trialbridge.schemas.sdtm_spec import Dataset

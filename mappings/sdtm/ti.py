@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from trialbridge.converters.trial import SOURCE_FILE, SOURCE_LINE
+from trialbridge.schemas.provenance import SOURCE_FILE, SOURCE_LINE
 from trialbridge.mappings.sdtm.algorithms import Mapped, finalize, hardcode_no_ct, no_rejects
 from trialbridge.mappings.sdtm.te import MAX_TEXT, shorten
 from trialbridge.mappings.studyid import registry_study_identifier
