@@ -9,8 +9,13 @@ XML). `criteria` splits it:
 - an item starts at a list marker; deeper-indented items are sub-items of the item above and are joined
   to it with "; " (the criterion is the item with its parts); a line without a marker continues the
   item above; without any marker in a section, each line is a criterion;
-- a lead-in line ending in ":" before the first item ("Patients must have:") is kept as the start of
-  the first item's text only when it is not a heading; markdown escapes (`\\>=`) are removed.
+- a sub-heading (a line without a list marker, at most eight words, ending in ":", not indented deeper
+  than the section's list items: "DISEASE CHARACTERISTICS:", "Hepatic:", "Patients must have:", as the
+  NCI PDQ records of oncology trials write them) is no criterion: it heads the criteria that follow it
+  until the next sub-heading, each of which starts with it ("Hepatic: Bilirubin less than 1.5 mg/dL"),
+  so a criterion such as "Not specified" keeps its meaning; markdown escapes (`\\>=`) are removed.
+`criterion_parts` gives the same criteria unjoined: (IECAT, sub-heading, [item, sub-item, ...]) each, so
+that a record whose list lost its nesting (classic v1 JSON flattens it) can be compared with one that kept it.
 IETESTCD is INCL01, INCL02, ... / EXCL01, ... in the order written. IETEST holds the criterion; a text
 over 200 characters keeps its first words and ends in "..." (SDTMIG 3.4 TI assumption 4), and its full
 text is returned so that define.xml carries it in the comment of IETEST.
@@ -53,34 +58,52 @@ def _heading(line: str) -> tuple[str, str] | None:
     return CATEGORIES[found.group("kind").lower()], found.group("rest") or ""
 
 
-def _section_items(lines: list[str]) -> list[str]:
-    """The criteria of one section: list items with their sub-items and continuation lines."""
+Item = tuple[str, list[str]]  # (sub-heading or "", [item text, sub-item text, ...])
+MAX_HEADING_WORDS = 8
+
+
+def _is_subheading(line: str, marked: bool, top: int | None) -> bool:
+    """An unmarked short line ending in ":" that is not indented deeper than the list items (a hard-wrapped
+    item's last line, "combinations:", is indented under its item's text)."""
+    text = _clean(line)
+    indent = len(line) - len(line.lstrip())
+    return (not marked and text.endswith(":") and len(text.split()) <= MAX_HEADING_WORDS
+            and (top is None or indent <= top))
+
+
+def _section_items(lines: list[str]) -> list[Item]:
+    """The criteria of one section: list items with their sub-items and continuation lines, each under
+    the sub-heading before it."""
     marked = [_MARKER.match(line) for line in lines]
-    if not any(marked):  # no list markers: every line is a criterion (the registry keeps one per line)
-        return [c for c in (_clean(line) for line in lines) if c]
-    top = min(len(m.group("indent")) for m in marked if m)
-    items: list[list[str]] = []
-    lead: list[str] = []
+    top = min((len(m.group("indent")) for m in marked if m), default=None)
+    items: list[tuple[str, list[str]]] = []
+    heading, lead, leads = "", [], set()
     for line, mark in zip(lines, marked):
         if not line.strip():
             continue
-        if mark and len(mark.group("indent")) <= top:
-            items.append([mark.group("text")])
+        if _is_subheading(line, bool(mark), top):
+            heading, lead = _clean(line), []
+        elif top is None:  # no list markers: every line is a criterion (the registry keeps one per line)
+            items.append((heading, [line.strip()]))
+        elif mark and len(mark.group("indent")) <= top:
+            items.append((heading, [mark.group("text")]))
         elif mark and items:
-            items[-1].append("; " + mark.group("text"))
-        elif items:
-            items[-1].append(" " + line.strip())
-        else:
+            items[-1][1].append("; " + mark.group("text"))
+        elif items and items[-1][0] == heading:
+            items[-1][1][-1] += " " + line.strip()
+        else:  # text before the first item: a criterion, unless it is a lead-in ("... the following:")
             lead.append(line.strip())
-    found = [_clean("".join(parts)).replace(" ; ", "; ") for parts in items]
-    intro = _clean(" ".join(lead))
-    if intro and not intro.endswith(":"):
-        found.insert(0, intro)
-    return [c for c in found if c]
+            if len(lead) == 1:
+                items.append((heading, [""]))
+                leads.add(len(items) - 1)
+            items[-1][1][0] = " ".join(lead)
+    found = [(head, [_clean(p.removeprefix("; ")) for p in parts]) for head, parts in items]
+    return [(head, parts) for n, (head, parts) in enumerate(found)
+            if parts[0] and not (n in leads and parts[0].endswith(":"))]
 
 
-def criteria(text: str) -> list[tuple[str, str]]:
-    """(IECAT, criterion text) for every criterion of a registry eligibility text, in the order written."""
+def criterion_parts(text: str) -> list[tuple[str, str, list[str]]]:
+    """(IECAT, sub-heading or "", [item, sub-item, ...]) for every criterion, in the order written."""
     sections: list[tuple[str, list[str]]] = [("INCLUSION", [])]
     for line in str(text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         heading = _heading(line)
@@ -88,7 +111,14 @@ def criteria(text: str) -> list[tuple[str, str]]:
             sections.append((heading[0], [heading[1]] if heading[1].strip() else []))
         else:
             sections[-1][1].append(line.rstrip())
-    return [(category, item) for category, lines in sections for item in _section_items(lines)]
+    return [(category, head, parts) for category, lines in sections for head, parts in _section_items(lines)]
+
+
+def criteria(text: str) -> list[tuple[str, str]]:
+    """(IECAT, criterion text) for every criterion of a registry eligibility text, in the order written:
+    the sub-heading, the item, its sub-items joined with "; "."""
+    return [(category, " ".join(filter(None, [head, "; ".join(parts)])))
+            for category, head, parts in criterion_parts(text)]
 
 
 def criteria_rows(registry: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
