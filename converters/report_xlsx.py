@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -29,19 +30,36 @@ def _clean(value: object) -> object:
     return ILLEGAL_CHARACTERS_RE.sub("", str(value))
 
 
+def _cells(sheet: object, row: Sequence[object]) -> list[object]:
+    """One data row; input text starting with "=" stays text (a write-only sheet would take it as a formula)."""
+    values = [_clean(v) for v in row]
+    if not any(isinstance(v, str) and v.startswith("=") for v in values):
+        return values
+    cells: list[object] = []
+    for value in values:
+        if isinstance(value, str) and value.startswith("="):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"  # input text, never a formula
+            value = cell
+        cells.append(value)
+    return cells
+
+
 def _sheet(book: Workbook, title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """A streamed sheet (write-only: rows go straight to the file, so a million rows cost no quadratic time)."""
     sheet = book.create_sheet(title)
-    sheet.append(list(headers))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append([_clean(v) for v in row])
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"  # input text, never a formula
     sheet.freeze_panes = "A2"
     for i, header in enumerate(headers, start=1):
         sheet.column_dimensions[get_column_letter(i)].width = max(10, min(60, len(header) + 4))
+    bold = Font(bold=True)
+    heading = []
+    for header in headers:
+        cell = WriteOnlyCell(sheet, value=header)
+        cell.font = bold
+        heading.append(cell)
+    sheet.append(heading)
+    for row in rows:
+        sheet.append(_cells(sheet, row))
 
 
 def _details(doc: Mapping) -> Iterable[Sequence[object]]:
@@ -71,8 +89,7 @@ def _details(doc: Mapping) -> Iterable[Sequence[object]]:
 
 def write_report_xlsx(doc: Mapping, path: Path) -> None:
     titles = {r["rule"]: r["title"] for r in doc["rules"]}
-    book = Workbook()
-    book.remove(book.active)
+    book = Workbook(write_only=True)
     _sheet(book, "Dataset Summary", ("Dataset", "Records", "Findings", "Errors", "Warnings", "Notes", "Explained"),
            ((d["dataset"], d["records"], d["findings"], d["errors"], d["warnings"], d["notes"], d["explained"])
             for d in doc["datasets"]))

@@ -8,13 +8,15 @@ value is made ASCII before writing, in three steps, and every changed value is r
    decomposition alone would give the false `109/L`); `ß` -> `ss`, `æ`/`Æ` -> `ae`/`AE`, `œ`/`Œ` ->
    `oe`/`OE`, `ø`/`Ø` -> `o`/`O`, `đ`, `ł` (and capitals) -> `d`, `l`; curly single quotes and primes -> `'`;
    curly double quotes and guillemets `« »` -> `"`; hyphens, en/em dashes and the minus sign -> `-`;
-   `°` -> `deg`; `±` -> `+/-`; `×` -> `x`; `÷` -> `/`; `≤`/`≥` -> `<=`/`>=`; `•` and `·` -> `-` and `.`;
+   `°` -> `deg`; `±` -> `+/-`; `×` -> `x`; `÷` -> `/`; `≤`/`≥`/`≠` -> `<=`/`>=`/`!=`; `•` and `·` -> `-` and `.`;
    `½`, `¼`, `¾` -> `1/2`, `1/4`, `3/4`; `€` -> `EUR`, `£` -> `GBP`; `©`/`®` -> `(C)`/`(R)`; tab,
    carriage return and line feed -> a space (a CR LF pair -> one space); soft hyphen, zero-width
    spaces and the byte-order mark -> nothing.
 2. Unicode NFKD decomposition, then every combining mark dropped: `é` -> `e`, `ô` -> `o`, `ç` -> `c`;
    compatibility forms fold to their plain letters (`ﬁ` -> `fi`, `…` -> `...`, no-break and thin
-   spaces -> a space, `™` -> `TM`, subscript digits -> digits).
+   spaces -> a space, `™` -> `TM`, subscript digits -> digits). A character whose decomposition holds a
+   negating overlay (`≮`, `∉`, `≢`: a stroke through a symbol) is kept whole, so it is refused in step 4
+   rather than turned into its opposite (`≮` is not `<`).
 3. Greek letters (after step 2, so accented Greek too) become their English names: `β` -> `beta`,
    `Δ` -> `DELTA` (a capital letter gives the name in capitals); the Greek mu stays `u` (step 1), as it is
    the micro prefix of units far more often than a letter.
@@ -42,7 +44,7 @@ _TABLE: dict[str, str] = {
     "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
     "\u00ab": '"', "\u00bb": '"', "\u2039": "'", "\u203a": "'",
     "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
-    "\u00b0": "deg", "\u00b1": "+/-", "\u00d7": "x", "\u00f7": "/", "\u2264": "<=", "\u2265": ">=",
+    "\u00b0": "deg", "\u00b1": "+/-", "\u00d7": "x", "\u00f7": "/", "\u2264": "<=", "\u2265": ">=", "\u2260": "!=",
     "\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4", "\u2044": "/",
     "\u2022": "-", "\u00b7": ".", "\u20ac": "EUR", "\u00a3": "GBP", "\u00a9": "(C)", "\u00ae": "(R)",
     "\t": " ", "\n": " ", "\r": " ",
@@ -61,6 +63,7 @@ _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-
 _SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+")
 _CRLF = re.compile("\r\n")
 _TRANSLATE = str.maketrans(_TABLE)
+_NEGATION = re.compile("[\u0338\u20d2\u20e5]")  # combining overlays that negate (long solidus, vertical line)
 NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -77,7 +80,11 @@ class Transliteration:
 
 
 def _drop_marks(text: str, form: str = "NFKD") -> str:
-    return "".join(ch for ch in unicodedata.normalize(form, text) if not unicodedata.combining(ch))
+    decomposed = unicodedata.normalize(form, text)
+    if _NEGATION.search(decomposed):  # `≠` would lose its stroke and become `=`: keep such characters whole
+        return "".join(ch if _NEGATION.search(unicodedata.normalize(form, ch)) else _drop_marks(ch, form)
+                       for ch in text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def transliterate(text: str, placeholder: bool = False) -> Transliteration:

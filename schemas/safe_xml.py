@@ -189,14 +189,12 @@ def parse_file(path: str | Path, max_bytes: int = MAX_XML_BYTES) -> etree._Eleme
     return parse_bytes(data, path.name, max_bytes)
 
 
-def iterparse_file(path: str | Path, max_bytes: int = MAX_XML_BYTES) -> Iterator[tuple[str, etree._Element]]:
-    """("start" | "end", element) events of an XML file, streamed with the same safety as `parse_file`.
+_STREAMING = dict(events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
+                  huge_tree=False, remove_comments=True, remove_pis=True)
 
-    The caller may clear elements it has handled (streaming a large file in little memory). Raises
-    XmlError (before the first event when the file is too large, unreadable or unsafe; at the line of
-    the fault when it is malformed).
-    """
-    path = Path(path)
+
+def _check_before_streaming(path: Path, max_bytes: int) -> None:
+    """Size, emptiness and the prolog's safety, checked before a streaming parser reads a byte."""
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
@@ -211,10 +209,18 @@ def iterparse_file(path: str | Path, max_bytes: int = MAX_XML_BYTES) -> Iterator
         _check_prolog(head, path.name)
     else:  # the DOCTYPE guard needs the whole prolog and, with an external DTD, the whole text
         _check_prolog(path.read_bytes() if b"<!DOCTYPE" in head else head, path.name)
-    events = etree.iterparse(
-        str(path), events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
-        huge_tree=False, remove_comments=True, remove_pis=True,
-    )
+
+
+def iterparse_file(path: str | Path, max_bytes: int = MAX_XML_BYTES) -> Iterator[tuple[str, etree._Element]]:
+    """("start" | "end", element) events of an XML file, streamed with the same safety as `parse_file`.
+
+    The caller may clear elements it has handled (streaming a large file in little memory). Raises
+    XmlError (before the first event when the file is too large, unreadable or unsafe; at the line of
+    the fault when it is malformed).
+    """
+    path = Path(path)
+    _check_before_streaming(path, max_bytes)
+    events = etree.iterparse(str(path), **_STREAMING)
     try:
         yield from events
     except etree.XMLSyntaxError as error:
@@ -285,21 +291,8 @@ def xml_kind(path: str | Path, max_bytes: int = MAX_XML_BYTES) -> str:
     known (a malformed file whose kind was already known is reported when it is parsed in full).
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(64 * 1024)
-    except OSError as error:
-        raise XmlError(path.name, 0, f"the file cannot be read: {error.strerror or error}", "unreadable") from None
-    if size > max_bytes:
-        raise XmlError(path.name, 0, f"the file is {size} bytes, above the {max_bytes}-byte limit", "too-large")
-    if not head.strip():
-        raise XmlError(path.name, 1, "the document is empty", "syntax")
-    _check_prolog(head, path.name)
-    parser = etree.XMLPullParser(
-        events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
-        huge_tree=False, remove_comments=True, remove_pis=True,
-    )
+    _check_before_streaming(path, max_bytes)
+    parser = etree.XMLPullParser(**_STREAMING)
     state: dict[str, etree._Element] = {}
     try:
         with path.open("rb") as handle:

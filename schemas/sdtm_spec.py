@@ -73,6 +73,8 @@ class Terminology:
             code: frozenset(values)
             for code, values in terms.groupby("Codelist Code", sort=False)["CDISC Submission Value"]
         }
+        self._terms = terms
+        self._names_by_codelist: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 
     def _known(self, codelist: str) -> str:
         if codelist not in self._names:
@@ -99,6 +101,37 @@ class Terminology:
     def term_code(self, codelist: str, value: str) -> str:
         """The NCI C-code of a submission value in a codelist, "" if the value is not in it."""
         return self._codes.get((self._known(codelist), value), "")
+
+    def _term_names(self, codelist: str) -> tuple[dict[str, str], dict[str, str]]:
+        """(casefolded submission value -> value, casefolded synonym or NCI preferred term -> value) of a
+        codelist; a name that two terms share is left out (it decides nothing)."""
+        if codelist not in self._names_by_codelist:
+            rows = self._terms[self._terms["Codelist Code"] == codelist]
+            values = dict(zip(rows["CDISC Submission Value"].str.casefold(), rows["CDISC Submission Value"]))
+            names = pd.concat([
+                pd.DataFrame({"name": rows["CDISC Synonym(s)"].str.split(";"), "value": rows["CDISC Submission Value"]})
+                .explode("name"),
+                pd.DataFrame({"name": rows["NCI Preferred Term"], "value": rows["CDISC Submission Value"]}),
+            ], ignore_index=True)
+            names["name"] = names["name"].fillna("").str.strip().str.casefold()
+            names = names[names["name"] != ""].drop_duplicates()
+            unique = names.drop_duplicates("name", keep=False)
+            self._names_by_codelist[codelist] = (values, dict(zip(unique["name"], unique["value"])))
+        return self._names_by_codelist[codelist]
+
+    def match(self, codelist: str, text: str) -> tuple[str, str]:
+        """The submission value a collected text stands for in `codelist`, and how it was known: the value
+        in another case ("case"), else the one term whose CDISC synonym or NCI preferred term it is
+        ("synonym", "preferred term"); ("", "") when none or several terms fit."""
+        values, names = self._term_names(self._known(codelist))
+        key = text.strip().casefold()
+        if key in values:
+            return values[key], "case"
+        if key in names:
+            value = names[key]
+            preferred = self.decode(codelist, value).casefold() == key
+            return value, "NCI preferred term" if preferred else "CDISC synonym"
+        return "", ""
 
     def decode(self, codelist: str, value: str) -> str:
         """The NCI preferred term of a submission value, "" if the value is not in the codelist."""

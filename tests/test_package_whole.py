@@ -85,6 +85,14 @@ def test_the_policy_spells_every_greek_letter_and_refuses_what_has_no_ascii_form
         assert transliterate(text, placeholder=True).replacement.isascii()
 
 
+def test_a_negated_symbol_never_becomes_its_opposite():
+    assert transliterate("ANC ≠ 0").replacement == "ANC != 0"       # decomposition alone would give "ANC = 0"
+    for text in ("≮ 5", "x ∉ range", "≢"):                          # a stroke through a symbol: refused, not dropped
+        result = transliterate(text)
+        assert result.unmapped and not {"<", "="} & set(result.unmapped.split("'")[1])
+    assert transliterate("é ≢ e").unmapped == "U+2262 '≢'"           # the accent still goes, the negation is named
+
+
 def test_a_value_over_200_bytes_stops_the_package(native_folder, tmp_path):
     native_folder.set_cell("laboratory", 2, "LBRES", "1" * 199 + ".5")  # 201 characters: LBORRES cannot hold it
     result = _convert(native_folder, tmp_path / "out")

@@ -132,8 +132,9 @@ def test_the_workbook_has_the_four_sheets_with_every_record(damaged):
     details = list(book["Details"].iter_rows(min_row=2, values_only=True))
     knock = sum(k["count"] for f in doc["findings"] for k in f["knock_on"])
     assert len(details) == doc["summary"]["records"] + knock
-    cells = [c for row in openpyxl.load_workbook(damaged / "report.xlsx")["Details"].iter_rows() for c in row
-             if c.value == FORMULA]
+    full = openpyxl.load_workbook(damaged / "report.xlsx")
+    cells = [c for row in full["Details"].iter_rows() for c in row if c.value == FORMULA]
+    assert all(full[name].freeze_panes == "A2" and full[name]["A1"].font.bold for name in full.sheetnames)
     assert cells and {c.data_type for c in cells} == {"s"}  # input text stays text, never a formula
     datasets = {r[0]: r for r in book["Dataset Summary"].iter_rows(min_row=2, values_only=True)}
     assert datasets["SUPPAE"][1] == SUPP_RECORDS and datasets["ADSL"][1] == 6

@@ -125,10 +125,17 @@ def test_sequence_follows_onset_then_crf_line_number():
 
 
 def test_action_outside_the_non_extensible_codelist_is_an_error_and_kept_as_collected():
-    result = map_rows(event("1", "Toux", "2011-11-02", "2011-11-09", AEACN="Dose reduced"))
-    assert result.table.loc[0, "AEACN"] == "Dose reduced"  # never upper-cased silently
+    result = map_rows(event("1", "Toux", "2011-11-02", "2011-11-09", AEACN="Dose halved"))
+    assert result.table.loc[0, "AEACN"] == "Dose halved"  # never guessed
     assert [(f.rule, f.severity, f.location) for f in result.findings] == [
         ("SDTM-CT-NOT-IN-CODELIST", "error", "adverse_events.csv:2:AEACN")]
+
+
+def test_action_in_another_case_is_the_cdisc_term_and_never_changed_silently():
+    result = map_rows(event("1", "Toux", "2011-11-02", "2011-11-09", AEACN="Dose reduced"))
+    assert result.table.loc[0, "AEACN"] == "DOSE REDUCED"
+    assert [(f.rule, f.severity, f.location) for f in result.findings] == [
+        ("SDTM-CT-MATCHED", "info", "adverse_events.csv:2:AEACN")]
 
 
 def test_columns_follow_the_study_spec_and_nothing_is_rejected():

@@ -149,10 +149,21 @@ def test_suppdm_holds_transplant_and_disease_facts_with_short_qnams():
 
 def test_a_sex_outside_the_codelist_is_reported_and_kept():
     enrolment = ENROLMENT.copy()
-    enrolment.loc[1, "SEX"] = "f"
+    enrolment.loc[1, "SEX"] = "X"
     result = mapped(enrolment)
-    assert result.table["SEX"].tolist()[1] == "f"
+    assert result.table["SEX"].tolist()[1] == "X"
     assert [(f.rule, f.location) for f in result.findings] == [("SDTM-CT-NOT-IN-CODELIST", "enrolment.csv:3:SEX")]
+
+
+def test_a_sex_naming_a_cdisc_term_becomes_that_term_with_a_note():
+    enrolment = ENROLMENT.copy()
+    enrolment.loc[1, "SEX"] = "f"            # the submission value F in another case
+    enrolment.loc[0, "SEX"] = "Male"         # the NCI preferred term of M
+    result = mapped(enrolment)
+    assert result.table["SEX"].tolist()[:2] == ["M", "F"]
+    notes = sorted((f.rule, f.severity, f.location, f.values) for f in result.findings)
+    assert notes == [("SDTM-CT-MATCHED", "info", "enrolment.csv:2:SEX", ("Male",)),
+                     ("SDTM-CT-MATCHED", "info", "enrolment.csv:3:SEX", ("f",))]
 
 
 @pytest.mark.parametrize("groups", [[], [{"label": "A"}, {"label": "B"}]])

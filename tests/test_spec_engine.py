@@ -126,6 +126,14 @@ def test_collected_dates_become_iso_8601_partial_dates_kept_partial(layout, raw,
     assert values.tolist() == [iso] and not bad.any()
 
 
+def test_each_date_takes_the_first_alternative_layout_it_fits():
+    # pharmaverse raw extracts write a date as MM/dd/yyyy, or MM/yyyy or yyyy when day or month is unknown
+    raw = pd.Series(["01/15/2020", "03/2019", "2018", "", "02/30/2020", "2020-01-15"])
+    values, bad = parse_layout(raw, "MM/dd/yyyy or MM/yyyy or yyyy")
+    assert values.tolist() == ["2020-01-15", "2019-03", "2018", "", "", ""]
+    assert bad.tolist() == [False, False, False, False, True, True]  # Feb 30 fits no layout as a real date
+
+
 @pytest.mark.parametrize("layout, raw", [("dd-MMM-yyyy", "31-Feb-2021"), ("MM/dd/yyyy", "13/01/2021"),
                                          ("dd-MMM-yyyy", "15-Sep"), ("HH:nn", "25:00")])
 def test_a_date_that_does_not_fit_its_layout_is_flagged_never_guessed(layout, raw):

@@ -2,8 +2,8 @@
 table, or sdtm.oak's spec and study CT CSVs) -> `StudyMapping` + findings.
 
 The tables (columns in README "The study mapping specification"): study, treatments, conditions, sources,
-mappings, ct, tests, visits, datasets, variables, supp, value_level, methods. Only `study`, `sources`,
-`mappings`, `datasets` and `variables` are required. Every problem is a finding at file:row:column
+mappings, ct, tests, visits, datasets, variables, supp, value_level, methods. Only `study`, `sources` and
+`mappings` are required: the SDTM metadata a spec leaves out is inferred from its mappings (`spec_metadata`). Every problem is a finding at file:row:column
 (header = row 1); a spec with an error gives no `StudyMapping`.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from trialbridge.converters.readers.spec_metadata import infer_metadata
 from trialbridge.mappings.spec.model import Source, SpecLocation, Step, StudyMapping
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.schemas.findings import Finding, finding
@@ -33,7 +34,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "value_level": ("dataset", "variable", "where_variable", "where_value", "origin"),
     "methods": ("id", "description"),
 }
-REQUIRED = ("study", "sources", "mappings", "datasets", "variables")
+REQUIRED = ("study", "sources", "mappings")  # datasets, variables, methods: inferred when left out
 SPEC_FOLDER = "spec"  # the spec's place inside an input folder when --spec is not given
 
 
@@ -171,6 +172,9 @@ def read_spec(location: Path) -> tuple[StudyMapping | None, list[Finding]]:
         tables, findings = oak_spec.oak_tables(location)
     else:
         tables, findings = read_tables(location)
+        if not any(f.severity == "error" for f in findings):
+            tables, inferred = infer_metadata(tables)
+            findings += inferred
     if any(f.severity == "error" for f in findings):
         return None, findings
     mapping, more = build_mapping(tables, str(location))

@@ -214,12 +214,14 @@ def is_in(source: pd.DataFrame, source_column: str, values: Iterable[str]) -> pd
 
 
 def assign_ct(source: pd.DataFrame, source_column: str, codelist: str, mapping: dict[str, str] | None = None,
-              variable: str = "") -> tuple[pd.Series, list[Finding]]:
+              variable: str = "", match_package: bool = False) -> tuple[pd.Series, list[Finding]]:
     """The collected value as a CDISC submission value of `codelist`, via the study's `mapping` if given.
 
-    Values the mapping does not name pass through unchanged. A value outside a non-extensible codelist is
-    kept as collected and reported as an error (never upper-cased or guessed); outside an extensible
-    codelist it is a sponsor extension, reported as a warning.
+    Values the mapping does not name pass through unchanged. With `match_package`, a value still outside the
+    codelist that names exactly one of its terms (the submission value in another case, a CDISC synonym, the
+    NCI preferred term) becomes that term, each such match reported as a note. A value outside a
+    non-extensible codelist is otherwise kept as collected and reported as an error (never upper-cased or
+    guessed); outside an extensible codelist it is a sponsor extension, reported as a warning.
     """
     raw = _text(source[source_column])
     values = raw.map(mapping).where(raw.isin(list(mapping)), raw) if mapping else raw
@@ -228,6 +230,11 @@ def assign_ct(source: pd.DataFrame, source_column: str, codelist: str, mapping: 
     outside = (values != "") & ~values.isin(ct.submission_values(codelist))
     if not outside.any():
         return values, []
+    matched: list[Finding] = []
+    if match_package:
+        values, outside, matched = _match_in_package(source, source_column, values, outside, codelist, variable)
+    if not outside.any():
+        return values, matched
     extensible = ct.is_extensible(codelist)
     rule = "SDTM-CT-EXTENDED" if extensible else "SDTM-CT-NOT-IN-CODELIST"
     allowed = sorted(ct.submission_values(codelist))
@@ -240,7 +247,29 @@ def assign_ct(source: pd.DataFrame, source_column: str, codelist: str, mapping: 
             name=ct.codelist_name(codelist), count=len(records), records=_shown(records),
             suggestion=f"The codelist has '{near[0]}' (different case). " if near else "",
         ))
-    return values, findings
+    return values, matched + findings
+
+
+def _match_in_package(source: pd.DataFrame, source_column: str, values: pd.Series, outside: pd.Series,
+                      codelist: str, variable: str) -> tuple[pd.Series, pd.Series, list[Finding]]:
+    """Values the study CT did not map, taken as the CDISC term they unambiguously name (its submission value
+    in another case, a CDISC synonym or the NCI preferred term: `Female` -> F, `Mild Adverse Event` -> MILD),
+    each such match reported as a note; the rest stay outside."""
+    ct = terminology()
+    distinct = pd.unique(values[outside])
+    found = {text: ct.match(codelist, text) for text in distinct}
+    taken = {text: hit for text, hit in found.items() if hit[0]}
+    if not taken:
+        return values, outside, []
+    hit = outside & values.isin(list(taken))
+    notes = [
+        finding("SDTM-CT-MATCHED", f"{records[0]}:{source_column}", [text], variable=variable or source_column,
+                value=text, term=taken[text][0], how=taken[text][1], codelist=codelist,
+                name=ct.codelist_name(codelist), count=len(records), records=_shown(records))
+        for text, records in _by_value(source, values, hit)
+    ]
+    values = values.where(~hit, values.map(lambda text: taken.get(text, ("",))[0]))
+    return values, outside & ~hit, notes
 
 
 def assign_numeric(source: pd.DataFrame, source_column: str, variable: str = "") -> tuple[pd.Series, list[Finding]]:

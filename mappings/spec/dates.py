@@ -7,6 +7,9 @@ separator, where any run of spaces, `-`, `/`, `.`, `:` or `T` matches any other 
 written `UN`, `UNK`, `UK` or `--` is unknown and, with every smaller component, left out (SDTMIG 4.4.4:
 never imputed). `iso` (the default) takes ISO 8601 as is, and the CRF forms `UNK-MM-YYYY`/`UNK-UNK-YYYY`.
 
+Alternatives are written with `or` (`MM/dd/yyyy or MM/yyyy or yyyy`, as an EDC exports a date whose day
+or month was not known): each value takes the first layout it fits.
+
 Each distinct value is parsed once; a value that does not fit its layout, or is not a calendar date,
 is reported by the caller from the returned mask.
 """
@@ -25,6 +28,7 @@ _TOKENS = (("yyyy", "y4"), ("yy", "y2"), ("MMM", "mon"), ("MM", "m"), ("M", "m")
 _PIECE = {"y4": r"\d{4}", "y2": r"\d{4}|\d{2}", "mon": r"[A-Za-z]{3}", "m": r"\d{1,2}", "d": r"\d{1,2}",
           "H": r"\d{1,2}", "n": r"\d{1,2}", "s": r"\d{1,2}(?:\.\d+)?"}
 _SEPARATORS = r"[\s\-/.:T,]+"
+ALTERNATIVES = re.compile(r"\s+or\s+")
 _ISO = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?$")
 
 
@@ -108,17 +112,27 @@ def parse_layout(values: pd.Series, layout: str) -> tuple[pd.Series, pd.Series]:
     text = values.fillna("").astype(str).str.strip()
     codes, uniques = pd.factorize(text.to_numpy(dtype=object), use_na_sentinel=False)
     distinct = pd.Series(uniques, dtype=object)
-    if layout in ("", "iso"):
-        iso, bad = _iso_or_crf(distinct)
-    else:
-        parts = distinct.str.extract(layout_pattern(layout))
-        matched = parts.notna().any(axis=1)
-        iso, bad = _assemble(parts.where(parts.notna(), ""))
-        unknown = distinct.str.fullmatch(UNKNOWN, case=False)
-        bad = (bad | ~matched) & (distinct != "") & ~unknown
-        iso = iso.where(~bad, "")
+    iso, bad = _parse_distinct(distinct, ALTERNATIVES.split(layout.strip())[0])
+    for alternative in ALTERNATIVES.split(layout.strip())[1:]:  # each value takes the first layout it fits
+        if not bad.any():
+            break
+        retried, still_bad = _parse_distinct(distinct[bad], alternative)
+        iso, bad = iso.mask(bad & ~still_bad.reindex(bad.index, fill_value=True), retried), \
+            bad & still_bad.reindex(bad.index, fill_value=True)
     return (pd.Series(iso.to_numpy()[codes], index=values.index, dtype=object),
             pd.Series(bad.to_numpy()[codes], index=values.index, dtype=bool))
+
+
+def _parse_distinct(distinct: pd.Series, layout: str) -> tuple[pd.Series, pd.Series]:
+    """(ISO 8601, does not fit) for distinct collected texts and one layout."""
+    if layout in ("", "iso"):
+        return _iso_or_crf(distinct)
+    parts = distinct.str.extract(layout_pattern(layout))
+    matched = parts.notna().any(axis=1)
+    iso, bad = _assemble(parts.where(parts.notna(), ""))
+    unknown = distinct.str.fullmatch(UNKNOWN, case=False)
+    bad = (bad | ~matched) & (distinct != "") & ~unknown
+    return iso.where(~bad, ""), bad
 
 
 def _iso_or_crf(text: pd.Series) -> tuple[pd.Series, pd.Series]:

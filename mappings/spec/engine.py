@@ -156,8 +156,19 @@ def run_step(run: DomainRun, step: Step) -> None:
         raise SpecRunError(step, f"{step.algorithm} gives {len(outputs)} value(s) per record; the step names "
                                  f"{len(variables)} target variable(s)", "variable")
     mask = run.condition(step)
+    case = step.argument("case").lower()
+    if case not in ("", "upper", "lower"):
+        raise SpecRunError(step, f"case={case!r}: expected case=upper or case=lower", "arguments")
     for variable, values in zip(variables, outputs):
-        fill(run, step, variable, values, mask)
+        fill(run, step, variable, _cased(values, case), mask)
+
+
+def _cased(values: Any, case: str) -> Any:
+    """Text values in upper or lower case (`case=` argument: SDTM terms are often upper case, EDC text is not)."""
+    if not case or not isinstance(values, pd.Series) or pd.api.types.is_numeric_dtype(values):
+        return values
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    return text.str.upper() if case == "upper" else text.str.lower()
 
 
 def _stack(run: DomainRun) -> pd.DataFrame:

@@ -7,6 +7,8 @@ catalogue, build a whole dataset from the registry). Names follow sdtm.oak where
 """
 from __future__ import annotations
 
+import re
+
 from typing import Callable
 
 import pandas as pd
@@ -22,12 +24,33 @@ SOURCE_FILE, SOURCE_LINE = alg.PROVENANCE
 
 # ----------------------------------------------------------------------------------------- helpers
 def _frame(run: DomainRun, step: Step, refs: list[str]) -> pd.DataFrame:
-    """The referenced columns side by side on the current records, with their provenance."""
+    """The referenced columns side by side on the current records, with their provenance; with a `pattern`
+    argument, each column is the part of the value the pattern's first group captures."""
     target = run.target
     frame = pd.DataFrame({ref: run.column(ref, step) for ref in refs}, index=target.index)
     frame[SOURCE_FILE] = target[SOURCE_FILE]
     frame[SOURCE_LINE] = target[SOURCE_LINE]
+    pattern = step.argument("pattern")
+    if pattern:
+        for ref in refs:
+            frame[ref] = _captured(run, step, frame, ref, pattern)
     return frame
+
+
+def _captured(run: DomainRun, step: Step, frame: pd.DataFrame, ref: str, pattern: str) -> pd.Series:
+    """The first group of `pattern` in each value (the whole match without a group); a value the pattern
+    does not match becomes empty and is reported, never passed on half-read."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise SpecRunError(step, f"pattern {pattern!r} is not a regular expression: {error}", "arguments") from None
+    text = alg._text(frame[ref])
+    found = text.str.extract(compiled if compiled.groups else re.compile(f"({pattern})"), expand=True)[0]
+    missed = (text != "") & found.isna()
+    if missed.any():
+        run.findings += alg.report_values(frame, ref, missed, "SPEC-PATTERN-NO-MATCH", pattern=pattern,
+                                          variable=step.variable)
+    return found.fillna("").astype(object)
 
 
 def _one(step: Step, count: int = 1) -> list[str]:
@@ -38,13 +61,45 @@ def _one(step: Step, count: int = 1) -> list[str]:
     return refs
 
 
+TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
 def _value(run: DomainRun, step: Step) -> str:
     return step.value.replace("{STUDYID}", run.mapping.study.studyid)
+
+
+def _template(run: DomainRun, step: Step, text: str) -> pd.Series:
+    """A value written with `{COLUMN}` fields (`01-{PATNUM}`), filled per record; a record where any field
+    is empty gets no value (never a half-built identifier)."""
+    pieces = TEMPLATE_FIELD.split(text)  # literal, field, literal, field, ...
+    index = run.target.index
+    out = pd.Series(pieces[0], index=index, dtype=object)
+    empty = pd.Series(False, index=index)
+    for position, piece in enumerate(pieces[1:], start=1):
+        if position % 2:
+            values = alg._text(run.column(piece.strip(), step))
+            empty |= values == ""
+            out = out + values
+        else:
+            out = out + piece
+    return out.where(~empty, "")
 
 
 def _map(run: DomainRun, step: Step) -> dict[str, str] | None:
     name = step.argument("map") or step.codelist
     return run.mapping.value_map(name) or None if name else None
+
+
+CT_MATCHING = ("cdisc", "exact")
+
+
+def _matches_package(run: DomainRun, step: Step) -> bool:
+    """Whether values the study CT does not map are matched to the CDISC terms they name (`match=` on the
+    step, else the study's `ct_match`, else `cdisc`) or kept exactly as collected (`exact`)."""
+    how = (step.argument("match") or run.mapping.study.extra.get("ct_match", "") or "cdisc").strip().lower()
+    if how not in CT_MATCHING:
+        raise SpecRunError(step, f"match={how!r}: expected cdisc or exact (also the study's ct_match)", "arguments")
+    return how == "cdisc"
 
 
 def _keys(text: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -63,7 +118,10 @@ def _other(run: DomainRun, step: Step, ref: str) -> tuple[pd.DataFrame, str]:
 
 # ------------------------------------------------------------------------------ assign / hardcode
 def hardcode_no_ct(run: DomainRun, step: Step) -> pd.Series:
-    return alg.hardcode_no_ct(run.target, _value(run, step))
+    value = _value(run, step)
+    if TEMPLATE_FIELD.search(value):
+        return _template(run, step, value)
+    return alg.hardcode_no_ct(run.target, value)
 
 
 def hardcode_ct(run: DomainRun, step: Step) -> pd.Series:
@@ -78,7 +136,7 @@ def assign_no_ct(run: DomainRun, step: Step) -> pd.Series:
 def assign_ct(run: DomainRun, step: Step) -> pd.Series:
     ref = _one(step)[0]
     values, found = alg.assign_ct(_frame(run, step, [ref]), ref, step.codelist, _map(run, step),
-                                  step.variables[0] if step.variables else ref)
+                                  step.variables[0] if step.variables else ref, _matches_package(run, step))
     run.findings += found
     return values
 
