@@ -14,7 +14,8 @@ from trialbridge.mappings.prs import HELD, leaf_paths, not_held, prs_study
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = sorted((FIXTURES / "prs").glob("*.xml"))
-REAL = sorted((FIXTURES / "registry").glob("NCT*")) + sorted((FIXTURES / "ctgov").glob("NCT*.json"))
+REAL = (sorted((FIXTURES / "registry").glob("NCT*")) + sorted((FIXTURES / "ctgov").glob("NCT*.json"))
+        + sorted((FIXTURES / "registry-pair").glob("NCT00023673.*")))
 DISPLAY = [v for v in vars(prs).values() if isinstance(v, dict)]
 
 
