@@ -135,6 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
                          help="in XPT values, replace characters with no ASCII form (emoji, CJK, control characters) "
                               "by [U+XXXX] (each reported) instead of stopping the package; see README")
 
+    registry = commands.add_parser(
+        "registry", parents=[report], help="registry records -> trial design datasets, FHIR study, PRS XML",
+        description="Convert ClinicalTrials.gov records (API v2 JSON studies or search pages, classic v1 JSON, legacy "
+                    "<clinical_study> XML; files or folders) without subject data: each study gets its own folder in "
+                    "--out (named by NCT number) with SDTM TS, TA, TE, TI (XPT + define.xml), the FHIR ResearchStudy "
+                    "bundle and, with --prs, the PRS protocol record XML. One bad record does not stop the others.")
+    registry.add_argument("records", type=Path, nargs="+", metavar="RECORD", help="registry record files or folders")
+    registry.add_argument("--out", type=Path, required=True, metavar="DIR",
+                          help="output folder: new, empty, or an earlier trialbridge output (with --force); never an input")
+    registry.add_argument("--fhir", type=_releases, default=("R4", "R5"), metavar="RELEASES",
+                          help="FHIR releases to write, comma-separated: R4, R5, both (default R4,R5) or none")
+    registry.add_argument("--prs", action="store_true", help="also write the ClinicalTrials.gov PRS protocol record XML")
+    registry.add_argument("--created", type=_timestamp, default=None, metavar="ISO-DATETIME",
+                          help="creation timestamp of every output (default: each record's last update)")
+    registry.add_argument("--force", action="store_true", help="replace an earlier trialbridge output in --out")
+    registry.add_argument("--no-ascii-placeholder", dest="ascii_placeholder", action="store_false",
+                          help="stop a study's SDTM package on a character with no ASCII form instead of writing [U+XXXX]")
+
     validate = commands.add_parser("validate", parents=[report], help="check a native folder or an output",
                                    description="Check PATH without writing anything: a native record folder, an SDTM package folder "
                                                "(XPT files, with its define.xml if present) or a convert output folder, or a define.xml file.")
@@ -301,6 +319,13 @@ def _run(args: argparse.Namespace) -> int:
         return result.exit_code
     if args.command == "spec":
         return _spec(args)
+    if args.command == "registry":
+        from trialbridge.converters.registry_command import run_registry, summary_table
+
+        run = run_registry(args.records, args.out, args.fhir, args.prs, args.created, args.ascii_placeholder, args.force)
+        _render(run.findings, args)
+        print(summary_table(run) if run.rows else f"{args.out}: refused, nothing written", file=sys.stderr)
+        return run.exit_code
     waivers = []
     if getattr(args, "waivers", None) is not None:
         from trialbridge.converters.readers.waivers import read_waivers

@@ -69,8 +69,10 @@ def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame],
 
 
 def block_count(inp: FhirInput, size: int) -> int:
-    """How many blocks of `size` DM subjects the input makes (1 without DM)."""
+    """How many blocks of `size` DM subjects the input makes (1 without DM; 0 without any SDTM table)."""
     dm = inp.sdtm.get("DM")
+    if not inp.sdtm:  # a registry record alone (trialbridge registry): no subjects, no subject-level blocks
+        return 0
     return max(1, -(-len(dm) // size)) if dm is not None and "USUBJID" in dm else 1
 
 
