@@ -272,8 +272,9 @@ def _build_dataset(name: str, model: str, uses: list[dict[str, Any]], keys: list
                    label: str | None = None) -> Dataset:
     ig = sdtmig_variables()
     rows = ig[ig["Dataset Name"] == model].set_index("Variable Name", drop=False)
-    cls = sdtmig_datasets().set_index("Dataset Name").loc[model, "Class"] if model in set(sdtmig_datasets()["Dataset Name"]) else ""
-    added = {u["name"]: class_variable(ig, rows, model, cls, u["name"]) for u in uses if u["name"] not in rows.index}
+    meta = sdtmig_datasets().set_index("Dataset Name").loc[model]
+    added = {u["name"]: class_variable(ig, rows, model, meta["Class"], u["name"])
+             for u in uses if u["name"] not in rows.index}
     if any(row is not None for row in added.values()):
         rows = pd.concat([rows, pd.DataFrame([r for r in added.values() if r is not None])
                           .set_index("Variable Name", drop=False)])
@@ -287,7 +288,6 @@ def _build_dataset(name: str, model: str, uses: list[dict[str, Any]], keys: list
     missing_keys = [k for k in keys if k not in {v.name for v in variables}]
     if missing_keys:
         raise ValueError(f"the spec: {name} keys {missing_keys} are not variables of the dataset")
-    meta = sdtmig_datasets().set_index("Dataset Name").loc[model]
     return Dataset(
         name=name,
         label=label or meta["Dataset Label"],
