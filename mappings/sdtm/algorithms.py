@@ -267,7 +267,7 @@ def _match_in_package(source: pd.DataFrame, source_column: str, values: pd.Serie
                 name=ct.codelist_name(codelist), count=len(records), records=_shown(records))
         for text, records in _by_value(source, values, hit)
     ]
-    values = values.where(~hit, values.map(lambda text: taken.get(text, ("",))[0]))
+    values = values.where(~hit, values.map({text: term for text, (term, _) in taken.items()}))
     return values, outside & ~hit, notes
 
 
