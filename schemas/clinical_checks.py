@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_checks import RuleResult
+from trialbridge.schemas.sdtm_checks_base import RuleResult
 
 if TYPE_CHECKING:  # imports run converters -> mappings -> schemas: the type only, for the annotations
     from trialbridge.mappings.study import StudyInfo

@@ -8,15 +8,12 @@ missing; the check reports one finding per dataset and level, listing every reco
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from trialbridge.schemas.findings import Finding, Record, finding
-
-if TYPE_CHECKING:
-    from trialbridge.schemas.sdtm_checks import Outcome, Package
+from trialbridge.schemas.sdtm_checks_base import NotApplicable, Outcome, Package
 
 # level -> (name suffix, code suffix) of the --prefixed variables holding it
 LEVELS: tuple[tuple[str, str, str], ...] = (
@@ -61,8 +58,6 @@ def missing_levels(table: pd.DataFrame, domain: str) -> list[Finding]:
 
 def check_meddra_hierarchy(package: Package) -> Outcome:
     """SD-MEDDRA-HIERARCHY: every MedDRA-coded record carries LLT, PT, HLT, HLGT and SOC with codes."""
-    from trialbridge.schemas.sdtm_checks import NotApplicable
-
     checked = [d for d in MEDDRA_DOMAINS if d in package.tables and f"{d}DECOD" in package.tables[d].columns]
     if not checked:
         raise NotApplicable("the package has no MedDRA-coded events domain (AE, MH, CE with --DECOD)")

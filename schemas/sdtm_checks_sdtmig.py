@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from trialbridge.schemas.sdtm_checks import PROVENANCE, parent_domain, sdtmig_model
+from trialbridge.schemas.sdtm_checks_base import PROVENANCE, parent_domain, sdtmig_model
 from trialbridge.schemas.sdtm_spec import (
     Dataset,
     StudySpec,

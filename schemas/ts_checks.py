@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.sdtm_checks_base import NotApplicable, Outcome, Package
 from trialbridge.schemas.sdtm_spec import terminology
-
-if TYPE_CHECKING:
-    from trialbridge.schemas.sdtm_checks import Outcome, Package
 
 
 @lru_cache(maxsize=1)
@@ -73,8 +71,6 @@ def check_ts_expected(package: Package) -> Outcome:
 
 
 def _check(package: Package, required: bool) -> Outcome:
-    from trialbridge.schemas.sdtm_checks import NotApplicable
-
     ts = package.tables.get("TS")
     if ts is None or not {"TSPARMCD", "TSVAL"} <= set(ts.columns):
         raise NotApplicable("the package has no TS dataset with TSPARMCD and TSVAL")
