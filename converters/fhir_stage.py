@@ -224,7 +224,11 @@ def prepared_blocks(inp: FhirInput, releases: Sequence[str], size: int, workers:
     _JOB.update(inp=inp, releases=list(releases), size=size, rows=rows)
     gc.freeze()  # the inherited objects stay out of the workers' collections: no copy-on-write of the heap
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, count)) as pool:
+        # a fresh worker per block (maxtasksperchild=1): reading a block's rows raises the reference counts
+        # of their Python objects, which copies the inherited pages that hold them; a worker kept for every
+        # block would end up holding a private copy of its share of the whole input (measured at 3,000
+        # subjects: 2.8 GB PSS in all with long-lived workers, 1.8 GB with one worker per block)
+        with multiprocessing.get_context("fork").Pool(min(workers, count), maxtasksperchild=1) as pool:
             # at most `workers` + 1 blocks in flight: results never pile up in this process's memory
             ahead = min(workers, count) + 1
             apart = pool.apply_async(_unplaced_job) if aside is not None else None

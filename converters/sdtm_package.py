@@ -25,11 +25,13 @@ from trialbridge.mappings.spec.model import StudyMapping
 from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.sdtm.design import TrialDesign, design_of, map_subject_design
 from trialbridge.mappings.sdtm.epoch import with_epochs
+from trialbridge.mappings.sdtm.ti import shortened_criteria
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.clinical_checks import check_clinical
 from trialbridge.schemas.sdtm_checks import RuleResult, check_sdtm
 from trialbridge.schemas.sdtm_spec import with_continuations
+from trialbridge.schemas.trial_design_spec import with_ietest_texts
 
 @dataclass(frozen=True)
 class SdtmTables:
@@ -179,6 +181,8 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
     spec = study_mapping(trial).sdtm
     if "TS" in sdtm.tables:  # a TSVAL over 200 characters continues in TSVAL1, ... (SDTMIG 3.4 TS assumption 8)
         spec = with_continuations(spec, "TS", list(sdtm.tables["TS"].columns))
+    if "TI" in sdtm.tables:  # a criterion over 200 characters: its full text in define.xml (TI assumption 4)
+        spec = with_ietest_texts(spec, shortened_criteria(trial.registry))
     # the XPT writer's stages, run once: their tables are checked and written, their findings reported below
     staged = {name: prepare_for_xpt(table, spec.dataset(name), placeholder) for name, table in sdtm.tables.items()}
     stage_findings = [f for name in spec.datasets if name in staged for f in staged[name][1]]

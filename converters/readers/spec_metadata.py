@@ -25,10 +25,11 @@ from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_checks_sdtmig import CODELIST_BY_CATEGORY
 from trialbridge.schemas.sdtm_model import class_variable
 from trialbridge.schemas.sdtm_spec import sdtmig_datasets, sdtmig_variables
+from trialbridge.schemas.trial_design_spec import registry_spec
 
 Tables = dict[str, tuple[pd.DataFrame, str]]
 DOMAIN_LEVEL = frozenset({"record_set", "stack", "remove_dup", "supp", "not_submitted", "split_text", "report",
-                          "match_tests", "registry_ts"})
+                          "match_tests", "registry_ts", "registry_ti"})
 COLLECTED = frozenset({"assign_ct", "assign_no_ct", "assign_numeric", "assign_datetime"})
 ASSIGNED = frozenset({"hardcode_ct", "hardcode_no_ct"})
 TS_VARIABLES = (("STUDYID", "Protocol"), ("DOMAIN", "Assigned"), ("TSSEQ", "Derived"), ("TSPARMCD", "Assigned"),
@@ -126,6 +127,8 @@ def _keys(domain: str, names: list[str]) -> str:
         keys[keys.index(f"{domain}DECOD")] = f"{domain}TERM"
     if domain == "TS":
         keys = ["STUDYID", "TSPARMCD", "TSSEQ"]
+    if domain == "TI":
+        keys = ["STUDYID", "IETESTCD"]
     return ";".join(k for k in keys if k in names)
 
 
@@ -159,6 +162,14 @@ def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
             for variable, origin in TS_VARIABLES:
                 filled.setdefault((domain, variable), {"origin": origin})
                 fixed.add((domain, variable))
+        elif algorithm == "registry_ti":  # the registry command's TI metadata: origins, method, comments
+            ti = registry_spec()
+            for variable in ti.dataset("TI").variables:
+                filled.setdefault((domain, variable.name), {"origin": variable.origin, "method": variable.method,
+                                                            "comment": variable.comment})
+                fixed.add((domain, variable.name))
+                if variable.method:
+                    methods.setdefault(variable.method, ti.methods[variable.method])
         if algorithm in DOMAIN_LEVEL:
             continue
         for variable in (v.strip() for v in row.get("variable", "").split(";")):

@@ -132,6 +132,12 @@ def criteria_rows(registry: Mapping[str, Any]) -> list[tuple[str, str, str, str]
     return rows
 
 
+def shortened_criteria(registry: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(IETESTCD, IETEST, full text) of every criterion whose text did not fit IETEST as written."""
+    return [(code, test, full) for code, test, _, full in criteria_rows(registry)
+            if test != re.sub(r"\s+", " ", full).strip()]
+
+
 def map_ti(registry: Mapping[str, Any], dataset: Dataset, source: str) -> tuple[Mapped, list[tuple[str, str, str]]]:
     """TI, and (IETESTCD, IETEST, full text) of every criterion whose text was shortened."""
     rows = criteria_rows(registry)
@@ -144,7 +150,7 @@ def map_ti(registry: Mapping[str, Any], dataset: Dataset, source: str) -> tuple[
     # STUDYID: the registry STUDYID rule; DOMAIN: "TI"
     ti["STUDYID"] = hardcode_no_ct(src, registry_study_identifier(registry))
     ti["DOMAIN"] = hardcode_no_ct(src, "TI")
-    long_texts = [(code, test, full) for code, test, _, full in rows if test != re.sub(r"\s+", " ", full).strip()]
+    long_texts = shortened_criteria(registry)
     findings = [finding("TI-IETEST-SHORTENED", "ti:IETEST", [code for code, _, _ in long_texts],
                         count=len(long_texts), codes=", ".join(code for code, _, _ in long_texts[:10]))] if long_texts else []
     return Mapped(table=finalize(ti, dataset), supp=None, findings=findings, rejected=no_rejects()), long_texts

@@ -149,7 +149,22 @@ def registry_ts(run: DomainRun, step: Step) -> None:
     run.done = mapped.table
 
 
+def registry_ti(run: DomainRun, step: Step) -> None:
+    """TI built whole from the registry record's eligibility criteria (`mappings.sdtm.ti`), one record per
+    inclusion or exclusion criterion, STUDYID the study's; a record with no criteria gives no TI."""
+    from trialbridge.mappings.sdtm.ti import map_ti
+    from trialbridge.schemas.native import REGISTRY_FILE
+
+    mapped, _ = map_ti(run.registry, run.mapping.sdtm.dataset("TI"), REGISTRY_FILE)
+    table = mapped.table.copy()
+    table["STUDYID"] = run.mapping.study.studyid
+    run.findings += mapped.findings
+    run.rejected.append(mapped.rejected)
+    run.done = table
+
+
 DOMAIN_STEPS: dict[str, Callable[[DomainRun, Step], None]] = {
     "record_set": record_set, "stack": stack, "remove_dup": remove_dup, "match_tests": match_tests,
     "split_text": split_text, "supp": supp, "registry_ts": registry_ts,
+    "registry_ti": registry_ti,
 }
