@@ -214,3 +214,20 @@ def test_studyid_says_where_it_came_from_and_fits_xpt():
 def test_no_real_record_gives_an_empty_studyid(path):
     for record in read_file(path).records:
         assert study_identifier(record.record).strip()
+
+
+@pytest.mark.parametrize("masking, level, who", [
+    # NCT02586688 (legacy XML, August 2017): only the masked roles, no level
+    ("Participant, Care Provider, Investigator, Outcomes Assessor", "QUADRUPLE",
+     ["PARTICIPANT", "CARE_PROVIDER", "INVESTIGATOR", "OUTCOMES_ASSESSOR"]),
+    ("Investigator, Outcomes Assessor", "DOUBLE", ["INVESTIGATOR", "OUTCOMES_ASSESSOR"]),
+    ("Double (Participant, Investigator)", "DOUBLE", ["PARTICIPANT", "INVESTIGATOR"]),
+    ("None (Open Label)", "NONE", None),
+])
+def test_legacy_masking_with_or_without_its_level(masking, level, who):
+    xml = (f"<clinical_study><id_info><nct_id>NCT02586688</nct_id></id_info><study_type>Interventional</study_type>"
+           f"<study_design_info><masking>{masking}</masking></study_design_info></clinical_study>")
+    found = normalise("legacy-xml", etree.fromstring(xml), "x.xml")
+    info = found.record["protocolSection"]["designModule"]["designInfo"]["maskingInfo"]
+    assert (info["masking"], info.get("whoMasked")) == (level, who)
+    assert not [f for f in found.findings if f.rule == "REGISTRY-VALUE"]
