@@ -178,6 +178,7 @@ def test_ages_in_every_unit(text, expected):
 
 def test_display_values_as_v2_enumerations_and_dates():
     assert phases("Phase 1/Phase 2") == ["PHASE1", "PHASE2"] and phases("Early Phase 1") == ["EARLY_PHASE1"]
+    assert phases("Not Applicable") == ["NA"] and phases("N/A") == ["NA"]  # v1 (NCT04780763) / legacy XML
     assert enum("status", "Active, not recruiting") == "ACTIVE_NOT_RECRUITING"
     assert enum("status", "Withdrawn") == "WITHDRAWN" and enum("status", "Terminated") == "TERMINATED"
     assert enum("agency_class", "U.S. Fed") == "FED" and enum("sex", "Both") == "ALL"
