@@ -1,0 +1,54 @@
+"""Real registry records met while collecting a corpus (tests/fixtures/registry/README.md): the edges each brings
+reach the trial design datasets as they should."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from trialbridge.converters.readers.registry import read_file
+from trialbridge.converters.registry_package import map_design
+
+REGISTRY = Path(__file__).parent / "fixtures" / "registry"
+
+
+def ts_of(name: str) -> tuple[pd.DataFrame, list]:
+    (record,) = read_file(REGISTRY / name).records
+    design = map_design(record)
+    return design.tables["TS"], design.findings
+
+
+def values(ts: pd.DataFrame, parmcd: str) -> list[tuple[str, str]]:
+    rows = ts[ts["TSPARMCD"] == parmcd]
+    return list(zip(rows["TSVAL"], rows["TSVALNF"]))
+
+
+def test_expanded_access_without_a_start_date_states_it_unknown():
+    # NCT03245528: an expanded access record (status Available) has no start date at all
+    ts, findings = ts_of("NCT03245528.xml")
+    assert values(ts, "SSTDTC") == [("", "UNK")]
+    assert "SSTDTC" in next(f for f in findings if f.rule == "TS-VALUE-NOT-GIVEN").values
+    assert not [f for f in findings if f.severity == "error"]
+
+
+def test_neonatal_ages_in_days_and_no_minimum():
+    # NCT00734539: minimum age N/A, maximum age "5 Days"
+    ts, _ = ts_of("NCT00734539.xml")
+    assert values(ts, "AGEMAX") == [("P5D", "")]
+    assert values(ts, "AGEMIN") == []
+
+
+def test_cohorts_with_comparison_signs_and_sites_in_four_countries():
+    # NCT04431453 (CARAVAN): 8 cohort arms whose labels carry >= and <, no minimum age, sites in US/IT/ES/GB
+    ts, findings = ts_of("NCT04431453.json")
+    assert [v for v, _ in values(ts, "FCNTRY")] == ["ESP", "GBR", "ITA", "USA"]
+    assert values(ts, "AGEMAX") == [("P18Y", "")]
+    assert not [f for f in findings if f.severity == "error"]
+
+
+def test_classic_not_applicable_phase_and_female_only():
+    # NCT04780763 (classic v1 JSON, 2021): phase "Not Applicable", women only
+    ts, _ = ts_of("NCT04780763.v1.json")
+    assert [v for v, _ in values(ts, "SEXPOP")] == ["F"]
+    assert values(ts, "TPHASE") == [("NOT APPLICABLE", "")]
+    assert [v for v, _ in values(ts, "FCNTRY")] == ["BEL"]
