@@ -52,3 +52,32 @@ def test_classic_not_applicable_phase_and_female_only():
     assert [v for v, _ in values(ts, "SEXPOP")] == ["F"]
     assert values(ts, "TPHASE") == [("NOT APPLICABLE", "")]
     assert [v for v, _ in values(ts, "FCNTRY")] == ["BEL"]
+
+
+def test_a_paragraph_after_the_list_is_no_part_of_the_criterion_above():
+    # CARAVAN's criteria end with an unindented note after a blank line; markdown escapes such as "\^" go
+    (record,) = read_file(REGISTRY / "NCT04431453.json").records
+    ti = map_design(record).tables["TI"]
+    exclusion = list(ti.loc[ti["IECAT"] == "EXCLUSION", "IETEST"])
+    assert exclusion[-1] == "Note: Other protocol defined Inclusion/Exclusion criteria may apply"
+    assert exclusion[-2].endswith("continuous renal replacement therapy (CRRT)).")
+    assert any("1.73m^2 using Schwartz" in t for t in exclusion) and not any("\\" in t for t in ti["IETEST"])
+
+
+def test_legacy_free_sentences_between_lists_are_criteria_and_lead_ins_are_not():
+    # NCT00001177 (legacy XML, NIMH): sentences at the heading's indent between the bullet lists
+    from trialbridge.mappings.sdtm.ti import criteria
+    # the text as the legacy reader gives it (hard-wrapped lines joined)
+    text = ("-  INCLUSION CRITERIA:\n\n        The subjects of this study will be women who meet the following criteria:"
+            "\n\n          -  age 18 to 50;\n\n          -  regular menses.\n\n        Subjects who do not meet the "
+            "criteria listed above but who do meet diagnostic criteria for recurrent brief depression will also be "
+            "studied. The criteria for recurrent brief depression include the following:\n\n          -  duration "
+            "less than two weeks;\n\n        Age-matched women without mood and behavioral disorders will be "
+            "recruited.\n\n        EXCLUSION CRITERIA:\n\n        Subjects should have no general medical illness "
+            "that is primary (i.e., appears to be causing the mood disorder);\n")
+    assert criteria(text) == [
+        ("INCLUSION", "age 18 to 50;"), ("INCLUSION", "regular menses."),
+        ("INCLUSION", "duration less than two weeks;"),
+        ("INCLUSION", "Age-matched women without mood and behavioral disorders will be recruited."),
+        ("EXCLUSION", "Subjects should have no general medical illness that is primary (i.e., appears to be causing "
+                      "the mood disorder);")]
