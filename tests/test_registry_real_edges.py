@@ -81,3 +81,16 @@ def test_legacy_free_sentences_between_lists_are_criteria_and_lead_ins_are_not()
         ("INCLUSION", "Age-matched women without mood and behavioral disorders will be recruited."),
         ("EXCLUSION", "Subjects should have no general medical illness that is primary (i.e., appears to be causing "
                       "the mood disorder);")]
+
+
+def test_a_preamble_before_the_inclusion_heading_is_no_criterion():
+    # NCT01642004 (CheckMate 017, legacy XML 2016): BMS records open with a pointer to their web site
+    from trialbridge.mappings.sdtm.ti import criteria
+    text = ("For more information regarding BMS clinical trial participation, please visit www.BMSStudyConnect.com\n\n"
+            "        Inclusion Criteria:\n\n          -  Men and women ≥18 years of age\n\n        Exclusion Criteria:\n\n"
+            "          -  Subjects with carcinomatous meningitis\n")
+    assert criteria(text) == [("INCLUSION", "Men and women ≥18 years of age"),
+                              ("EXCLUSION", "Subjects with carcinomatous meningitis")]
+    # without an inclusion heading the text before the exclusion heading is what includes
+    assert criteria("Adults with asthma\n\nExclusion Criteria:\n\n* Smokers\n") == [
+        ("INCLUSION", "Adults with asthma"), ("EXCLUSION", "Smokers")]

@@ -5,7 +5,9 @@ The registry holds the criteria as one text: headings ("Inclusion Criteria:", "K
 followed by list items (markdown `*`/`-` in API v2 records, "1." or "-" with hard-wrapped lines in legacy
 XML). `criteria` splits it:
 - a heading that names inclusion or exclusion criteria starts that category (IECAT INCLUSION/EXCLUSION);
-  text before any heading is INCLUSION (observational records often list only who is included);
+  text before any heading is INCLUSION (observational records often list only who is included), unless an
+  inclusion heading follows: then it is a preamble, no criterion (BMS records open with "For more
+  information regarding BMS clinical trial participation, please visit ...");
 - an item starts at a list marker; deeper-indented items are sub-items of the item above and are joined
   to it with "; " (the criterion is the item with its parts); a line without a marker continues the
   item above, unless it starts a paragraph (after a blank line, not indented under the items: legacy
@@ -123,6 +125,8 @@ def criterion_parts(text: str) -> list[tuple[str, str, list[str]]]:
             sections.append((heading[0], [heading[1]] if heading[1].strip() else []))
         else:
             sections[-1][1].append(line.rstrip())
+    if any(category == "INCLUSION" for category, _ in sections[1:]):
+        sections = sections[1:]  # text before an explicit inclusion heading is a preamble ("For more information ...")
     return [(category, head, parts) for category, lines in sections for head, parts in _section_items(lines)]
 
 
