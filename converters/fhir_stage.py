@@ -76,8 +76,9 @@ def block_count(inp: FhirInput, size: int) -> int:
     return max(1, -(-len(dm) // size)) if dm is not None and "USUBJID" in dm else 1
 
 
-# Each table's rows by block: (row positions sorted by block, start of each block in them, 0..count).
-BlockRows = dict[str, tuple[np.ndarray, np.ndarray]]
+# Each table's rows by block: (row positions sorted by block, start of each block in them, 0..count); the
+# positions are None when the table is already in block order (SDTM tables are sorted by USUBJID, as DM is).
+BlockRows = dict[str, tuple[np.ndarray | None, np.ndarray]]
 
 
 def block_rows(inp: FhirInput, size: int) -> BlockRows:
@@ -95,8 +96,16 @@ def block_rows(inp: FhirInput, size: int) -> BlockRows:
             found = unique.get_indexer(table["USUBJID"].astype(object))
             block = np.where(found >= 0, at[found] // size, count)  # count: no DM subject, in no block
             order = np.argsort(block, kind="stable")  # the table's row order within each block
-            out[name] = (order, np.searchsorted(block[order], np.arange(count + 1)))
+            bounds = np.searchsorted(block[order], np.arange(count + 1))
+            out[name] = (None if np.array_equal(order, np.arange(len(order))) else order, bounds)
     return out
+
+
+def _rows_of(table: pd.DataFrame, order: np.ndarray | None, start: int, stop: int) -> pd.DataFrame:
+    """A block's rows of a table: a slice where the table is in block order. A slice reads none of the rows'
+    values, so a forked worker does not touch (and copy) the inherited pages of the rows other blocks hold;
+    positions (`take`) would raise the reference count of every value of every column of the block."""
+    return table.iloc[start:stop] if order is None else table.iloc[order[start:stop]]
 
 
 def block_at(inp: FhirInput, index: int, size: int, rows: BlockRows | None = None) -> FhirInput:
@@ -106,7 +115,7 @@ def block_at(inp: FhirInput, index: int, size: int, rows: BlockRows | None = Non
     if dm is None or "USUBJID" not in dm:
         return inp
     rows = block_rows(inp, size) if rows is None else rows
-    tables = {name: table.iloc[rows[name][0][rows[name][1][index]:rows[name][1][index + 1]]]
+    tables = {name: _rows_of(table, rows[name][0], rows[name][1][index], rows[name][1][index + 1])
               if name in rows else table for name, table in inp.sdtm.items()}
     return FhirInput(registry=inp.registry, sdtm=tables, studyid=inp.studyid, study=inp.study,
                      loinc_names=inp.loinc_names)
