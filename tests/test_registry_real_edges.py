@@ -94,3 +94,21 @@ def test_a_preamble_before_the_inclusion_heading_is_no_criterion():
     # without an inclusion heading the text before the exclusion heading is what includes
     assert criteria("Adults with asthma\n\nExclusion Criteria:\n\n* Smokers\n") == [
         ("INCLUSION", "Adults with asthma"), ("EXCLUSION", "Smokers")]
+
+
+def test_right_aligned_numbers_are_one_list():
+    # NCT04452435 (legacy XML, 2021): " 10." is written one column left of "  9."; every line ends in "&#xD;"
+    (record,) = read_file(REGISTRY / "NCT04452435.xml").records
+    ti = map_design(record).tables["TI"]
+    exclusion = list(ti.loc[ti["IECAT"] == "EXCLUSION", "IETEST"])
+    assert len(exclusion) == 13 and exclusion[0] == "Any previous experimental treatment for COVID-19"
+    assert exclusion[4].startswith("Any of the following findings at Visit 1:; Positive results for hepatitis B")
+    assert exclusion[9] == "Pregnant or breast-feeding female subjects"
+    assert not any("\r" in t for t in ti["IETEST"])
+    assert len(ti[ti["IECAT"] == "INCLUSION"]) == 6
+
+
+def test_a_withdrawn_study_without_participants():
+    # NCT00973089 (API v2): WITHDRAWN, 0 participants (ACTUAL), a no-intervention arm, a start date without type
+    ts, findings = ts_of("NCT00973089.json")
+    assert values(ts, "ACTSUB") == [("0", "")] and not [f for f in findings if f.severity == "error"]

@@ -8,7 +8,8 @@ XML). `criteria` splits it:
   text before any heading is INCLUSION (observational records often list only who is included), unless an
   inclusion heading follows: then it is a preamble, no criterion (BMS records open with "For more
   information regarding BMS clinical trial participation, please visit ...");
-- an item starts at a list marker; deeper-indented items are sub-items of the item above and are joined
+- an item starts at a list marker (numbers right-aligned, "9." above "10.", are one level); deeper-indented
+  items are sub-items of the item above and are joined
   to it with "; " (the criterion is the item with its parts); a line without a marker continues the
   item above, unless it starts a paragraph (after a blank line, not indented under the items: legacy
   records' free sentences between lists) which is a criterion of its own, or a lead-in to the items
@@ -64,6 +65,9 @@ def _heading(line: str) -> tuple[str, str] | None:
 
 
 Item = tuple[str, list[str]]  # (sub-heading or "", [item text, sub-item text, ...])
+# Legacy records right-align their numbers ("  9." above " 10."): an item one column deeper than the
+# shallowest is still a top-level item; a sub-item is indented at least two columns deeper (markdown) or five.
+ALIGN = 1
 MAX_HEADING_WORDS = 8
 
 
@@ -99,7 +103,7 @@ def _section_items(lines: list[str]) -> list[Item]:
             heading, lead = _clean(line), []
         elif top is None:  # no list markers: every line is a criterion (the registry keeps one per line)
             items.append((heading, [line.strip()]))
-        elif mark and len(mark.group("indent")) <= top:
+        elif mark and len(mark.group("indent")) <= top + ALIGN:
             items.append((heading, [mark.group("text")]))
         elif mark and items:
             items[-1][1].append("; " + mark.group("text"))
