@@ -112,3 +112,18 @@ def test_a_withdrawn_study_without_participants():
     # NCT00973089 (API v2): WITHDRAWN, 0 participants (ACTUAL), a no-intervention arm, a start date without type
     ts, findings = ts_of("NCT00973089.json")
     assert values(ts, "ACTSUB") == [("0", "")] and not [f for f in findings if f.severity == "error"]
+
+
+def test_short_category_headings_and_bullets_touching_their_text():
+    # NCT01220531 (legacy XML, 2017, Duke thymus transplantation): "Transplant Inclusion:" / "Transplant
+    # Exclusion:" without the word "criteria", "\u2022" bullets with no space, a shallower last bullet
+    from trialbridge.mappings.sdtm.ti import criteria
+    text = ("        Transplant Inclusion:\n\n          -  Atypical DiGeorge must have, or have had, a rash.\n\n"
+            "        \u2022Typical cDGA with maternal engraftment\n\n        Transplant Exclusion:\n\n"
+            "          -  HIV infection\n\n          -  CMV on 2 tests for Groups 2, 3, and 4\n\n"
+            "        Biological Mother Inclusion/Exclusion:\n\n        \u2022 Must be biological mother of thymus recipient\n")
+    assert criteria(text) == [
+        ("INCLUSION", "Atypical DiGeorge must have, or have had, a rash."),
+        ("INCLUSION", "Typical cDGA with maternal engraftment"),
+        ("EXCLUSION", "HIV infection"), ("EXCLUSION", "CMV on 2 tests for Groups 2, 3, and 4"),
+        ("EXCLUSION", "Biological Mother Inclusion/Exclusion: Must be biological mother of thymus recipient")]
