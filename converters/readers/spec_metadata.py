@@ -130,7 +130,9 @@ def _keys(domain: str, names: list[str]) -> str:
 
 
 def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
-    """`tables` with `datasets`, `variables` and `methods` inferred from the mappings where the spec has none."""
+    """`tables` with `datasets`, `variables` and `methods` inferred from the mappings where the spec has none
+    (a `datasets` or `variables` table with no rows, as `spec init` writes them, counts as none)."""
+    tables = {k: v for k, v in tables.items() if k not in ("datasets", "variables") or not v[0].empty}
     if "mappings" not in tables or ("datasets" in tables and "variables" in tables):
         return tables, []
     ig = sdtmig_variables()
