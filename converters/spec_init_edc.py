@@ -28,7 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from trialbridge.converters.readers.edc import read_source as read_edc, source_metadata
-from trialbridge.mappings.edc_metadata import EdcMetadata, ItemMeta, RawDatasetMeta
+from trialbridge.converters.readers.odm_meta import DECODE_SUFFIX, REDCAP_KEYS, UNIT_SUFFIX
+from trialbridge.mappings.edc_metadata import EdcMetadata, ItemMeta, RawColumn, RawDatasetMeta
 from trialbridge.schemas.findings import Finding
 from trialbridge.schemas.sdtm_spec import terminology
 
@@ -263,6 +264,19 @@ def _visits(metadata: EdcMetadata) -> tuple[list[dict[str, str]], list[dict[str,
     return visits, ct
 
 
+def from_table(name: str, table: pd.DataFrame) -> RawDatasetMeta:
+    """A raw dataset the export's metadata does not declare (ODM ClinicalData without a MetaDataVersion, as
+    Medidata Rave's clinical-data extracts come): its item columns as the reader handed them on, named by
+    ItemOID, after the key and vendor (`prefix:name`) columns and without the reader's companion columns."""
+    columns = [str(c) for c in table.columns]
+    keys = set(REDCAP_KEYS)
+    items = [c for c in columns if c not in keys and ":" not in c and not c.startswith("_")
+             and not (c.endswith(DECODE_SUFFIX) and c[:-len(DECODE_SUFFIX)] in columns)
+             and not (c.endswith(UNIT_SUFFIX) and c[:-len(UNIT_SUFFIX)] in columns)]
+    context = tuple(c for c in columns if c not in items and not c.startswith("_"))
+    return RawDatasetMeta(name, name, name, False, "", context, tuple(RawColumn(c, c) for c in items))
+
+
 def edc_parts(path: Path, relative: str, ig: pd.DataFrame, by_name) -> tuple[EdcParts, list[Finding]]:
     """The spec rows of one EDC export (`relative`: its path as the sources table names it)."""
     metadata, findings = source_metadata(path)
@@ -275,13 +289,14 @@ def edc_parts(path: Path, relative: str, ig: pd.DataFrame, by_name) -> tuple[Edc
 
         if not (path.suffix.lower() == ".csv" and _is_dictionary(path)):
             read = read_edc(path)
-            findings += [f for f in read.findings if f.severity == "error"]
+            findings += [f for f in read.findings if f.severity == "error" or f.rule == "ODM-NO-METADATA"]
             tables = read.datasets
     fmt = "redcap" if path.suffix.lower() == ".csv" else "odm"
     if fmt == "redcap" and not tables:
         relative = ""  # a data dictionary alone: the export's file name is for the data manager to give
     variables = {d: set(g["Variable Name"]) for d, g in ig.groupby("Dataset Name")}
-    for name, ds in metadata.datasets.items():
+    declared = {**metadata.datasets, **{n: from_table(n, t) for n, t in tables.items() if n not in metadata.datasets}}
+    for name, ds in declared.items():
         if tables and name not in tables:
             continue  # an item group with no data in this export: the reader hands on no such dataset
         domain = guess_domain(ds, metadata, variables, by_name(name))
