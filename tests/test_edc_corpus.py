@@ -1,0 +1,144 @@
+"""Real EDC exports the way a data manager meets them: read (every ItemData counted here with lxml,
+independently of the reader), `spec init`, then convert through the initialised spec with the first edits a
+data manager makes (one raw dataset -> DM). Covers what a corpus of real exports broke: a spec init template
+converted as written (a KeyError traceback), empty datasets/variables tables (a traceback), ODM with no
+MetaDataVersion (Medidata Rave: an empty spec), several ClinicalData elements, a transactional Rave audit
+feed, non-ASCII values, and ODM 2.0 given to `spec init` (files written beside an error)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from lxml import etree
+
+from trialbridge.converters.pipeline import convert
+from trialbridge.converters.readers.odm import read_odm_counts
+from trialbridge.converters.spec_check import check_spec
+from trialbridge.converters.spec_init import init_spec
+from trialbridge.converters.xpt import read_xpt
+
+EDC = Path(__file__).resolve().parent / "fixtures" / "edc"
+ODM = "{http://www.cdisc.org/ns/odm/v1.3}"
+
+
+def _item_data(path: Path) -> list[etree._Element]:
+    root = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True)).getroot()
+    return [e for e in root.iter(f"{ODM}ItemData")]
+
+
+def _dm_edit(spec: Path, dataset: str, site: str = "") -> None:
+    """A data manager's first edit: `dataset` becomes DM, one record per subject; the rest stays untargeted."""
+    mappings = pd.read_csv(spec / "mappings.csv", dtype=str, keep_default_na=False)
+    mine = (mappings["source"] == dataset) & mappings["algorithm"].isin(["record_set", "not_submitted"])
+    mappings.loc[mine, "domain"] = "DM"
+    first = mappings.index[mine & (mappings["algorithm"] == "record_set")][0]
+    blank = dict.fromkeys(mappings.columns, "")
+    rows = pd.DataFrame([
+        {**blank, "domain": "DM", "variable": "STUDYID", "algorithm": "hardcode_no_ct", "value": "{STUDYID}"},
+        {**blank, "domain": "DM", "variable": "DOMAIN", "algorithm": "hardcode_no_ct", "value": "DM"},
+        {**blank, "domain": "DM", "variable": "USUBJID", "algorithm": "derive_usubjid", "source_variable": "SubjectKey"},
+        {**blank, "domain": "DM", "algorithm": "remove_dup", "arguments": "keys=USUBJID"},
+        {**blank, "domain": "DM", "variable": "SUBJID", "algorithm": "assign_no_ct", "source_variable": "SubjectKey"},
+        {**blank, "domain": "DM", "variable": "SITEID", "algorithm": "assign_no_ct" if site else "hardcode_no_ct",
+         "source_variable": site, "value": "" if site else "01"}])
+    out = pd.concat([mappings.loc[:first], rows, mappings.loc[first + 1:]], ignore_index=True)
+    out.to_csv(spec / "mappings.csv", index=False, lineterminator="\n")
+
+
+def _study(tmp_path: Path, export: Path) -> Path:
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(export, study / export.name)
+    findings, _ = init_spec(study / export.name, study / "spec")
+    assert not [f for f in findings if f.severity == "error"], findings
+    (study / "spec" / "trialbridge-manifest.sha256").unlink(missing_ok=True)
+    return study
+
+
+def test_the_spec_init_template_is_refused_clearly_then_converts_once_a_domain_is_set(tmp_path: Path) -> None:
+    export = EDC / "redcap" / "simple.xml"
+    study = _study(tmp_path, export)
+    result = convert(study, tmp_path / "untouched", fhir_releases=(), reports=False)
+    assert result.exit_code == 2 and not (tmp_path / "untouched").exists()
+    (refused,) = [f for f in result.findings if f.severity == "error"]
+    assert refused.rule == "SPEC-NO-DOMAIN" and "demographics" in refused.message
+    assert "SPEC-NO-DOMAIN" in {f.rule for f in check_spec(study / "spec", study).findings}  # spec check says it too
+    _dm_edit(study / "spec", "demographics")
+    result = convert(study, tmp_path / "out", fhir_releases=(), reports=False)
+    assert result.exit_code in (0, 1), result.summary  # 1: DM's SEX/COUNTRY are not mapped by this first edit
+    (waiting,) = [f for f in result.findings if f.rule == "SPEC-SOURCE-UNTARGETED"]
+    assert waiting.severity == "warning" and "health, race_and_ethnicity" in waiting.message
+    dm = read_xpt(tmp_path / "out" / "sdtm" / "dm.xpt")[0]
+    subjects = sorted({e.getparent().getparent().getparent().get("SubjectKey") for e in _item_data(export)})
+    assert sorted(dm["SUBJID"]) == subjects and len(subjects) == 5
+
+
+def test_a_rave_export_without_metadata_is_read_initialised_and_converted(tmp_path: Path) -> None:
+    export = EDC / "rave" / "rave-double-byte.xml"
+    items = _item_data(export)
+    raw, counts = read_odm_counts(export)
+    assert sum(c.read for c in counts.values()) == len(items) == 3
+    table = raw.datasets["SURGERY_LOG_LINE"]
+    assert table.loc[0, "SURGERY.DEVICE"] == "日本語のテスト" and table.loc[0, "SiteRef"] == "0001"
+    assert "ODM-NO-METADATA" in {f.rule for f in raw.findings}
+    study = _study(tmp_path, export)
+    sources = pd.read_csv(study / "spec" / "sources.csv", dtype=str, keep_default_na=False)
+    assert sources[["dataset", "sheet", "format"]].values.tolist() == [["surgery_log_line", "SURGERY_LOG_LINE", "odm"]]
+    mappings = pd.read_csv(study / "spec" / "mappings.csv", dtype=str, keep_default_na=False)
+    assert list(mappings["source_variable"][1:]) == ["SURGERY.SURGERYDATE", "SURGERY.DEVICETYPE", "SURGERY.DEVICE"]
+    _dm_edit(study / "spec", "surgery_log_line", site="SiteRef")
+    result = convert(study, tmp_path / "out", fhir_releases=(), reports=False)
+    assert result.exit_code in (0, 1), result.summary
+    dm = read_xpt(tmp_path / "out" / "sdtm" / "dm.xpt")[0]
+    assert dm[["SUBJID", "SITEID"]].values.tolist() == [["0001-MH-01 JAN 2000", "0001"]]
+
+
+def test_a_rave_transactional_audit_feed_gives_the_final_values(tmp_path: Path) -> None:
+    export = EDC / "rave" / "rave-car-message-prefix.xml"
+    items = _item_data(export)
+    raw, counts = read_odm_counts(export)
+    assert sum(c.read for c in counts.values()) == len(items) == 8
+    assert all(c.balanced() for c in counts.values())
+    assert sum(c.superseded for c in counts.values()) == 1  # DM.BRTHDTC corrected by a later Upsert
+    dm = raw.datasets["DM"]
+    assert dm[["DM.BRTHDTC", "DM.SEX", "DM.RACE", "DM.COUNTRY"]].values.tolist() == [["01 JAN 1990", "MALE", "3", "GBR"]]
+    assert dm.loc[0, "mdsol:SubjectName"] == "123 ABC" and dm.loc[0, "StudyEventRepeatKey"] == "SCREEN[1]"
+    assert any(f.rule == "ODM-AUDIT-IGNORED" for f in raw.findings)
+    assert raw.datasets["EN"].loc[0, "EN.SUBJID"] == "1000015"
+    study = _study(tmp_path, export)
+    _dm_edit(study / "spec", "dm", site="SiteRef")
+    result = convert(study, tmp_path / "out", fhir_releases=(), reports=False)
+    assert result.exit_code in (0, 1), result.summary
+    dm_out = read_xpt(tmp_path / "out" / "sdtm" / "dm.xpt")[0]
+    assert dm_out[["SITEID"]].values.tolist() == [["MDSOL"]]
+
+
+def test_every_clinicaldata_element_of_a_file_is_read() -> None:
+    export = EDC / "odmlib-data" / "odmlib-two-clinicaldata.xml"
+    raw, counts = read_odm_counts(export)
+    assert sum(c.read for c in counts.values()) == len(_item_data(export)) == 10
+    lab = raw.datasets["LB"]
+    assert sorted(zip(lab["StudyEventOID"], lab["LBORRES"])) == [("Screen", "245"), ("VISIT_1", "300")]
+
+
+def test_spec_init_refuses_odm_2_and_writes_nothing(tmp_path: Path) -> None:
+    odm2 = tmp_path / "odm2.xml"
+    odm2.write_text('<ODM xmlns="http://www.cdisc.org/ns/odm/v2.0" ODMVersion="2.0"><ClinicalData StudyOID="S" '
+                    'MetaDataVersionOID="M"/></ODM>', encoding="utf-8")
+    findings, summary = init_spec(odm2, tmp_path / "spec")
+    assert [f.rule for f in findings if f.severity == "error"] == ["ODM-VERSION"]
+    assert summary == "" and not (tmp_path / "spec").exists()
+
+
+@pytest.mark.parametrize("table", ["datasets", "variables"])
+def test_an_empty_metadata_table_is_inferred(tmp_path: Path, table: str) -> None:
+    study = _study(tmp_path, EDC / "redcap" / "simple.xml")
+    _dm_edit(study / "spec", "demographics")
+    assert pd.read_csv(study / "spec" / f"{table}.csv").empty  # as spec init writes it
+    other = "variables" if table == "datasets" else "datasets"
+    (study / "spec" / f"{other}.csv").unlink()
+    result = convert(study, tmp_path / "out", fhir_releases=(), reports=False)
+    assert result.exit_code in (0, 1), result.summary
+    assert (tmp_path / "out" / "sdtm" / "dm.xpt").exists()
