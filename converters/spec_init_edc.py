@@ -15,7 +15,11 @@ REDCap instrument), so every `sources` row (`format` odm / redcap, `sheet` = the
   data) how many values it has, for the data manager to decide;
 - the ODM CodeLists (REDCap choices) of coded items become candidate `ct` rows: coded value -> the CDISC
   term matched by NCI code alias, coded value or decode (ignoring case), else the decode, marked for review;
-- an export holding data: only the raw datasets with data (those the reader hands on);
+- an export holding data: only the raw datasets with data (those the reader hands on); a raw dataset its
+  metadata does not declare (ODM without a MetaDataVersion: Medidata Rave extracts) gets its item columns
+  from the data; the subject column is the EDC's own subject label when every row has one
+  (`OpenClinica:StudySubjectID`, Rave's `mdsol:SubjectName`, read as `SUBJECT` through `rename`), else
+  ODM's SubjectKey; an item named `<FORM>.<FIELD>` (Rave) also matches an SDTMIG variable by its field;
 - date layouts: ODM dates are ISO 8601 (`iso`); text items with data are screened like raw CSV columns;
 - the study events become candidate `visits` rows (VISITNUM in protocol order) and a `VISIT` study map.
 Nothing is written here (converters/spec_init.py writes the tables).
@@ -36,6 +40,9 @@ from trialbridge.schemas.sdtm_spec import terminology
 DATE_TYPES = ("date", "datetime", "partialDate", "partialDatetime", "time", "partialTime", "incompleteDatetime")
 NUMBER_TYPES = ("integer", "float", "double", "decimal")
 SUBJECT = "SubjectKey"
+# The subject label an EDC shows to people, beside ODM's SubjectKey (an internal OID or UUID in these exports)
+SUBJECT_LABELS = ("OpenClinica:StudySubjectID", "mdsol:SubjectName")
+LABEL_COLUMN = "SUBJECT"
 VISIT_COLUMN = "StudyEventName"
 VISIT_MAP = "VISIT"
 IDENTIFIERS = ("STUDYID", "DOMAIN", "USUBJID")
@@ -116,6 +123,9 @@ def _target(item: ItemMeta, column: str, domain_variables: set[str]) -> tuple[st
             return name, f"SDTM annotation {name}"
     if column.upper() in domain_variables:
         return column.upper(), "item name"
+    field = column.rpartition(".")[2].upper()  # Medidata Rave names items <FORM>.<FIELD>: DM.SEX
+    if field != column.upper() and field in domain_variables:
+        return field, "item name after its form prefix"
     for context, name in item.aliases:
         if context.upper() == "CDASH" and name in domain_variables:
             return name, f"CDASH alias {name}"
@@ -183,10 +193,19 @@ def _advice(item: ItemMeta, domain: str) -> str:
     return ""
 
 
+def subject_label(table: pd.DataFrame | None) -> str:
+    """The vendor's subject label column of a raw table when every row has one (else "": use SubjectKey)."""
+    if table is None or table.empty:
+        return ""
+    return next((c for c in SUBJECT_LABELS if c in table.columns and (table[c] != "").all()), "")
+
+
 def _dataset_rows(name: str, ds: RawDatasetMeta, metadata: EdcMetadata, table: pd.DataFrame | None, domain: str,
                   ig: pd.DataFrame, file: str, parts: EdcParts) -> None:
     from trialbridge.converters.spec_init import MAPPINGS, _layout
 
+    label = subject_label(table)
+    subject = LABEL_COLUMN if label else SUBJECT
     blank = dict.fromkeys(MAPPINGS, "")
     domain_vars = set(ig.loc[ig["Dataset Name"] == domain, "Variable Name"]) if domain else set()
     rows = [{**blank, "domain": domain, "algorithm": "record_set", "source": name,
@@ -196,8 +215,9 @@ def _dataset_rows(name: str, ds: RawDatasetMeta, metadata: EdcMetadata, table: p
     if domain:
         rows += [{**blank, "domain": domain, "variable": "STUDYID", "algorithm": "hardcode_no_ct", "value": "{STUDYID}"},
                  {**blank, "domain": domain, "variable": "DOMAIN", "algorithm": "hardcode_no_ct", "value": domain},
-                 {**blank, "domain": domain, "variable": "USUBJID", "algorithm": "derive_usubjid", "source_variable": SUBJECT,
-                  "comment": "STUDYID-<ODM SubjectKey>: use the EDC's subject label column if it differs"}]
+                 {**blank, "domain": domain, "variable": "USUBJID", "algorithm": "derive_usubjid", "source_variable": subject,
+                  "comment": "STUDYID-<ODM SubjectKey>: use the EDC's subject label column if it differs"
+                  if subject == SUBJECT else f"STUDYID-<the EDC's subject label, {label}>"}]
         declared += [{"dataset": domain, "variable": "STUDYID", "origin": "Protocol"},
                      {"dataset": domain, "variable": "DOMAIN", "origin": "Assigned"},
                      {"dataset": domain, "variable": "USUBJID", "origin": "Derived", "method": "MT.USUBJID"}]
@@ -301,8 +321,10 @@ def edc_parts(path: Path, relative: str, ig: pd.DataFrame, by_name) -> tuple[Edc
             continue  # an item group with no data in this export: the reader hands on no such dataset
         domain = guess_domain(ds, metadata, variables, by_name(name))
         spec_name = _spec_name(name)
+        label = subject_label(tables.get(name) if tables else None)
         parts.sources.append({"dataset": spec_name, "file": relative, "format": fmt, "delimiter": ",", "decimal": ".",
-                              "encoding": "utf-8", "sheet": name, "subject": SUBJECT, "schema": "", "rename": ""})
+                              "encoding": "utf-8", "sheet": name, "subject": LABEL_COLUMN if label else SUBJECT,
+                              "schema": "", "rename": f"{label}={LABEL_COLUMN}" if label else ""})
         _dataset_rows(spec_name, ds, metadata, tables.get(name) if tables else None, domain, ig, relative, parts)
     visits, visit_ct = _visits(metadata)
     if any(r["variable"] == "VISITNUM" for r in parts.mappings):

@@ -31,19 +31,23 @@ def _item_data(path: Path) -> list[etree._Element]:
 def _dm_edit(spec: Path, dataset: str, site: str = "") -> None:
     """A data manager's first edit: `dataset` becomes DM, one record per subject; the rest stays untargeted."""
     mappings = pd.read_csv(spec / "mappings.csv", dtype=str, keep_default_na=False)
+    sources = pd.read_csv(spec / "sources.csv", dtype=str, keep_default_na=False).set_index("dataset")
+    subject = sources.loc[dataset, "subject"]
     mine = (mappings["source"] == dataset) & mappings["algorithm"].isin(["record_set", "not_submitted"])
     mappings.loc[mine, "domain"] = "DM"
-    first = mappings.index[mine & (mappings["algorithm"] == "record_set")][0]
+    last = mappings.index[mappings["domain"] == "DM"][-1]  # after DM's block: USUBJID is derived by then
     blank = dict.fromkeys(mappings.columns, "")
     rows = pd.DataFrame([
         {**blank, "domain": "DM", "variable": "STUDYID", "algorithm": "hardcode_no_ct", "value": "{STUDYID}"},
         {**blank, "domain": "DM", "variable": "DOMAIN", "algorithm": "hardcode_no_ct", "value": "DM"},
-        {**blank, "domain": "DM", "variable": "USUBJID", "algorithm": "derive_usubjid", "source_variable": "SubjectKey"},
+        {**blank, "domain": "DM", "variable": "USUBJID", "algorithm": "derive_usubjid", "source_variable": subject},
         {**blank, "domain": "DM", "algorithm": "remove_dup", "arguments": "keys=USUBJID"},
-        {**blank, "domain": "DM", "variable": "SUBJID", "algorithm": "assign_no_ct", "source_variable": "SubjectKey"},
+        {**blank, "domain": "DM", "variable": "SUBJID", "algorithm": "assign_no_ct", "source_variable": subject},
         {**blank, "domain": "DM", "variable": "SITEID", "algorithm": "assign_no_ct" if site else "hardcode_no_ct",
          "source_variable": site, "value": "" if site else "01"}])
-    out = pd.concat([mappings.loc[:first], rows, mappings.loc[first + 1:]], ignore_index=True)
+    written = set(mappings.loc[mappings["domain"] == "DM", "variable"])  # spec init may have mapped some already
+    rows = rows[~rows["variable"].isin(written - {""})]
+    out = pd.concat([mappings.loc[:last], rows, mappings.loc[last + 1:]], ignore_index=True)
     out.to_csv(spec / "mappings.csv", index=False, lineterminator="\n")
 
 
@@ -111,8 +115,14 @@ def test_a_rave_transactional_audit_feed_gives_the_final_values(tmp_path: Path) 
     _dm_edit(study / "spec", "dm", site="SiteRef")
     result = convert(study, tmp_path / "out", fhir_releases=(), reports=False)
     assert result.exit_code in (0, 1), result.summary
+    sources = pd.read_csv(study / "spec" / "sources.csv", dtype=str, keep_default_na=False).set_index("dataset")
+    assert sources.loc["dm", ["subject", "rename"]].tolist() == ["SUBJECT", "mdsol:SubjectName=SUBJECT"]
+    mapped = pd.read_csv(study / "spec" / "mappings.csv", dtype=str, keep_default_na=False)
+    mapped = mapped[mapped["variable"] != ""].set_index("variable")["source_variable"]
+    assert (mapped["SEX"], mapped["COUNTRY"], mapped["BRTHDTC"]) == ("DM.SEX", "DM.COUNTRY", "DM.BRTHDTC")  # FORM.FIELD
     dm_out = read_xpt(tmp_path / "out" / "sdtm" / "dm.xpt")[0]
-    assert dm_out[["SITEID"]].values.tolist() == [["MDSOL"]]
+    assert dm_out[["SUBJID", "SITEID", "SEX", "COUNTRY", "BRTHDTC"]].values.tolist() == [
+        ["123 ABC", "MDSOL", "M", "GBR", "1990-01-01"]]  # the Upsert's corrected birth date, Rave's subject name
 
 
 def test_every_clinicaldata_element_of_a_file_is_read() -> None:
@@ -142,3 +152,36 @@ def test_an_empty_metadata_table_is_inferred(tmp_path: Path, table: str) -> None
     result = convert(study, tmp_path / "out", fhir_releases=(), reports=False)
     assert result.exit_code in (0, 1), result.summary
     assert (tmp_path / "out" / "sdtm" / "dm.xpt").exists()
+
+
+def test_redcap_validation_types_give_data_types() -> None:
+    from trialbridge.converters.readers.redcap import redcap_metadata
+
+    metadata = redcap_metadata(EDC / "redcap-flat" / "decimal-comma" / "dictionary.csv")
+    assert (metadata.items["height"].data_type, metadata.items["weight"].data_type) == ("float", "float")
+    from trialbridge.converters.readers.edc import read_source
+
+    raw = read_source(EDC / "redcap-flat" / "decimal-comma" / "data.csv")
+    cells = sum(1 for line in (EDC / "redcap-flat" / "decimal-comma" / "data.csv").read_text().splitlines()[1:]
+                for cell in __import__("csv").reader([line]).__next__()[1:] if cell)
+    (counts,) = [f for f in raw.findings if f.rule == "REDCAP-COUNTS"]
+    assert f"{cells} non-empty cell(s) read = {cells} handed on" in counts.message
+    assert raw.datasets["demographics"]["height"].tolist() == ["1,54", "1,84", "1,95", "1,61"]  # as exported
+
+
+def test_an_item_group_declared_without_data_gives_no_records_and_a_warning(tmp_path: Path) -> None:
+    export = EDC / "redcap" / "simple.xml"
+    study = _study(tmp_path, export)
+    _dm_edit(study / "spec", "demographics")
+    mappings = pd.read_csv(study / "spec" / "mappings.csv", dtype=str, keep_default_na=False)
+    mappings.loc[mappings["source"] == "health", "domain"] = "DM"  # its items marked not submitted, in DM's block
+    mappings.to_csv(study / "spec" / "mappings.csv", index=False, lineterminator="\n")
+    tree = etree.parse(str(export))
+    for form in list(tree.getroot().iter(f"{ODM}FormData")):
+        if form.get("FormOID") == "Form.health":  # a later export in which no one has filled the form
+            form.getparent().remove(form)
+    tree.write(str(study / export.name), xml_declaration=True, encoding="UTF-8")
+    result = convert(study, tmp_path / "out", fhir_releases=(), reports=False)
+    assert result.exit_code in (0, 1), result.summary
+    (empty,) = [f for f in result.findings if f.rule == "SOURCE-EDC-EMPTY"]
+    assert empty.severity == "warning" and "'health'" in empty.message
