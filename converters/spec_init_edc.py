@@ -168,7 +168,8 @@ def _ct_rows(item: ItemMeta, metadata: EdcMetadata, codelist: str, where: str) -
 def _describe(item: ItemMeta, table: pd.DataFrame | None, column: str) -> str:
     parts = [f"'{item.question or item.label or item.name}'", item.data_type or "text"]
     if item.codelist:
-        parts.append(f"coded ({item.codelist})")
+        parts.append(f"coded ({item.codelist})" if item.field_type != "multi-select" else
+                     f"multi-select ({item.codelist}: comma-separated codes, decoded in {column}_DECODE)")
     if item.sdtm:
         parts.append("SDTM annotation " + ", ".join(item.sdtm))
     if table is not None and column in table.columns:

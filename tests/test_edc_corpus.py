@@ -185,3 +185,66 @@ def test_an_item_group_declared_without_data_gives_no_records_and_a_warning(tmp_
     assert result.exit_code in (0, 1), result.summary
     (empty,) = [f for f in result.findings if f.rule == "SOURCE-EDC-EMPTY"]
     assert empty.severity == "warning" and "'health'" in empty.message
+
+
+OC = "{http://www.openclinica.org/ns/odm_ext_v130/v3.1}"
+
+
+def test_openclinica_multi_select_lists_are_decoded_code_by_code(tmp_path: Path) -> None:
+    """The real OpenClinica 3 extract with its 'ongoing' checkbox turned into a multi-select item the way
+    OpenClinica 3.x writes one (MetaDataReportBean.addMultiSelectList: <OpenClinica:MultiSelectList ID Name
+    DataType> of <OpenClinica:MultiSelectListItem CodedOptionValue><Decode>, referred to by the ItemDef's
+    <OpenClinica:MultiSelectListRef MultiSelectListID>), with values '1,0' as OpenClinica extracts hold them
+    (the JUNO demo extract of lindsay-stevens/openclinica_scripts has Value="1,2"), and a discrepancy note."""
+    tree = etree.parse(str(EDC / "openclinica" / "extract-2014-01-31.xml"))
+    root = tree.getroot()
+    item = next(e for e in root.iter(f"{ODM}ItemDef") if e.get("OID") == "I_CONCO_CON_MED_CONT")
+    ref = item.find(f"{ODM}CodeListRef")
+    item.replace(ref, etree.Element(f"{OC}MultiSelectListRef", MultiSelectListID="MSL_1"))
+    version = item.getparent()
+    msl = etree.SubElement(version, f"{OC}MultiSelectList", ID="MSL_1", Name="ongoing", DataType="integer")
+    for code, text in (("1", "yes"), ("0", "no")):
+        option = etree.SubElement(msl, f"{OC}MultiSelectListItem", CodedOptionValue=code)
+        etree.SubElement(etree.SubElement(option, f"{ODM}Decode"), f"{ODM}TranslatedText").text = text
+    values = [e for e in root.iter(f"{ODM}ItemData") if e.get("ItemOID") == "I_CONCO_CON_MED_CONT"]
+    values[0].set("Value", "1,0")
+    values[1].set("Value", "1,7")
+    notes = etree.SubElement(values[2], f"{OC}DiscrepancyNotes", EntityID="I_CONCO_CON_MED_CONT")
+    etree.SubElement(notes, f"{OC}DiscrepancyNote", ID="DN_1", Status="New", NoteType="Query")
+    export = tmp_path / "extract.xml"
+    tree.write(str(export), xml_declaration=True, encoding="UTF-8")
+    raw, counts = read_odm_counts(export)
+    assert sum(c.read for c in counts.values()) == len(_item_data(export)) == 769
+    table = raw.datasets["CONCOMITANT MEDICATIONS"]
+    decoded = dict(zip(table["Con_Med_Cont"], table["Con_Med_Cont_DECODE"]))
+    assert decoded["1,0"] == "yes; no" and decoded["1,7"] == "yes" and decoded["1"] == "yes"
+    (unknown,) = [f for f in raw.findings if f.rule == "ODM-CODE-UNKNOWN" and "Con_Med_Cont" in f.location]
+    assert unknown.values == ("7",)
+    notes = len(list(etree.parse(str(export)).getroot().iter(f"{OC}DiscrepancyNote")))  # 4 in the real extract + 1
+    assert notes == 5 and [f.message for f in raw.findings if f.rule == "ODM-NOTES-IGNORED"] == [
+        f"{notes} OpenClinica discrepancy note(s) (data queries on the values) are not data and were not read"]
+    findings, _ = init_spec(export, tmp_path / "spec")
+    ct = pd.read_csv(tmp_path / "spec" / "ct.csv", dtype=str, keep_default_na=False)
+    assert {("1", "yes"), ("0", "no")} <= set(zip(ct["collected_value"], ct["term_value"]))  # candidates, as CodeLists
+
+
+@pytest.mark.parametrize("clinical, layout", [
+    ('<Study OID="S"><ClinicalData StudyOID="S" MetaDataVersionOID="M"/></Study>', "ClinicalData inside Study"),
+    ('<ClinicalData StudyOID="S" MetaDataVersionOID="M"><SubjectData SubjectKey="001"><StudyEventData '
+     'StudyEventOID="SE"><ItemGroupData ItemGroupOID="F"><ItemData ItemOID="I"><Value>1</Value></ItemData>'
+     '</ItemGroupData></StudyEventData></SubjectData></ClinicalData>', "ItemGroupData inside StudyEventData"),
+    ('<ClinicalData StudyOID="S" MetaDataVersionOID="M"><SubjectData SubjectKey="001"><StudyEventData '
+     'StudyEventOID="SE"><FormData FormOID="F"><ItemGroupData ItemGroupOID="G"><ItemData ItemOID="I"><Value>1'
+     '</Value></ItemData></ItemGroupData></FormData></StudyEventData></SubjectData></ClinicalData>',
+     "ItemData holding <Value> elements"),
+])
+def test_odm_2_data_under_an_odm_1_3_declaration_is_refused(tmp_path: Path, clinical: str, layout: str) -> None:
+    """As CDISC's own ODM examples do (DataExchange-ODM-Examples, Columbia_Suicidal_Scale_kb/odm20.xml: the
+    1.3 namespace and ODMVersion="1.3.2" around ODM 2.0 data): refused naming the layout, never read as no
+    data or as empty values."""
+    export = tmp_path / "odm20-in-13.xml"
+    export.write_text(f'<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3.2" FileType="Snapshot">'
+                      f'{clinical}</ODM>', encoding="utf-8")
+    raw, _ = read_odm_counts(export)
+    (refused,) = [f for f in raw.findings if f.severity == "error"]
+    assert refused.rule == "ODM-LAYOUT-2" and layout in refused.message and not raw.datasets
