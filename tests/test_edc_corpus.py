@@ -248,3 +248,15 @@ def test_odm_2_data_under_an_odm_1_3_declaration_is_refused(tmp_path: Path, clin
     raw, _ = read_odm_counts(export)
     (refused,) = [f for f in raw.findings if f.severity == "error"]
     assert refused.rule == "ODM-LAYOUT-2" and layout in refused.message and not raw.datasets
+
+
+def test_spec_init_writes_nothing_for_odm_2_data_under_an_odm_1_3_declaration(tmp_path: Path) -> None:
+    export = tmp_path / "odm20-in-13.xml"
+    export.write_text('<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" ODMVersion="1.3.2" FileType="Snapshot"><Study '
+                      'OID="S"><MetaDataVersion OID="M" Name="M"><ItemGroupDef OID="G" Name="G" Repeating="No"><ItemRef '
+                      'ItemOID="I" Mandatory="No"/></ItemGroupDef><ItemDef OID="I" Name="I" DataType="text"/>'
+                      '</MetaDataVersion><ClinicalData StudyOID="S" MetaDataVersionOID="M"/></Study></ODM>',
+                      encoding="utf-8")
+    findings, summary = init_spec(export, tmp_path / "spec")
+    assert [f.rule for f in findings if f.severity == "error"] == ["ODM-LAYOUT-2"]
+    assert summary == "" and not (tmp_path / "spec").exists()
