@@ -260,3 +260,23 @@ def test_spec_init_writes_nothing_for_odm_2_data_under_an_odm_1_3_declaration(tm
     findings, summary = init_spec(export, tmp_path / "spec")
     assert [f.rule for f in findings if f.severity == "error"] == ["ODM-LAYOUT-2"]
     assert summary == "" and not (tmp_path / "spec").exists()
+
+
+def test_rows_an_edc_marks_removed_are_handed_on_with_a_warning(tmp_path: Path) -> None:
+    """OpenClinica full extracts carry each form's status (JUNO demo extract: OpenClinica:Status="data entry
+    complete"); a removed form ('invalid') is still exported. Here the real extract with its statuses set so."""
+    tree = etree.parse(str(EDC / "openclinica" / "extract-2014-01-31.xml"))
+    forms = [f for f in tree.getroot().iter(f"{ODM}FormData") if f.get("FormOID") == "F_CONCOMITANTM_V10"]
+    for form in forms:
+        form.set(f"{OC}Status", "data entry complete")
+    forms[0].set(f"{OC}Status", "invalid")
+    export = tmp_path / "extract.xml"
+    tree.write(str(export), xml_declaration=True, encoding="UTF-8")
+    raw, counts = read_odm_counts(export)
+    assert sum(c.read for c in counts.values()) == len(_item_data(export))  # nothing dropped
+    rows = len(forms[0].findall(f"{ODM}ItemGroupData"))
+    (removed,) = [f for f in raw.findings if f.rule == "ODM-STATUS-REMOVED"]
+    assert removed.severity == "warning" and removed.values == ("invalid",)
+    assert f"{rows} row(s) have a Form.OpenClinica:Status" in removed.message
+    table = raw.datasets["CONCOMITANT MEDICATIONS"]
+    assert (table["Form.OpenClinica:Status"] == "invalid").sum() == rows

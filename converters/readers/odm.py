@@ -32,7 +32,7 @@ from pathlib import Path
 from lxml import etree
 
 from trialbridge.converters.readers.odm_meta import DAG, REDCAP_NS, children, is_redcap, local, metadata_from_tree
-from trialbridge.converters.readers.odm_tables import FormCount, Row, State, build_tables
+from trialbridge.converters.readers.odm_tables import FormCount, Row, State, build_tables, removed_rows
 from trialbridge.converters.readers.raw import RawRead
 from trialbridge.schemas.findings import finding
 from trialbridge.schemas.safe_xml import ODM2_NS, XmlError, iterparse_file
@@ -323,6 +323,7 @@ def read_odm_counts(path: str | Path) -> tuple[RawRead, dict[str, FormCount]]:
     metadata = state.metadata
     tables, values = build_tables(state)
     state.findings.extend(state.noted_findings())
+    state.findings.extend(removed_rows(tables, path.name))
     if present != state.reached:
         state.findings.append(finding("ODM-VALUES-LOST", path.name, [], count=present - state.reached,
                                       detail="outside SubjectData/StudyEventData/FormData/ItemGroupData"))

@@ -156,3 +156,20 @@ def build_tables(state: State) -> tuple[dict[str, pd.DataFrame], dict[str, int]]
             state.count(str(form)).handed += int(handed)
         tables[name], values[name] = table.reset_index(drop=True), count
     return tables, values
+
+
+REMOVED = frozenset({"removed", "auto-removed", "invalid", "deleted"})  # statuses EDCs give withdrawn data
+
+
+def removed_rows(tables: dict[str, pd.DataFrame], file: str) -> list[Finding]:
+    """A warning per raw dataset with rows a vendor status column (`OpenClinica:Status`, `Form.OpenClinica:Status`,
+    ...) marks removed: they are handed on as exported, with their status, for the spec to keep or leave out."""
+    found = []
+    for name, table in tables.items():
+        for column in (c for c in table.columns if str(c).endswith(":Status")):
+            marked = table[column].str.strip().str.lower().isin(REMOVED)
+            if marked.any():
+                found.append(finding("ODM-STATUS-REMOVED", f"{file}:{name}:{column}",
+                                     sorted(table.loc[marked, column].unique()), count=int(marked.sum()),
+                                     dataset=name, column=column))
+    return found
