@@ -135,6 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
                          help="in XPT values, replace characters with no ASCII form (emoji, CJK, control characters) "
                               "by [U+XXXX] (each reported) instead of stopping the package; see README")
 
+    registry = commands.add_parser(
+        "registry", parents=[report], help="registry records -> trial design datasets, FHIR study, PRS XML",
+        description="Convert ClinicalTrials.gov records (API v2 JSON studies or search pages, classic v1 JSON, legacy "
+                    "<clinical_study> XML; files or folders) without subject data: each study gets its own folder in "
+                    "--out (named by NCT number) with SDTM TS, TA, TE, TI (XPT + define.xml), the FHIR ResearchStudy "
+                    "bundle and, with --prs, the PRS protocol record XML. One bad record does not stop the others.")
+    registry.add_argument("records", type=Path, nargs="+", metavar="RECORD", help="registry record files or folders")
+    registry.add_argument("--out", type=Path, required=True, metavar="DIR",
+                          help="output folder: new, empty, or an earlier trialbridge output (with --force); never an input")
+    registry.add_argument("--fhir", type=_releases, default=("R4", "R5"), metavar="RELEASES",
+                          help="FHIR releases to write, comma-separated: R4, R5, both (default R4,R5) or none")
+    registry.add_argument("--prs", action="store_true", help="also write the ClinicalTrials.gov PRS protocol record XML")
+    registry.add_argument("--created", type=_timestamp, default=None, metavar="ISO-DATETIME",
+                          help="creation timestamp of every output (default: each record's last update)")
+    registry.add_argument("--force", action="store_true", help="replace an earlier trialbridge output in --out")
+    registry.add_argument("--no-ascii-placeholder", dest="ascii_placeholder", action="store_false",
+                          help="stop a study's SDTM package on a character with no ASCII form instead of writing [U+XXXX]")
+
     validate = commands.add_parser("validate", parents=[report], help="check a native folder or an output",
                                    description="Check PATH without writing anything: a native record folder, an SDTM package folder "
                                                "(XPT files, with its define.xml if present) or a convert output folder, or a define.xml file.")
@@ -174,6 +192,22 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--retries", type=_non_negative_int, default=5, metavar="N",
                         help="retries of a Bundle on a connection error, 429 or 5xx, with doubling back-off (default 5)")
     upload.add_argument("--timeout", type=_positive_int, default=300, metavar="SECONDS", help="per request (default 300)")
+    spec = commands.add_parser("spec", help="write a starting study mapping spec, or check one",
+                               description="Help with a study mapping specification: `spec init` writes a starting spec from raw "
+                                           "extracts, `spec check` reports every problem of a spec (and its raw data) at once.")
+    spec_commands = spec.add_subparsers(dest="spec_command", metavar="SPEC_COMMAND", parser_class=_Parser)
+    spec_check = spec_commands.add_parser("check", parents=[report], help="report every problem of a spec at once",
+                                          description="Check SPEC (a folder of CSV tables, an .xlsx workbook or sdtm.oak's spec CSVs) "
+                                                      "and, with RAW_DIR (default: the folder holding SPEC as spec/ or spec.xlsx), "
+                                                      "the raw datasets against it. Writes nothing; exit 2 when an error is found.")
+    spec_check.add_argument("spec", type=Path, metavar="SPEC")
+    spec_check.add_argument("raw", type=Path, nargs="?", default=None, metavar="RAW_DIR")
+    spec_init = spec_commands.add_parser("init", parents=[report], help="write a starting spec from raw extracts",
+                                         description="Write a starting spec (CSV tables) for the raw datasets of RAW_DIR into --out.")
+    spec_init.add_argument("raw", type=Path, metavar="RAW_DIR")
+    spec_init.add_argument("--out", type=Path, required=True, metavar="SPEC",
+                           help="output folder: new, empty, or an earlier trialbridge output (with --force)")
+    spec_init.add_argument("--force", action="store_true", help="replace an earlier output in --out")
 
     synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
                                 description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
@@ -283,6 +317,15 @@ def _run(args: argparse.Namespace) -> int:
         if args.format == "table":
             print(result.summary, file=sys.stderr)
         return result.exit_code
+    if args.command == "spec":
+        return _spec(args)
+    if args.command == "registry":
+        from trialbridge.converters.registry_command import run_registry, summary_table
+
+        run = run_registry(args.records, args.out, args.fhir, args.prs, args.created, args.ascii_placeholder, args.force)
+        _render(run.findings, args)
+        print(summary_table(run) if run.rows else f"{args.out}: refused, nothing written", file=sys.stderr)
+        return run.exit_code
     waivers = []
     if getattr(args, "waivers", None) is not None:
         from trialbridge.converters.readers.waivers import read_waivers
@@ -339,6 +382,30 @@ def _batch(args: argparse.Namespace, waivers: list, progress) -> int:
     elif args.log_format == "text":
         print(result.summary, file=sys.stderr)
     return result.exit_code
+
+
+def _spec(args: argparse.Namespace) -> int:
+    """`spec check` and `spec init`: the library does the work (converters/spec_check.py, spec_init.py)."""
+    if args.spec_command == "check":
+        from trialbridge.converters.spec_check import check_spec
+
+        result = check_spec(args.spec, args.raw)
+        _render(result.findings, args)
+        if args.format == "table":
+            print(result.summary, file=sys.stderr)
+        return result.exit_code
+    if args.spec_command == "init":
+        from trialbridge.converters.spec_init import init_spec
+        from trialbridge.schemas.findings import has_errors
+
+        findings, summary = init_spec(args.raw, args.out, force=args.force)
+        _render(findings, args)
+        if summary and args.format == "table":
+            print(summary, file=sys.stderr)
+        return EXIT_BAD_INPUT if has_errors(findings) else EXIT_OK
+    print_findings([finding("CLI-USAGE", "trialbridge spec", detail="give a command: check SPEC [RAW_DIR], or init RAW_DIR --out SPEC")],
+                   sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,12 +32,12 @@ from trialbridge.converters.define_facts import (
     DatasetFacts, VariableFacts, XptReader, facts_from_package, is_iso8601_variable,
 )
 from trialbridge.mappings.trial import Trial
+from trialbridge.schemas.native import FormSchema
 from trialbridge.mappings.sdtm.algorithms import study_identifier
 from trialbridge.schemas.define_checks import (
     DEFINE_FILE, ISO_DATA_TYPES, STYLESHEET_NAME, coded_values, no_network_parser, stylesheet_path,
 )
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.native import FORM_NAMES, form_schema
 from trialbridge.schemas.sdtm_spec import (
     CT_VERSION, SDTMIG_VERSION, SUPP_MODEL, Dataset, StudySpec, ValueLevel, Variable, sdtmig_variables, terminology,
 )
@@ -87,6 +87,7 @@ class StudyInfo:
     originator: str = ""  # the sponsor
     meddra_versions: tuple[str, ...] = ()  # MedDRA versions the AE coding used, highest last
     ctcae_version: str = ""  # CTCAE version the protocol grades toxicity with
+    planned_kinds: tuple[tuple[str, str], ...] = ()  # ("<file> <column>", planned DataType) of the row schemas
 
     @property
     def meddra_version(self) -> str:
@@ -112,16 +113,15 @@ def ctcae_version(registry: Mapping[str, Any]) -> str:
     return max(found, key=lambda v: (len(v), _version_key(v)), default="")
 
 
-def study_info(registry: Mapping[str, Any], adverse_events: pd.DataFrame | None = None) -> StudyInfo:
-    """StudyInfo from a ClinicalTrials.gov record (+ the AE form's MEDDRAV column, when coded)."""
+def study_info(registry: Mapping[str, Any], meddra_versions: Iterable[str] = (),
+               planned_kinds: Iterable[tuple[str, str]] = ()) -> StudyInfo:
+    """StudyInfo from a ClinicalTrials.gov record, the MedDRA versions the data was coded with (any order,
+    empty ones ignored) and the DataType each collected date column plans for (`trial_study_info`)."""
     protocol = registry.get("protocolSection", {})
     ident = protocol.get("identificationModule", {})
     org_id = ident.get("orgStudyIdInfo", {}).get("id", "")
     study_id = study_identifier(dict(registry))  # STUDYID, as the mappings set it
-    versions: tuple[str, ...] = ()
-    if adverse_events is not None and "MEDDRAV" in adverse_events.columns:
-        present = adverse_events["MEDDRAV"].astype(str)
-        versions = tuple(sorted(set(present[present != ""]), key=_version_key))
+    versions = tuple(sorted({v for v in meddra_versions if v}, key=_version_key))
     return StudyInfo(
         study_id=study_id,
         name=study_id,
@@ -130,7 +130,28 @@ def study_info(registry: Mapping[str, Any], adverse_events: pd.DataFrame | None 
         originator=protocol.get("sponsorCollaboratorsModule", {}).get("leadSponsor", {}).get("name", ""),
         meddra_versions=versions,
         ctcae_version=ctcae_version(registry),
+        planned_kinds=tuple(planned_kinds),
     )
+
+
+def trial_study_info(trial: Trial) -> StudyInfo:
+    """StudyInfo of a trial read by its spec: the MedDRA versions of the columns its row schemas mark
+    `x-version-of: MedDRA` and of the study's VERSION.MEDDRA, and the planned DataType of every date column of its row schemas."""
+    from trialbridge.converters.sdtm_package import study_mapping
+
+    forms = [s.form for s in study_mapping(trial).sources if s.form is not None]
+    versions = [value for form in forms if form.name in trial.forms
+                for dictionary, column in form.versions().items() if dictionary.upper() == MEDDRA.upper()
+                and column in trial.forms[form.name].columns for value in trial.forms[form.name][column].unique()]
+    versions += trial.meddra_versions()  # the spec's VERSION.MEDDRA: a version, or RAW.COLUMN of any source
+    return study_info(trial.registry, versions, planned_kinds(forms))
+
+
+def planned_kinds(forms: Iterable[FormSchema]) -> tuple[tuple[str, str], ...]:
+    """("<file> <column>", planned DataType) of every date column of the row schemas (partialDate where
+    the form allows partial dates), as `Variable.source` names a collected column."""
+    return tuple((f"{form.file} {column}", ISO_KIND[spec["x-kind"]]) for form in forms
+                 for column, spec in form.properties.items() if spec["x-kind"] in ISO_KIND)
 
 
 # ------------------------------------------------------------------------------------------ the plan
@@ -232,19 +253,6 @@ def codelist_oid(c_code: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ data types
-def _planned_iso_type(source: str) -> str:
-    """The DataType a CRF column plans for: "partialDate" where the form allows partial dates."""
-    parts = source.split()
-    if len(parts) != 2:
-        return ""
-    file, column = parts
-    for form in FORM_NAMES:
-        schema = form_schema(form)
-        if schema.get("x-file") == file:
-            return ISO_KIND.get(schema["properties"].get(column, {}).get("x-kind", ""), "")
-    return ""
-
-
 def _widest_iso(*types: str) -> str:
     present = {t for t in types if t}
     if present & {"datetime", "partialDatetime"} and present & {"date", "partialDate"}:
@@ -452,7 +460,8 @@ class _Planner:
                 cl = self._use_sponsor_terms(dataset, variable, var_facts.values)
             else:
                 cl = self._use_ct(variable.codelist, var_facts.values, location)
-            planned = _planned_iso_type(variable.source) if is_iso8601_variable(variable.name) else ""
+            planned = (dict(self.study.planned_kinds).get(" ".join(variable.source.split()), "")
+                       if is_iso8601_variable(variable.name) else "")
             data_type, length, digits = _shape(var_facts, planned)
             notes = [variable.comment, ASCII_NOTE if variable.name in facts.transliterated else ""]
             self.plan.items[oid] = ItemPlan(
@@ -804,5 +813,4 @@ def package_facts(sdtm_dir: Path, spec: StudySpec, trial: Trial, xpt_findings: I
                   read: XptReader | None = None) -> tuple[dict[str, DatasetFacts], StudyInfo]:
     """The facts of the XPT files written in `sdtm_dir` and the study facts define.xml states."""
     facts = facts_from_package(sdtm_dir, spec, xpt_findings, read)
-    coded = next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None)
-    return facts, study_info(trial.registry, coded)
+    return facts, trial_study_info(trial)

@@ -27,10 +27,21 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any, Iterator, NamedTuple, Sequence
+from typing import IO, Any, Iterator, Sequence
 
 import orjson
 
+from trialbridge.converters.fhir_chunk import (  # noqa: F401 - first_identifier, serialise: used through here
+    METHOD,
+    Chunk,
+    Placed,
+    Serialised,
+    first_identifier,
+    labels_of,
+    pack,
+    serialise,
+    unpack,
+)
 from trialbridge.mappings.fhir.common import resource_id
 from trialbridge.schemas.fhir_checks import check_codes
 from trialbridge.schemas.findings import Finding, finding
@@ -38,10 +49,7 @@ from trialbridge.schemas.findings import Finding, finding
 BUNDLE_TYPES: tuple[str, ...] = ("transaction", "batch")
 BUNDLES = "bundles.ndjson"  # one Bundle per line
 ENTRIES = 50  # Medplum refuses a transaction of more than 50 updates; HAPI and others take far more
-METHOD = "PUT"
-URN = "urn:uuid:"
 FIRST_TYPE = "ResearchStudy"
-_REFERENCE = re.compile(rb'"reference":"([^"\\]*)"')
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource")
 
 
@@ -91,38 +99,6 @@ def bundle_order(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-# ------------------------------------------------------------------------------------ serialised resources
-class Serialised(NamedTuple):
-    """One resource as written: its type, id, `<Type>/<id>`, JSON bytes, references and whether it has an
-    identifier (a tuple: worker processes send millions of them, and tuples travel fast)."""
-
-    rtype: str
-    rid: str
-    label: bytes  # b"<Type>/<id>"
-    text: bytes
-    references: tuple[bytes, ...]  # b"<Type>/<id>" or b"#<contained id>", as written
-    identified: bool
-
-
-def first_identifier(resource: dict[str, Any]) -> tuple[str, str] | None:
-    idents = resource.get("identifier") or []
-    for ident in [idents] if isinstance(idents, dict) else idents:  # R4 AdverseEvent.identifier is 0..1
-        if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
-            return str(ident["system"]), str(ident["value"])
-    return None
-
-
-def serialise(resources: Sequence[dict[str, Any]]) -> list[Serialised]:
-    """Each resource's bytes and the references in them (a regex over the bytes, not a walk of the dict)."""
-    out = []
-    for r in resources:
-        text = dumps(r)
-        rtype, rid = str(r.get("resourceType", "")), str(r.get("id", ""))
-        out.append(Serialised(rtype, rid, f"{rtype}/{rid}".encode(), text, tuple(_REFERENCE.findall(text)),
-                              first_identifier(r) is not None))
-    return out
-
-
 def reference_paths(node: Any, location: str) -> Iterator[tuple[str, str]]:
     """(location of the Reference.reference element, its value) for every reference under `node`."""
     if isinstance(node, dict):
@@ -147,11 +123,13 @@ def entry_request(resource: dict[str, Any]) -> dict[str, str]:
 class ReleaseWriter:
     """One release's `bundles.ndjson` and `ndjson/`, written chunk by chunk in bundle order.
 
-    `admit` drops what is already written (a resource may appear once), `write` appends serialised
-    resources, `end_bundle` closes the current Bundle (the study level gets its own), `finish` closes
-    everything, writes the manifests and reports what only the whole output can tell: references to
-    resources written later or never, duplicates and the FHIR-WRITTEN summary. `where(index)` names the
-    Bundle entry of the index-th resource written. Memory: the `<Type>/<id>` of every resource.
+    `write_chunk` appends a part's resources (`fhir_chunk.Chunk`; `write` takes serialised resources and
+    packs them here) and drops those already written (a resource may appear once); `end_bundle` closes
+    the current Bundle (the study level gets its own); `finish` closes everything, writes the manifests
+    and reports what only the whole output can tell: references to resources written in a later Bundle
+    or never, duplicates and the FHIR-WRITTEN summary. A reference is settled when it resolves to a
+    resource written before it or in its own Bundle. `where(index)` names the Bundle entry of the
+    index-th resource written. Memory: the `<Type>/<id>` of every resource.
     """
 
     def __init__(self, out_dir: Path, release: str, entries: int = ENTRIES, bundle_type: str = "transaction",
@@ -165,9 +143,11 @@ class ReleaseWriter:
         self.labels: set[bytes] = set()  # b"<Type>/<id>" of every resource written
         self.counts: Counter[str] = Counter()
         self.duplicates: Counter[str] = Counter()  # "Type/id" -> copies dropped
-        self.pending: list[tuple[int, bytes]] = []  # (entry index, reference) to no resource of its Bundle or before
-        self._open_refs: list[tuple[int, bytes]] = []  # the same, in the current Bundle: settled when it closes
+        self.pending: list[tuple[int, bytes]] = []  # (entry index, reference) not settled when written
+        self._found: dict[bytes, int] = {}  # entry index of the pending references' targets, once written
+        self._wanted: set[bytes] = set()  # pending targets not written yet
         self.starts: list[int] = []  # index of the first entry of each Bundle
+        self.written = 0
         self._stack = ExitStack()
         self._bundles: IO[bytes] | None = None
         self._in_bundle = 0
@@ -180,10 +160,6 @@ class ReleaseWriter:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
-
-    @property
-    def written(self) -> int:
-        return sum(self.counts.values())
 
     def where(self, index: int) -> str:
         """The place of the index-th resource written: `fhir/R4/bundles.ndjson:3:Bundle.entry[7].resource`
@@ -215,12 +191,16 @@ class ReleaseWriter:
             fresh.append(item)
         return fresh
 
+    def overlaps(self, chunk: Chunk, placed: Placed) -> bool:
+        """True when the release's part holds a resource already written (it will be dropped)."""
+        return not self.labels.isdisjoint(labels_of(chunk, placed))
+
     def _open(self, path: Path) -> IO[bytes]:
         return self._stack.enter_context(open(path, "wb"))
 
-    def _start_bundle(self) -> None:
+    def _start_bundle(self, index: int) -> None:
         number = len(self.starts)
-        self.starts.append(self.written)
+        self.starts.append(index)
         head = {"resourceType": "Bundle", "id": resource_id("Bundle", self.release, self.anchor, str(number + 1)),
                 "type": self.bundle_type}
         assert self._bundles is not None
@@ -229,39 +209,84 @@ class ReleaseWriter:
 
     def end_bundle(self) -> None:
         """Close the current Bundle (a line of bundles.ndjson); the next resource starts a new one."""
-        self.pending += [(index, ref) for index, ref in self._open_refs if ref not in self.labels]
-        self._open_refs = []
         if self._in_bundle and self._bundles is not None:
             self._bundles.write(b"]}\n")
             self._in_bundle = 0
 
     def write(self, items: Sequence[Serialised]) -> list[Finding]:
-        """Append admitted resources as entries and NDJSON lines; findings: missing identifiers."""
-        findings: list[Finding] = []
+        """Append serialised resources (see `write_chunk`)."""
+        chunk, placed = pack({self.release: items})
+        return self.write_chunk(chunk, placed[self.release])
+
+    def write_chunk(self, chunk: Chunk, placed: Placed) -> list[Finding]:
+        """Append this release's resources of a part as Bundle entries and NDJSON lines; findings: missing
+        identifiers."""
+        for label, copies in placed.dropped.items():
+            self.duplicates[label] += copies
+        labels = labels_of(chunk, placed)
+        if not self.labels.isdisjoint(labels):  # rare: rebuilt without what an earlier part wrote
+            items = unpack(chunk, placed)
+            self.duplicates.update(item.label.decode() for item in items if item.label in self.labels)
+            chunk, again = pack({self.release: [item for item in items if item.label not in self.labels]})
+            placed = again[self.release]
+            labels = labels_of(chunk, placed)
+        base = self.written
+        self._settle(placed, labels, base)
+        self._write_entries(chunk, placed, base)
+        view, starts, ends = memoryview(chunk.entries), chunk.text_starts, chunk.text_ends
+        for rtype, slots in placed.ndjson.items():
+            if rtype not in self._ndjson:
+                self._ndjson[rtype] = self._open(self.folder / "ndjson" / f"{rtype}.ndjson")
+            self._ndjson[rtype].write(b"\n".join([view[starts[k]:ends[k]] for k in slots]) + b"\n")
+            self.counts[rtype] += len(slots)
+        self.labels.update(labels)
+        self.written = base + len(placed)
+        return [finding("FHIR-NO-IDENTIFIER", self.where(base + index), [labels[index].decode()],
+                        resource=labels[index].decode()) for index in placed.unidentified]
+
+    def _settle(self, placed: Placed, labels: list[bytes], base: int) -> None:
+        """Keep the references the part cannot settle itself (written before it, or earlier in it) for
+        `finish`, and note where their targets are written."""
+        for target in self._wanted.intersection(labels):
+            self._found[target] = base + labels.index(target)
+        self._wanted.difference_update(self._found)
+        for index, target, ref in placed.later:
+            self.pending.append((base + index, ref))
+            self._found[ref] = base + target
+        for ref, indexes in placed.outside.items():
+            if ref not in self.labels:
+                self.pending += [(base + index, ref) for index in indexes]
+                if ref not in self._found:
+                    self._wanted.add(ref)
+
+    def _write_entries(self, chunk: Chunk, placed: Placed, base: int) -> None:
+        """The entries, `entries` to a Bundle: one slice of the chunk's bytes per run of consecutive chunk
+        entries within a Bundle (the comma after the last entry of a run is not written)."""
         assert self._bundles is not None
-        put, urn = b'","resource":', URN.encode()
-        for item in items:
+        view, ends, count, done = memoryview(chunk.entries), chunk.ends, len(placed), 0
+        order = placed.order
+        breaks = [index for index in range(1, count) if order[index] != order[index - 1] + 1] + [count]
+        run = 0
+        while done < count:
             if self._in_bundle == 0 or self._in_bundle >= self.entries:
                 self.end_bundle()
-                self._start_bundle()
-            index = self.written
-            label = item.label
-            for ref in item.references:
-                if ref not in self.labels and not ref.startswith(b"#"):
-                    self._open_refs.append((index, ref))
-            if not item.identified:
-                findings.append(finding("FHIR-NO-IDENTIFIER", self.where(index), [label.decode()],
-                                        resource=label.decode()))
-            self._bundles.write((b"" if self._in_bundle == 0 else b",") + b'{"fullUrl":"' + urn + item.rid.encode()
-                                + put + item.text + b',"request":{"method":"' + METHOD.encode() + b'","url":"'
-                                + label + b'"}}')
-            self._in_bundle += 1
-            if item.rtype not in self._ndjson:
-                self._ndjson[item.rtype] = self._open(self.folder / "ndjson" / f"{item.rtype}.ndjson")
-            self._ndjson[item.rtype].write(item.text + b"\n")
-            self.counts[item.rtype] += 1
-            self.labels.add(label)
-        return findings
+                self._start_bundle(base + done)
+            stop = done + min(self.entries - self._in_bundle, count - done)
+            while done < stop:
+                while breaks[run] <= done:
+                    run += 1
+                last = min(stop, breaks[run])
+                first = order[done]
+                if self._in_bundle:
+                    self._bundles.write(b",")
+                self._bundles.write(view[ends[first - 1] if first else 0:ends[order[last - 1]] - 1])
+                self._in_bundle += last - done
+                done = last
+
+    def _bundle_end(self, index: int) -> int:
+        """The index after the last entry of the Bundle holding the index-th entry."""
+        number = bisect_right(self.starts, index)
+        return self.starts[number] if number < len(self.starts) else self.written
 
     def _manifests(self) -> None:
         files = [{"type": rtype, "url": f"{rtype}.ndjson", "count": n} for rtype, n in self.counts.items()]
@@ -279,9 +304,11 @@ class ReleaseWriter:
         self.end_bundle()
         self._manifests()
         findings: list[Finding] = []
-        for index, ref in self.pending:
-            text = ref.decode()
-            findings.append(finding("FHIR-FORWARD-REFERENCE" if ref in self.labels else "FHIR-REFERENCE-UNRESOLVED",
+        for index, ref in sorted(self.pending, key=lambda pair: pair[0]):
+            target, text = self._found.get(ref), ref.decode()
+            if target is not None and target < self._bundle_end(index):
+                continue  # written later, but in the same Bundle
+            findings.append(finding("FHIR-FORWARD-REFERENCE" if target is not None else "FHIR-REFERENCE-UNRESOLVED",
                                     self.where(index), [text], reference=text, release=self.release))
         findings += [finding("FHIR-DUPLICATE-RESOURCE", label, [label], resource=label, count=n + 1)
                      for label, n in self.duplicates.items()]

@@ -29,9 +29,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
-from trialbridge.converters.fhir_bundle import ENTRIES, FIRST_TYPE, ReleaseWriter, Serialised, bundle_order, serialise
+from trialbridge.converters.fhir_bundle import ENTRIES, FIRST_TYPE, ReleaseWriter, bundle_order
+from trialbridge.converters.fhir_chunk import Chunk, Placed, Serialised, labels_of, pack, serialise
 from trialbridge.mappings.fhir.common import FhirInput
 from trialbridge.mappings.studyid import registry_study_identifier
 from trialbridge.mappings.study import StudyInfo
@@ -40,11 +42,12 @@ from trialbridge.schemas.fhir_checks import RELEASES, check_resources
 from trialbridge.schemas.findings import Finding, finding
 
 # Build order = bundle order: the study level (the ResearchStudy first, then what it references), then
-# for each subject: Patient, ResearchSubject, MedicationAdministrations, AdverseEvents, disease responses
-# (Observations from RS), laboratory results (Observations from LB).
+# for each subject: Patient, ResearchSubject, its study Condition, Procedures (PR), MedicationAdministrations,
+# AdverseEvents, disease responses (Observations from RS), laboratory results (Observations from LB).
 STUDY_MODULES: tuple[str, ...] = ("research_study", "organization", "location", "practitioner", "group", "medication")
 SUBJECT_MODULES: tuple[str, ...] = (
-    "patient", "research_subject", "medication_administration", "adverse_event", "disease_response", "observation")
+    "patient", "research_subject", "condition", "procedure", "medication_administration", "adverse_event",
+    "disease_response", "observation")
 RESOURCE_MODULES: tuple[str, ...] = STUDY_MODULES + SUBJECT_MODULES
 BLOCK_SUBJECTS = 250
 WORKERS = min(os.cpu_count() or 1, 8)
@@ -52,31 +55,59 @@ WORKERS = min(os.cpu_count() or 1, 8)
 
 def fhir_input(registry: dict[str, Any], sdtm_tables: dict[str, pd.DataFrame],
                study: StudyInfo | None = None, loinc_names: dict[str, str] | None = None) -> FhirInput:
-    """The mappings' input: STUDYID from DM (the hub), else the registry's STUDYID rule (mappings/studyid.py)."""
+    """The mappings' input: STUDYID from DM (the hub), else from another domain, else the registry's STUDYID
+    rule (mappings/studyid.py)."""
     dm = sdtm_tables.get("DM")
     if dm is not None and len(dm) and "STUDYID" in dm:
         studyid = str(dm["STUDYID"].iloc[0])
-    else:
-        studyid = registry_study_identifier(registry)
+    else:  # no DM: another domain's STUDYID (the hub), else the registry's rule
+        studyid = next((str(t["STUDYID"].iloc[0]) for t in sdtm_tables.values() if "STUDYID" in t and len(t)),
+                       "") or registry_study_identifier(registry)
     return FhirInput(registry=registry, sdtm=sdtm_tables, studyid=studyid,
                      study=study if study is not None else StudyInfo(studyid=studyid or "STUDY"),
                      loinc_names=dict(loinc_names or {}))
 
 
 def block_count(inp: FhirInput, size: int) -> int:
-    """How many blocks of `size` DM subjects the input makes (1 without DM)."""
+    """How many blocks of `size` DM subjects the input makes (1 without DM; 0 without any SDTM table)."""
     dm = inp.sdtm.get("DM")
+    if not inp.sdtm:  # a registry record alone (trialbridge registry): no subjects, no subject-level blocks
+        return 0
     return max(1, -(-len(dm) // size)) if dm is not None and "USUBJID" in dm else 1
 
 
-def block_at(inp: FhirInput, index: int, size: int) -> FhirInput:
-    """Block `index`: `size` DM subjects (DM order), every table cut to their USUBJIDs (kept whole without)."""
+# Each table's rows by block: (row positions sorted by block, start of each block in them, 0..count).
+BlockRows = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def block_rows(inp: FhirInput, size: int) -> BlockRows:
+    """Where each block's rows are in each table with USUBJID (one pass per table, not one per block)."""
+    dm = inp.sdtm.get("DM")
+    if dm is None or "USUBJID" not in dm:
+        return {}
+    subjects = pd.Index(dm["USUBJID"].astype(object))
+    first = ~subjects.duplicated()  # a USUBJID twice in DM: its rows go to the block of its first row
+    unique, at = subjects[first], np.flatnonzero(first)
+    count = block_count(inp, size)
+    out: BlockRows = {}
+    for name, table in inp.sdtm.items():
+        if "USUBJID" in table:
+            found = unique.get_indexer(table["USUBJID"].astype(object))
+            block = np.where(found >= 0, at[found] // size, count)  # count: no DM subject, in no block
+            order = np.argsort(block, kind="stable")  # the table's row order within each block
+            out[name] = (order, np.searchsorted(block[order], np.arange(count + 1)))
+    return out
+
+
+def block_at(inp: FhirInput, index: int, size: int, rows: BlockRows | None = None) -> FhirInput:
+    """Block `index`: `size` DM subjects (DM order), every table cut to their USUBJIDs (kept whole without).
+    `rows`: `block_rows(inp, size)`, when already computed."""
     dm = inp.sdtm.get("DM")
     if dm is None or "USUBJID" not in dm:
         return inp
-    block = dm["USUBJID"].iloc[index * size:(index + 1) * size]
-    tables = {name: table[table["USUBJID"].isin(block)] if "USUBJID" in table else table
-              for name, table in inp.sdtm.items()}
+    rows = block_rows(inp, size) if rows is None else rows
+    tables = {name: table.iloc[rows[name][0][rows[name][1][index]:rows[name][1][index + 1]]]
+              if name in rows else table for name, table in inp.sdtm.items()}
     return FhirInput(registry=inp.registry, sdtm=tables, studyid=inp.studyid, study=inp.study,
                      loinc_names=inp.loinc_names)
 
@@ -129,62 +160,93 @@ def unplaced(inp: FhirInput, release: str, modules: Sequence[str] = RESOURCE_MOD
     return findings
 
 
-# One part for one release: resources serialised in bundle order, build findings, check findings (entry 0 on).
-Prepared = tuple[list[Serialised], list[Finding], list[Finding]]
+# One part: its resources packed to write (entries once, each release's place in them), and per release
+# the build findings and the check findings (entry 0 on; by `<Type>/<id>` when the part built a resource twice).
+Prepared = tuple[Chunk, dict[str, tuple[Placed, list[Finding], list[Finding]]]]
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource")
 _JOB: dict[str, Any] = {}  # what the forked workers read: the input, the releases, the block size
 
 
-def prepare(part: FhirInput, releases: Sequence[str], modules: Sequence[str]) -> dict[str, Prepared]:
-    """Build one part (the study level or a block of subjects) for each release, order, check, serialise."""
-    out: dict[str, Prepared] = {}
+def prepare(part: FhirInput, releases: Sequence[str], modules: Sequence[str]) -> Prepared:
+    """Build one part (the study level or a block of subjects) for each release, order, check, serialise, pack.
+
+    The cyclic garbage collector is paused meanwhile: the part makes millions of small dicts and lists
+    without cycles (freed by their reference counts), which would otherwise set off collections that walk
+    them all again and again (about a third of the build's time); it runs again once they are gone.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _prepare(part, releases, modules)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _prepare(part: FhirInput, releases: Sequence[str], modules: Sequence[str]) -> Prepared:
     done: dict[int, Serialised] = {}  # a resource R4 shares with R5 (no difference declared) is serialised once
     every = build_releases(part, releases, modules)  # alive until the end: the ids in `done` stay unique
-    for release, (resources, built) in every.items():
+    items: dict[str, list[Serialised]] = {}
+    checked: dict[str, list[Finding]] = {}
+    for release, (resources, _) in every.items():
         ordered = bundle_order(resources)
         fresh = [r for r in ordered if id(r) not in done]
         done.update(zip(map(id, fresh), serialise(fresh)))
-        out[release] = ([done[id(r)] for r in ordered], built, check_resources(ordered, release, "Bundle.entry"))
-    return out
+        items[release] = [done[id(r)] for r in ordered]
+        checked[release] = check_resources(ordered, release, "Bundle.entry")
+    chunk, placed = pack(items)
+    return chunk, {release: (placed[release], every[release][1],
+                             _by_id(checked[release], [item.label for item in items[release]])
+                             if placed[release].dropped else checked[release]) for release in every}
 
 
-def _prepare_block(index: int) -> dict[str, Prepared]:
-    return prepare(block_at(_JOB["inp"], index, _JOB["size"]), _JOB["releases"], SUBJECT_MODULES)
+def _prepare_block(index: int) -> Prepared:
+    return prepare(block_at(_JOB["inp"], index, _JOB["size"], _JOB["rows"]), _JOB["releases"], SUBJECT_MODULES)
 
 
-def prepared_blocks(inp: FhirInput, releases: Sequence[str], size: int, workers: int) -> Iterator[dict[str, Prepared]]:
+def _unplaced_job() -> dict[str, list[Finding]]:
+    return {release: unplaced(_JOB["inp"], release) for release in _JOB["releases"]}
+
+
+def prepared_blocks(inp: FhirInput, releases: Sequence[str], size: int, workers: int,
+                    aside: dict[str, list[Finding]] | None = None) -> Iterator[Prepared]:
     """Every block of subjects prepared, in block order: here one by one, or by `workers` forked processes.
 
     Building and checking a block depends on nothing but the block, so the result is the same either way;
     the workers inherit the input and the compiled validators from this process (fork), so only block
-    numbers and results (bytes and findings) travel.
+    numbers and results (bytes and findings) travel. With workers, `aside` (when given) receives each
+    release's `unplaced` findings, computed by a worker beside the blocks (they read the whole input).
     """
-    count = block_count(inp, size)
+    count, rows = block_count(inp, size), block_rows(inp, size)
     if workers <= 1 or count <= 1 or not sys.platform.startswith("linux"):  # fork is safe on Linux
-        yield from (prepare(block_at(inp, index, size), releases, SUBJECT_MODULES) for index in range(count))
+        yield from (prepare(block_at(inp, index, size, rows), releases, SUBJECT_MODULES) for index in range(count))
         return
-    _JOB.update(inp=inp, releases=list(releases), size=size)
+    _JOB.update(inp=inp, releases=list(releases), size=size, rows=rows)
     gc.freeze()  # the inherited objects stay out of the workers' collections: no copy-on-write of the heap
     try:
         with multiprocessing.get_context("fork").Pool(min(workers, count)) as pool:
             # at most `workers` + 1 blocks in flight: results never pile up in this process's memory
             ahead = min(workers, count) + 1
+            apart = pool.apply_async(_unplaced_job) if aside is not None else None
             pending = deque(pool.apply_async(_prepare_block, (index,)) for index in range(min(ahead, count)))
             for index in range(ahead, count + ahead):
                 result = pending.popleft().get()
                 if index < count:
                     pending.append(pool.apply_async(_prepare_block, (index,)))
                 yield result
+            if apart is not None and aside is not None:
+                aside.update(apart.get())
     finally:
         gc.unfreeze()
         _JOB.clear()
 
 
-def _anchor(inp: FhirInput, study: dict[str, Prepared]) -> str:
-    for release in study:
-        for item in study[release][0]:
-            if item.rtype == FIRST_TYPE:
-                return item.rid
+def _anchor(inp: FhirInput, study: Prepared) -> str:
+    for release in study[1]:
+        for label in labels_of(study[0], study[1][release][0]):
+            rtype, _, rid = label.decode().partition("/")
+            if rtype == FIRST_TYPE:
+                return rid
     return inp.studyid
 
 
@@ -197,7 +259,8 @@ def _warm(releases: Sequence[str]) -> None:
     terminology()
     for release in releases:
         fhir_fast.warm(release)
-        for rtype in ("Patient", "ResearchSubject", "MedicationAdministration", "AdverseEvent", "Observation"):
+        for rtype in ("Patient", "ResearchSubject", "Condition", "Procedure", "MedicationAdministration",
+                      "AdverseEvent", "Observation"):
             model_class(release, rtype)
 
 
@@ -210,37 +273,40 @@ def write_releases(inp: FhirInput, out_dir: Path, releases: Sequence[str], block
     anchor = _anchor(inp, study)
     findings: dict[str, list[Finding]] = {release: [] for release in releases}
     failures: set[Finding] = set()  # a module that fails fails in every block: reported once
+    aside: dict[str, list[Finding]] = {}  # unplaced(), when a worker computed it
     with ExitStack() as stack:
         writers = {release: stack.enter_context(ReleaseWriter(Path(out_dir), release, entries, bundle_type,
                                                               anchor, created)) for release in releases}
         for number, part in enumerate(chain([study], prepared_blocks(
-                inp, releases, block_subjects or BLOCK_SUBJECTS, workers if workers is not None else WORKERS))):
-            for release, (items, built, checked) in part.items():
+                inp, releases, block_subjects or BLOCK_SUBJECTS, workers if workers is not None else WORKERS, aside))):
+            chunk, releases_of = part
+            for release, (placed, built, checked) in releases_of.items():
                 writer = writers[release]
                 offset = writer.written
-                admitted = writer.admit(items)
-                if len(admitted) != len(items):  # a resource built twice was dropped: locate by its id
-                    checked = _by_id(checked, items)
+                if writer.overlaps(chunk, placed):  # a resource an earlier part wrote is dropped: locate by its id
+                    checked = _by_id(checked, labels_of(chunk, placed))
                 findings[release] += [f for f in built if f not in failures]
                 failures.update(built)
-                wrote = writer.write(admitted)  # first: the Bundles of the chunk are known once written
+                wrote = writer.write_chunk(chunk, placed)  # first: the Bundles of the chunk are known once written
                 findings[release] += writer.relocate(checked, offset) + wrote
                 if number == 0:
                     writer.end_bundle()  # the study level is a Bundle of its own
         for release, writer in writers.items():
             findings[release] += writer.finish()
-    return [f for release in releases
-            for f in findings[release] + [u for u in unplaced(inp, release) if u not in failures]]
+    for release in releases:
+        left = aside[release] if release in aside else unplaced(inp, release)
+        findings[release] += [u for u in left if u not in failures]
+    return [f for release in releases for f in findings[release]]
 
 
-def _by_id(findings: list[Finding], items: list[Serialised]) -> list[Finding]:
-    """Findings of a part with duplicates, located by `<Type>/<id>` (entry numbers would not match the files)."""
+def _by_id(findings: list[Finding], labels: list[bytes]) -> list[Finding]:
+    """Findings of a part with duplicates, located by `<Type>/<id>` (entry numbers would not match the files);
+    `labels`: the `<Type>/<id>` of the part's resources in entry order."""
     def move(f: Finding) -> Finding:
         match = _ENTRY.match(f.location)
         if not match:
             return f
-        item = items[int(match.group(1))]
-        return replace(f, location=f"{item.rtype}/{item.rid}" + f.location[match.end():])
+        return replace(f, location=labels[int(match.group(1))].decode() + f.location[match.end():])
     return [move(f) for f in findings]
 
 

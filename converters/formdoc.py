@@ -1,28 +1,33 @@
-"""The native record format page (docs/native-format.md), rendered from the JSON Schemas in schemas/native.
+"""The native record format page (docs/native-format.md): a spec's row schemas -> Markdown.
 
-The schemas are the single source of truth; this page is their human-readable view, and a test keeps
-the committed page equal to what this module renders. Run `python -m trialbridge.converters.formdoc >
-docs/native-format.md` after changing a schema.
+The schemas are the single source of truth; this page is their human-readable view (with the forms of
+the REVALLO example), and a test keeps the committed page equal to what this module renders. Run
+`python -m trialbridge.converters.formdoc examples/revallo/spec > docs/native-format.md` after changing a schema.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from trialbridge.schemas.native import FORM_NAMES, form_schema
+import sys
+from pathlib import Path
+
+from trialbridge.converters.readers.spec_files import read_spec
+from trialbridge.schemas.native import FormSchema
 
 INTRO = """# The native trial record format
 
-A native record folder is what trialbridge reads: the trial's registry record and its EDC export.
+A native record folder is what trialbridge reads: the trial's registry record, its EDC export (one CSV
+per form) and its study mapping specification. The spec's `sources` table names each form (format
+`native`), its file and the JSON Schema of its rows (see [study-spec.md](study-spec.md), `sources`):
 
 ```
 my-trial/
   registry.json          the ClinicalTrials.gov API v2 study record (as downloaded, unchanged)
-  enrolment.csv          one CSV per CRF form, as the EDC exports it
-  dosing.csv
-  adverse_events.csv
-  response.csv
-  laboratory.csv
-  end_of_study.csv
+  <form>.csv             one CSV per CRF form, as the EDC exports it
+  spec/
+    sources.csv          dataset, file, format=native, subject, schema, site, enrols
+    forms/<form>.schema.json   the JSON Schema of one row of each form
+    ...                  the other spec tables
 ```
 
 ## registry.json
@@ -33,16 +38,18 @@ own field names and enumerations; fields the schema does not model are accepted 
 
 ## The CSV files
 - UTF-8 (a byte-order mark is accepted), comma-separated, one header row, then one row per record.
-- Every file has exactly the columns listed below, in any order; an unknown or missing column is an error.
+- Every file has exactly the columns its schema lists, in that order; an unknown or missing column is an error.
 - An empty cell means "not collected". Codes are case-sensitive.
 - Dates are `YYYY-MM-DD`. Where the form allows a partial date (kind *partial-date*), `YYYY-MM`, `YYYY`,
   `UNK-MM-YYYY` (day unknown) and `UNK-UNK-YYYY` (day and month unknown) are accepted as well. Every date
   must be a real calendar date (`2012-02-30` is rejected).
+- The dataset that enrols subjects (`enrols` in the sources table) is the subject register: every other
+  row names an enrolled subject, at the site it was enrolled at; a date marked `x-not-before` does not
+  precede the dates it names (warnings).
 - Every problem is reported at once with its location `file:line:column` (the header is line 1) and the
   command exits with status 2 without writing anything.
 
-Each form is described by a JSON Schema of one row (`schemas/native/<form>.schema.json`): the tables
-below are rendered from those schemas.
+The forms below are those of the REVALLO example (`examples/revallo/spec/`), rendered from its schemas.
 """
 
 
@@ -87,11 +94,11 @@ def _conditions(schema: dict[str, Any]) -> list[str]:
     return lines
 
 
-def form_markdown(form: str) -> str:
-    schema = form_schema(form)
-    required = set(schema["required"])
-    out = [f"### {schema['x-file']}: {schema['title']}", "", schema["description"], "",
-           f"Unique key: {', '.join(schema['x-key'])}.", "",
+def form_markdown(form: FormSchema) -> str:
+    schema = form.schema
+    required = set(form.required)
+    out = [f"### {form.file}: {schema.get('title', form.name)}", "", schema.get("description", ""), "",
+           f"Unique key: {', '.join(form.key) or 'none'}.", "",
            "| column | kind | required | allowed values | meaning |", "|---|---|---|---|---|"]
     for name, prop in schema["properties"].items():
         desc = prop.get("description", "").replace("|", "\\|")
@@ -100,16 +107,25 @@ def form_markdown(form: str) -> str:
     rules = _conditions(schema)
     if rules:
         out += ["", "Conditional rules:", *rules]
-    if "x-units-by-code" in schema:
+    order = [f"- {later} is not before {earlier}." for earlier, later in form.not_before(qualified=False)]
+    order += [f"- {later} is not before the subject's {earlier}." for earlier, later in form.not_before(qualified=True)]
+    if order:
+        out += ["", "Date order (complete dates; warnings):", *order]
+    if form.units is not None:
         out += ["", "Unit of each test code (any other unit is rejected):", "",
-                "| LBCODE | unit |", "|---|---|"]
+                f"| {form.units[0]} | unit |", "|---|---|"]
         out += [f"| {code} | {', '.join(units)} |" for code, units in schema["x-units-by-code"].items()]
     return "\n".join(out) + "\n"
 
 
-def native_format_markdown() -> str:
-    return INTRO + "\n" + "\n".join(form_markdown(form) for form in FORM_NAMES)
+def native_format_markdown(spec: Path) -> str:
+    """The page, with the native forms of the spec at `spec` (a folder or workbook)."""
+    mapping, findings = read_spec(spec)
+    if mapping is None:
+        raise ValueError(f"{spec}: " + "; ".join(f.message for f in findings))
+    forms = [s.form for s in mapping.sources if s.format == "native" and s.form is not None]
+    return INTRO + "\n" + "\n".join(form_markdown(form) for form in forms)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(native_format_markdown(), end="")
+    print(native_format_markdown(Path(sys.argv[1])), end="")

@@ -25,6 +25,9 @@ from trialbridge.schemas.triage import triage
 from trialbridge.schemas.waivers import Waiver
 
 
+EDC_ACCOUNTING = ("ODM-FORM-COUNTS", "REDCAP-COUNTS", "SOURCE-EDC-COUNTS")
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What a command did: its findings, the exit code they imply, and a one-paragraph summary."""
@@ -47,19 +50,20 @@ def read_study(folder: Path, spec: Path | None = None) -> tuple[Trial | None, li
     if mapping is None:
         return None, findings
     native = [s for s in mapping.sources if s.format == "native"]
+    checked = native or [s for s in mapping.sources if s.form is not None or s.enrols]  # by the native reader
     forms: dict = {}
     registry: dict = {}
-    if native:
-        trial, found = read_native(folder)
+    raw = read_sources(folder, [s for s in mapping.sources if s.format != "native"])
+    if checked:
+        trial, found = read_native(folder, mapping, raw.datasets)
         findings += found
         if trial is None:
-            return None, findings
-        forms.update({s.name: trial.forms[s.name] for s in native if s.name in trial.forms})
+            return None, findings + raw.findings
+        forms.update(trial.forms)
         registry = trial.registry
-    raw = read_sources(folder, [s for s in mapping.sources if s.format != "native"])
     findings += raw.findings
     forms.update(raw.datasets)
-    if mapping.registry and not native:
+    if mapping.registry and not checked:
         record, found = read_registry(folder / mapping.registry)
         findings += found
         registry = record or {}
@@ -198,16 +202,15 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
 
 
 def fhir_study(study: StudyInfo, trial: Trial) -> StudyInfo:
-    """The StudyInfo the FHIR side reads: the spec's, plus the MedDRA version of the AE form (as define.xml has it)."""
+    """The StudyInfo the FHIR side reads: the spec's, with VERSION.MEDDRA the version the AE coding used (the
+    highest, as define.xml states it) rather than where the spec says to find it."""
     from dataclasses import replace
 
-    from trialbridge.converters.define import study_info as define_facts
+    from trialbridge.converters.define import trial_study_info
 
-    coded = next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None)
-    version = define_facts(trial.registry, coded).meddra_version
-    if not version or "VERSION.MEDDRA" in study.extra:
-        return study
-    return replace(study, extra={**study.extra, "VERSION.MEDDRA": version})
+    version = trial_study_info(trial).meddra_version
+    extra = {k: v for k, v in study.extra.items() if k != "VERSION.MEDDRA"}
+    return replace(study, extra={**extra, "VERSION.MEDDRA": version} if version else extra)
 
 
 def _convert_claimed(source: Path, out: Path, created: datetime | None, split_threshold: int | None,
@@ -297,6 +300,10 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     for name, counts in package.reconciliation.items():
         lines.append(f"  {name:24} read {counts['read']:>8,}  written {counts['written']:>8,}  "
                      f"rejected {counts['rejected']:>6,}  lost {counts['lost']:>4,}")
+    accounted = [f for f in findings if f.rule in EDC_ACCOUNTING]
+    if accounted:  # EDC exports: ItemData read = handed on, per form; values handed to the spec, per export
+        lines.append("EDC values accounted for (nothing lost):")
+        lines += [f"  {f.message}" for f in accounted]
     if dataset_json:
         lines.append(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the XPT files")
     if fhir_releases:

@@ -73,5 +73,6 @@ def read_command(source: Path, out: Path, dictionary: Path | None = None, force:
     lines = [f"read {source.name}: {len(read.datasets)} raw dataset(s)"]
     lines += [f"  {name[:40]:40} {len(table):>8,} rows  {read.values_read.get(name, 0):>10,} values  -> {files[name]}"
               for name, table in read.datasets.items()]
+    lines += [f"  {f.message}" for f in read.findings if f.rule in ACCOUNTING_RULES]  # per form: read = handed on
     lines.append(f"wrote {out}: the CSV files, counts.json, findings.json")
     return RunResult(findings, 0, "\n".join(lines))

@@ -221,12 +221,12 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
 def write_package_guide(sdtm_dir: Path, trial: Trial, records: dict[str, int], findings: list[Finding]) -> None:
     """The reviewer's guide skeleton (csdrg.md, csdrg.html; define.xml refers to it) of a package just
     written: its datasets and `records`, its TS, and `findings` as triaged (with waiver justifications)."""
-    from trialbridge.converters.define import study_info
+    from trialbridge.converters.define import trial_study_info
 
     spec = study_mapping(trial).sdtm
     ts = read_xpt(sdtm_dir / "ts.xpt")[0] if (sdtm_dir / "ts.xpt").is_file() else pd.DataFrame(
         columns=["TSPARMCD", "TSVAL", "TSVALNF"])
-    info = study_info(trial.registry, next((t for t in trial.forms.values() if "MEDDRAV" in t.columns), None))
+    info = trial_study_info(trial)
     facts = GuideFacts(spec=spec, records=records, ts=ts, findings=tuple(findings), registry=trial.registry,
                        dictionaries=info.dictionaries, extra_files=tuple(sorted(p.name for p in sdtm_dir.iterdir())))
     write_reviewers_guide(sdtm_dir, facts, info.study_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from contextlib import ExitStack
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
@@ -25,7 +24,8 @@ from trialbridge.converters.synth_course import (
 )
 from trialbridge.converters.synth_labs import INCLUSION, RESPONSES, VISITS, laboratory_rows
 from trialbridge.converters.synth_registry import FRENCH_SITES, Site, build_registry, registry_json_text
-from trialbridge.schemas.native import FORM_NAMES, REGISTRY_FILE, form_columns, form_file
+from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file, spec_files
+from trialbridge.schemas.native import REGISTRY_FILE
 
 BLOCK_SIZE = 10_000
 SUBJECTS_PER_SITE = 500
@@ -74,13 +74,20 @@ def write_synthetic(out: Path, n_subjects: int, seed: int) -> dict[str, int]:
 
 
 def write_spec(folder: Path) -> dict[str, int]:
-    """REVALLO's study mapping specification (the generator's package data, `revallo_spec/`) into `folder`."""
+    """REVALLO's study mapping specification (the generator's package data, `revallo_spec/`) into `folder`:
+    its tables (rows written per table) and the row schemas of its forms (`forms/`, 1 per schema)."""
     folder.mkdir()
     written = {}
-    for entry in sorted(resources.files("trialbridge.converters").joinpath("revallo_spec").iterdir(), key=lambda e: e.name):
+    for entry in sorted(spec_files().iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".csv"):
             (folder / entry.name).write_bytes(entry.read_bytes())
             written[f"spec/{entry.name}"] = entry.read_text(encoding="utf-8").count("\n") - 1
+    forms = spec_files().joinpath("forms")
+    (folder / "forms").mkdir()
+    for entry in sorted(forms.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            (folder / "forms" / entry.name).write_bytes(entry.read_bytes())
+            written[f"spec/forms/{entry.name}"] = 1
     return written
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trialbridge.schemas.native import form_columns
+from trialbridge.converters.synth_forms import form_columns
 
 MEDDRA_VERSION = "17.0"
 

@@ -64,7 +64,7 @@ def _records(records: Sequence[int], count: int) -> str:
 
 
 def _source(table: pd.DataFrame, position: int) -> str:
-    """`; first from dosing.csv:4` when the row carries provenance, else ""."""
+    """`; first from <raw file>.csv:4` when the row carries provenance, else ""."""
     if "_file" not in table.columns or not table["_file"].iloc[position]:
         return ""
     return f"; first from {table['_file'].iloc[position]}:{table['_line'].iloc[position]}"

@@ -41,3 +41,21 @@ class Trial:
 
     def row_counts(self) -> dict[str, int]:
         return {name: len(table) for name, table in self.forms.items()}
+
+    def meddra_versions(self) -> tuple[str, ...]:
+        """The MedDRA versions the AE coding used, lowest first, as the spec's study table states them:
+        `VERSION.MEDDRA` is a version (`26.0`), or `<raw dataset>.<column>` naming where each coded record
+        carries its version (the versions found there); () when the spec says nothing."""
+        stated = (self.mapping.study.extra.get("VERSION.MEDDRA", "") if self.mapping else "").strip()
+        dataset, _, column = stated.partition(".")
+        table = self.forms.get(dataset)
+        if not column or table is None:
+            return (stated,) if stated else ()
+        if column not in table.columns:
+            return ()
+        present = {v for v in table[column].astype(str) if v.strip()}
+        return tuple(sorted(present, key=_version_key))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())

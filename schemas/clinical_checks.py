@@ -74,32 +74,31 @@ def _found(rule: str, table: pd.DataFrame, dataset: str, variable: str, mask: np
 EVENT_DATES = (("AE", "AESTDTC"), ("EX", "EXSTDTC"), ("EX", "EXENDTC"), ("LB", "LBDTC"))
 
 
-def before_consent(tables: dict[str, pd.DataFrame], study: StudyInfo | None) -> list[Finding]:
+def _against_subject_date(tables: dict[str, pd.DataFrame], dated: tuple[tuple[str, str], ...], rule: str,
+                          reference: str, name: str, reference_first: bool) -> list[Finding]:
+    """Each record date of `dated` against the subject's DM `reference` date: flagged where the record comes
+    before it (`reference_first`: consent precedes everything) or after it (nothing follows death)."""
     dm = tables["DM"]
     found: list[Finding] = []
-    for dataset, variable in EVENT_DATES:
-        if dataset not in tables or variable == "EXENDTC" or variable not in tables[dataset].columns:
-            continue
-        table = tables[dataset]
-        date, consent = _text(table, variable), _per_subject(table, dm, "RFICDTC")
-        found += _found("CLIN-BEFORE-CONSENT", table, dataset, variable, before(date, consent),
-                        lambda r: (date.iloc[r], consent.iloc[r]), date=lambda r: date.iloc[r],
-                        consent=lambda r: consent.iloc[r])
-    return found
-
-
-def after_death(tables: dict[str, pd.DataFrame], study: StudyInfo | None) -> list[Finding]:
-    dm = tables["DM"]
-    found: list[Finding] = []
-    for dataset, variable in (*EVENT_DATES, ("DM", "RFXENDTC")):
+    for dataset, variable in dated:
         if dataset not in tables or variable not in tables[dataset].columns:
             continue
         table = tables[dataset]
-        date, death = _text(table, variable), _per_subject(table, dm, "DTHDTC")
-        found += _found("CLIN-AFTER-DEATH", table, dataset, variable, before(death, date),
-                        lambda r: (date.iloc[r], death.iloc[r]), date=lambda r: date.iloc[r],
-                        death=lambda r: death.iloc[r])
+        date, subject_date = _text(table, variable), _per_subject(table, dm, reference)
+        flagged = before(date, subject_date) if reference_first else before(subject_date, date)
+        found += _found(rule, table, dataset, variable, flagged, lambda r: (date.iloc[r], subject_date.iloc[r]),
+                        date=lambda r: date.iloc[r], **{name: lambda r: subject_date.iloc[r]})
     return found
+
+
+def before_consent(tables: dict[str, pd.DataFrame], study: StudyInfo | None) -> list[Finding]:
+    dated = tuple(pair for pair in EVENT_DATES if pair[1] != "EXENDTC")
+    return _against_subject_date(tables, dated, "CLIN-BEFORE-CONSENT", "RFICDTC", "consent", reference_first=True)
+
+
+def after_death(tables: dict[str, pd.DataFrame], study: StudyInfo | None) -> list[Finding]:
+    dated = (*EVENT_DATES, ("DM", "RFXENDTC"))
+    return _against_subject_date(tables, dated, "CLIN-AFTER-DEATH", "DTHDTC", "death", reference_first=False)
 
 
 def fatal_alive(tables: dict[str, pd.DataFrame], study: StudyInfo | None) -> list[Finding]:

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from trialbridge.schemas.sdtm_model import class_variable
+
 CT_VERSION = "2025-03-28"
 SDTMIG_VERSION = "3.4"
 
@@ -153,7 +155,7 @@ class Variable:
     name: str
     label: str
     type: str  # "Char" | "Num"
-    order: int
+    order: float  # SDTMIG's order; a variable the SDTM model adds sits between two (schemas/sdtm_model.py)
     core: str  # "Req" | "Exp" | "Perm"
     role: str
     codelist: str  # NCI C-code of the CDISC codelist the study uses, "" if none
@@ -239,6 +241,11 @@ class StudySpec:
         return [(q.where_value, q.label, q.where_value, q.origin) for q in self.qualifiers(supp)]
 
 
+def _order(text: str) -> float:
+    number = float(text)
+    return int(number) if number.is_integer() else number
+
+
 def _variable(dataset: str, row: pd.Series, use: dict[str, Any]) -> Variable:
     codelists = [c.strip() for c in row["CDISC CT Codelist Code(s)"].split(";") if c.strip()]
     codelist = use.get("codelist", codelists[0] if codelists else "")
@@ -248,7 +255,7 @@ def _variable(dataset: str, row: pd.Series, use: dict[str, Any]) -> Variable:
         name=row["Variable Name"],
         label=row["Variable Label"],
         type=row["Type"],
-        order=int(row["Variable Order"]),
+        order=_order(row["Variable Order"]),
         core=row["Core"],
         role=row["Role"],
         codelist="" if sponsor_terms else codelist,
@@ -265,6 +272,12 @@ def _build_dataset(name: str, model: str, uses: list[dict[str, Any]], keys: list
                    label: str | None = None) -> Dataset:
     ig = sdtmig_variables()
     rows = ig[ig["Dataset Name"] == model].set_index("Variable Name", drop=False)
+    meta = sdtmig_datasets().set_index("Dataset Name").loc[model]
+    added = {u["name"]: class_variable(ig, rows, model, meta["Class"], u["name"])
+             for u in uses if u["name"] not in rows.index}
+    if any(row is not None for row in added.values()):
+        rows = pd.concat([rows, pd.DataFrame([r for r in added.values() if r is not None])
+                          .set_index("Variable Name", drop=False)])
     unknown = [u["name"] for u in uses if u["name"] not in rows.index]
     if unknown:
         raise ValueError(f"the spec: {name} names variables SDTMIG {SDTMIG_VERSION} {model} lacks: {unknown}")
@@ -275,7 +288,6 @@ def _build_dataset(name: str, model: str, uses: list[dict[str, Any]], keys: list
     missing_keys = [k for k in keys if k not in {v.name for v in variables}]
     if missing_keys:
         raise ValueError(f"the spec: {name} keys {missing_keys} are not variables of the dataset")
-    meta = sdtmig_datasets().set_index("Dataset Name").loc[model]
     return Dataset(
         name=name,
         label=label or meta["Dataset Label"],

@@ -10,7 +10,8 @@ import pytest
 
 from trialbridge.converters.synth import write_spec
 from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry, registry_json_text
-from trialbridge.schemas.native import FORM_NAMES, REGISTRY_FILE, form_columns, form_file
+from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file
+from trialbridge.schemas.native import REGISTRY_FILE
 
 SITE = {"SITEID": "01"}  # REVALLO's one site, CHU Bordeaux
 

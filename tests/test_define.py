@@ -15,10 +15,15 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from trialbridge.converters.define import DEFINE_FILE, HTML_FILE, StudyInfo, plan_define, study_info, write_define
+from trialbridge.converters.define import (
+    DEFINE_FILE, HTML_FILE, StudyInfo, plan_define, planned_kinds, study_info, write_define,
+)
+from trialbridge.converters.synth_forms import revallo_forms
 from trialbridge.converters.define_facts import dataset_facts, facts_from_package
+from trialbridge.converters.readers.spec_files import read_spec
 from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry
 from trialbridge.converters.xpt import write_xpt
+from trialbridge.mappings.trial import Trial
 from trialbridge.schemas.define_checks import STYLESHEET_NAME, check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding
 from trialbridge.schemas.sdtm_spec import (
@@ -29,6 +34,8 @@ CREATED = datetime(2014, 10, 31, 17, 5, 9)
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",
       "xlink": "http://www.w3.org/1999/xlink"}
 RACE_NOTE = "Race is not collected: French law forbids recording it."
+
+REVALLO_SPEC = Path(__file__).resolve().parents[1] / "converters" / "revallo_spec"
 
 
 # ------------------------------------------------------------------------------- the mini package
@@ -154,7 +161,8 @@ def mini_tables() -> dict[str, pd.DataFrame]:
 
 STUDY = StudyInfo(study_id="REVALLO", name="REVALLO", description="Lenalidomide maintenance after allo-SCT",
                   protocol_name="CHUBX 2010/01 / NCT01421927", originator="University Hospital, Bordeaux",
-                  meddra_versions=("17.0",), ctcae_version="3.0")
+                  meddra_versions=("17.0",), ctcae_version="3.0",
+                  planned_kinds=planned_kinds(revallo_forms().values()))  # REVALLO's date columns
 
 
 def write_package(out: Path, tables: dict[str, pd.DataFrame] | None = None, spec: StudySpec | None = None,
@@ -394,10 +402,14 @@ def test_value_level_codelists_take_over_from_the_variable_codelist(tmp_path):
     assert check_define_against_data(tmp_path / DEFINE_FILE, tmp_path) == []
 
 
-def test_study_info_comes_from_the_registry_and_the_ae_form():
+def test_study_info_comes_from_the_registry_and_the_meddra_versions_the_spec_points_to():
     registry = build_registry(13, (REVALLO_SITE,))
-    ae = pd.DataFrame({"MEDDRAV": ["17.0", "", "16.1"]})
-    info = study_info(registry, ae)
+    mapping, _ = read_spec(REVALLO_SPEC)  # VERSION.MEDDRA = adverse_events.MEDDRAV: each coded record's version
+    trial = Trial(Path("."), registry, {"adverse_events": pd.DataFrame({"MEDDRAV": ["17.0", "", "16.1"]})}, mapping)
+    assert trial.meddra_versions() == ("16.1", "17.0")
+    literal = replace(mapping, study=replace(mapping.study, extra={**mapping.study.extra, "VERSION.MEDDRA": "26.0"}))
+    assert replace(trial, mapping=literal).meddra_versions() == ("26.0",)
+    info = study_info(registry, trial.meddra_versions())
     assert (info.study_id, info.protocol_name, info.ctcae_version) == ("REVALLO", "CHUBX 2010/01 / NCT01421927", "3.0")
     assert (info.meddra_versions, info.meddra_version) == (("16.1", "17.0"), "17.0")
 

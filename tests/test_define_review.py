@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from trialbridge.converters.cli import main
-from trialbridge.converters.define import build_define, plan_define, study_info
+from trialbridge.converters.define import build_define, plan_define, study_info, trial_study_info
 from trialbridge.converters.define_facts import facts_from_package
 from trialbridge.converters.native_reader import read_native
 from trialbridge.schemas.define_checks import define_schema
@@ -108,7 +108,7 @@ def test_crf_pages_and_the_reviewers_guide_are_referenced_and_valid(sdtm):
     spec = replace(spec, datasets={**spec.datasets, "DM": replace(dm, variables=tuple(
         sex if v.name == "SEX" else v for v in dm.variables))})
     trial, _ = read_native(REVALLO)
-    plan = plan_define(spec, facts_from_package(sdtm, spec), study_info(trial.registry, trial.forms["adverse_events"]),
+    plan = plan_define(spec, facts_from_package(sdtm, spec), trial_study_info(trial),
                        reviewers_guide="csdrg.html")
     tree = build_define(plan, datetime(2015, 7, 23), study_info(trial.registry))
     root = tree.getroot()

@@ -14,7 +14,7 @@ from jsonschema import Draft6Validator
 
 from trialbridge.converters.synth_registry import FRENCH_SITES, REVALLO_SITE, build_registry
 from trialbridge.mappings.fhir import group, location, organization, practitioner, research_study
-from trialbridge.mappings.study import StudyInfo, Treatment
+from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.mappings.fhir.common import SYSTEM_NCT, SYSTEM_ORG_STUDY_ID, SYSTEM_SITEID, FhirInput, resource_id
 from trialbridge.mappings.fhir.practitioner import human_name
 from trialbridge.mappings.fhir.registry import XVER, leaves, pattern
@@ -44,7 +44,8 @@ def revallo_sdtm() -> dict[str, pd.DataFrame]:
 
 def revallo() -> FhirInput:
     study = StudyInfo(studyid="REVALLO", treatments=(Treatment(name="LENALIDOMIDE", unii="F0P408N6V4", rxnorm="342369",
-                                                              atc="L04AX04"),))  # as the study specification declares
+                                                              atc="L04AX04"),),
+                      conditions=(Condition("Multiple Myeloma", "109989006", "D009101"),))  # as the study spec declares
     return FhirInput(build_registry(13, (REVALLO_SITE,)), revallo_sdtm(), "REVALLO", study)
 
 
@@ -203,6 +204,13 @@ def test_r5_condition_and_focus_are_coded():
     assert {("http://www.nlm.nih.gov/research/umls/rxnorm", "342369"), ("http://www.whocc.no/atc", "L04AX04"),
             ("https://www.nlm.nih.gov/mesh", "D000077269")} <= codes(drug["concept"])
     assert drug["reference"]["reference"] == f"Medication/{resource_id('Medication', 'LENALIDOMIDE')}"
+
+
+def test_the_snomed_code_of_a_condition_comes_only_from_the_study_spec():
+    record = revallo()
+    unstated = FhirInput(record.registry, record.sdtm, "REVALLO", StudyInfo(studyid="REVALLO"))
+    study = one(tuple(research_study.build(unstated, "R5")), "ResearchStudy")
+    assert codes(study["condition"][0]) == {("https://www.nlm.nih.gov/mesh", "D009101")}
 
 
 def test_r5_derived_mesh_ancestors_are_keywords_coded_where_the_record_gives_the_id():

@@ -11,15 +11,15 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from trialbridge.schemas.findings import Finding
-from trialbridge.schemas.native import FORM_NAMES, form_columns, form_file, form_schema
+from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file, form_schema, revallo_form
 from trialbridge.schemas.native_checks import (
     SCHEMA_RULES,
     UnsupportedSchema,
     calendar_problems,
-    check_form,
     parse_conditionals,
-    units_columns,
 )
+from trialbridge.schemas.native import units_columns
+from trialbridge.schemas.native_rows import check_form as check_schema_form
 
 from conftest import VALID_ROWS
 
@@ -29,6 +29,10 @@ TRICKY = ["", " ", "x", "01", "001", " 001", "0001", "01\n", "1", "0", "-1", "1.
           "UNK-UNK-2012", "UNK-13-2012", "12/03/2012", "Y", "N", "y", "DEATH", "DISCONTINUED", "NOT DONE",
           "ACUTE", "M01", "M13", "EOT", "CR", "cr", "10/10", ">95", "<3.3", "17.0", "mg/j", "g/L", "é" * 201,
           "a" * 401]
+
+
+def check_form(form: str, table: pd.DataFrame) -> list[Finding]:
+    return check_schema_form(revallo_form(form), table)
 
 
 def as_table(form: str, rows: list[dict[str, str]]) -> pd.DataFrame:
@@ -95,7 +99,7 @@ def test_generated_rows_agree_with_jsonschema(tmp_path: Path) -> None:
     from trialbridge.converters.native_reader import read_form
 
     for form in FORM_NAMES:
-        table, _ = read_form(tmp_path / form_file(form), form)
+        table, _ = read_form(tmp_path / form_file(form), revallo_form(form))
         assert table is not None
         assert_agrees_with_jsonschema(form, table)
 
@@ -132,8 +136,8 @@ def test_range_units_and_keys_on_schema_valid_rows() -> None:
 
 
 def test_units_by_code_relates_the_code_and_unit_columns() -> None:
-    assert units_columns("laboratory") == ("LBCODE", "LBUNIT")
-    assert units_columns("dosing") is None
+    assert units_columns(form_schema("laboratory"), "laboratory") == ("LBCODE", "LBUNIT")
+    assert units_columns(form_schema("dosing"), "dosing") is None
 
 
 @pytest.mark.parametrize("entry", [

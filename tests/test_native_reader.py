@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from trialbridge.converters import native_reader
-from trialbridge.converters.native_reader import read_native, scan_records
+from trialbridge.converters import csv_records as native_reader  # the byte scan of the native reader
+from trialbridge.converters.csv_records import scan_records
+from trialbridge.converters.native_reader import read_native
 from trialbridge.schemas.findings import Finding, has_errors
-from trialbridge.schemas.native import FORM_NAMES, form_columns
+from trialbridge.converters.synth_forms import FORM_NAMES, form_columns
 
 from conftest import NativeFolder
 

@@ -74,6 +74,7 @@ def test_the_revallo_spec_reads_as_csv_folder_and_xlsx_workbook_alike(tmp_path):
     pytest.importorskip("openpyxl")
     folder_mapping, _ = read_spec(EXAMPLE / "spec")
     workbook = tmp_path / "spec.xlsx"
+    shutil.copytree(EXAMPLE / "spec" / "forms", tmp_path / "forms")  # row schemas sit beside the workbook
     with pd.ExcelWriter(workbook, engine="openpyxl") as writer:
         for table in sorted((EXAMPLE / "spec").glob("*.csv")):
             pd.read_csv(table, dtype=str, keep_default_na=False).to_excel(writer, sheet_name=table.stem, index=False)

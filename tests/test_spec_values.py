@@ -92,3 +92,29 @@ def test_study_sources_and_mappings_alone_are_a_whole_spec(tmp_path):
     assert dm.names == ["STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "SEX", "COUNTRY"]  # SDTMIG order
     assert {v.name: v.origin for v in dm.variables}["USUBJID"] == "Derived"  # a template over raw columns
     assert dm.variable("SEX").source == "dm_raw.csv IT.SEX"
+
+
+def test_reference_dates_come_straight_from_a_raw_dataset(tmp_path):
+    tables = dict(TABLES)
+    tables["sources"] += "ec_raw,ec_raw.csv,csv,\",\",.,utf-8,,PATNUM,\n"
+    tables["mappings"] += ("DM,RFXSTDTC,derive_first_dtc,ec_raw,IT.ECSTDAT,,,,format=dd-MMM-yyyy,first dose\n"
+                           "DM,RFXENDTC,derive_last_dtc,ec_raw,IT.ECENDAT;IT.ECSTDAT,,,,format=dd-MMM-yyyy,last dose\n")
+    tables.pop("datasets"), tables.pop("variables")
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    for name, text in tables.items():
+        (spec / f"{name}.csv").write_text(text, encoding="utf-8")
+    mapping, findings = read_spec(spec)
+    assert mapping is not None, [f.message for f in findings]
+    dm_raw = pd.DataFrame({"PATNUM": ["701-1015", "701-1023"], "COUNTRY": ["USA", "USA"], "IT.SEX": ["F", "M"],
+                           "_file": "dm_raw.csv", "_line": ["2", "3"]})
+    ec_raw = pd.DataFrame({"PATNUM": ["701-1015", "701-1015", "701-1023"],
+                           "IT.ECSTDAT": ["02-Jan-2014", "20-Dec-2013", "31-Feb-2014"],
+                           "IT.ECENDAT": ["", "01-Jan-2014", ""],
+                           "_file": "ec_raw.csv", "_line": ["2", "3", "4"]})
+    result = run_mapping(mapping, {"dm_raw": dm_raw, "ec_raw": ec_raw}, {})
+    dm = result.tables["DM"]
+    assert dm["RFXSTDTC"].tolist() == ["2013-12-20", ""]       # 31 Feb is no date: reported, not used
+    assert dm["RFXENDTC"].tolist() == ["2014-01-02", ""]       # the end date, else the start date, latest
+    bad = [f for f in result.findings if f.rule == "SPEC-DATE-FORMAT"]
+    assert {f.location for f in bad} == {"ec_raw.csv:4:IT.ECSTDAT"}

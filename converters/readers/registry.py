@@ -2,7 +2,7 @@
 
 A path may be a file or a folder (its `*.json` and `*.xml` files, in name order, not recursive). A file
 is recognised by its content, not its name: JSON (API v2 study or search page, classic v1 response or
-Study) or XML (a `<clinical_study>`, or any element holding several). XML goes through the one safe
+Study; NDJSON with one API v2 study per line) or XML (a `<clinical_study>`, or any element holding several). XML goes through the one safe
 parser (`schemas/safe_xml.py`: no DTD, no entities, no network; entity declarations refused). A file that cannot be read is
 an error finding for that file only; the other files are still read.
 """
@@ -69,11 +69,15 @@ def read_file(path: Path) -> RegistryFile:
 
 def _read_json(path: Path, data: bytes) -> RegistryFile:
     try:
-        document = json.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
+        document = json.loads(text)
     except UnicodeDecodeError as error:
         return _unreadable(path, f"not UTF-8 text (byte {error.start})")
     except json.JSONDecodeError as error:
-        return _unreadable(path, f"JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}")
+        lines = _ndjson(text) if error.msg == "Extra data" else None
+        if lines is None:
+            return _unreadable(path, f"JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}")
+        document = lines
     try:
         studies = list(split_json(document))
     except ValueError as error:
@@ -83,6 +87,14 @@ def _read_json(path: Path, data: bytes) -> RegistryFile:
     records = [normalise(form, study, f"{path.name}#{place}" if place else path.name) for form, place, study in studies
                if isinstance(study, dict)]
     return RegistryFile(path, records=records)
+
+
+def _ndjson(text: str) -> list | None:
+    """NDJSON (one API v2 study per line, as bulk downloads write it) as a list; None when a line is no JSON."""
+    try:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError:
+        return None
 
 
 def _read_xml(path: Path, data: bytes) -> RegistryFile:

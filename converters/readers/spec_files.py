@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from trialbridge.converters.readers.source_schemas import enrols, with_schemas
 from trialbridge.converters.readers.spec_metadata import infer_metadata
 from trialbridge.mappings.spec.model import Source, SpecLocation, Step, StudyMapping
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
@@ -39,6 +40,8 @@ TABLES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("study", "sources", "mappings")  # datasets, variables, methods: inferred when left out
 SPEC_FOLDER = "spec"  # the spec's place inside an input folder when --spec is not given
+WHERE = "_where"  # optional column of a translated table (sdtm.oak's spec): the row's original `file:row`
+ALIASES = "_columns"  # ... and which of its columns each spec column came from (`source_variable=raw_variable; ...`)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -84,8 +87,16 @@ def _rows(tables: dict[str, tuple[pd.DataFrame, str]], key: str) -> list[tuple[d
     if key not in tables:
         return []
     frame, where = tables[key]
-    return [({c: str(v).strip() for c, v in row.items()}, SpecLocation(where, i + 2))
+    return [({c: str(v).strip() for c, v in row.items() if c not in (WHERE, ALIASES)}, _location(row, where, i + 2))
             for i, row in enumerate(frame.to_dict("records"))]
+
+
+def _location(row: dict[str, Any], where: str, line: int) -> SpecLocation:
+    """The row's place: its position in the table, or a translated table's `_where` (`file:row`)."""
+    text = str(row.get(WHERE, "") or "")
+    file, _, number = text.rpartition(":")
+    aliases = tuple(_pairs(str(row.get(ALIASES, "") or "")))
+    return SpecLocation(file, int(number), aliases) if file and number.isdigit() else SpecLocation(where, line)
 
 
 def _arguments(text: str) -> tuple[tuple[str, str], ...]:
@@ -96,6 +107,11 @@ def _arguments(text: str) -> tuple[tuple[str, str], ...]:
             key, _, value = part.partition("=")
             pairs.append((key.strip().lower(), value.strip()))
     return tuple(pairs)
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """`RAW=NAME; RAW2=NAME2` -> pairs (a raw column read under the name the spec uses)."""
+    return tuple((a.strip(), b.strip()) for a, _, b in (p.partition("=") for p in text.split(";")) if a.strip() and b.strip())
 
 
 def _study(tables: dict[str, tuple[pd.DataFrame, str]]) -> tuple[StudyInfo, dict[str, str]]:
@@ -160,13 +176,18 @@ def _design_findings(tables: dict[str, tuple[pd.DataFrame, str]]) -> list[Findin
 def build_mapping(tables: dict[str, tuple[pd.DataFrame, str]], origin: str) -> tuple[StudyMapping | None, list[Finding]]:
     """The `StudyMapping` of the tables read; None with findings when the SDTM metadata is inconsistent."""
     study, facts = _study(tables)
-    findings: list[Finding] = _design_findings(tables)
     sources = tuple(
         Source(name=row["dataset"], file=row["file"], format=(row.get("format") or "csv").lower(),
                delimiter=row.get("delimiter") or ",", decimal=row.get("decimal") or ".",
                encoding=row.get("encoding") or "utf-8", sheet=row.get("sheet", ""), subject=row.get("subject", ""),
-               schema=row.get("schema", ""), where=where)
+               schema=row.get("schema", ""), rename=_pairs(row.get("rename", "")), where=where,
+               site=row.get("site", ""), enrols=enrols(row.get("enrols", "")))
         for row, where in _rows(tables, "sources"))
+    origin_path = Path(origin)
+    sources, findings = with_schemas(sources, origin_path if origin_path.is_dir() else origin_path.parent)
+    findings = _design_findings(tables) + findings
+    if any(f.severity == "error" for f in findings):
+        return None, findings
     steps = tuple(
         Step(domain=row["domain"].upper(), variable=row["variable"], algorithm=row["algorithm"].lower(),
              source=row.get("source", ""), source_variable=row.get("source_variable", ""),

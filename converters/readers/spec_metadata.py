@@ -22,6 +22,8 @@ from __future__ import annotations
 import pandas as pd
 
 from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.sdtm_checks_sdtmig import CODELIST_BY_CATEGORY
+from trialbridge.schemas.sdtm_model import class_variable
 from trialbridge.schemas.sdtm_spec import sdtmig_datasets, sdtmig_variables
 
 Tables = dict[str, tuple[pd.DataFrame, str]]
@@ -65,6 +67,14 @@ def _qualifiers(tables: Tables) -> set[tuple[str, str]]:
         return set()
     frame = tables["supp"][0]
     return {(str(d).strip().upper(), str(q).strip()) for d, q in zip(frame["dataset"], frame["qnam"])}
+
+
+def model_allows(domain: str, variable: str) -> bool:
+    """Whether the SDTM model lets the domain take a variable its SDTMIG table does not list (VISITNUM in DS)."""
+    ig = sdtmig_variables()
+    own = ig[ig["Dataset Name"] == domain]
+    classes = sdtmig_datasets().set_index("Dataset Name")["Class"]
+    return not own.empty and class_variable(ig, own, domain, classes.get(domain, ""), variable) is not None
 
 
 def _origin(row: dict[str, str], domain: str, variable: str, raw_file: str, built: list[str]) -> dict[str, str]:
@@ -156,7 +166,7 @@ def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
                 continue
             if (f"SUPP{domain}", variable) in qualifiers:
                 continue
-            if (domain, variable) not in known:
+            if (domain, variable) not in known and not model_allows(domain, variable):
                 findings.append(finding("SPEC-UNKNOWN-VARIABLE", f"{where}:variable", [variable], domain=domain,
                                         variable=variable))
                 continue
@@ -178,6 +188,17 @@ def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
         blank = dict.fromkeys(VARIABLE_COLUMNS, "")
         rows = [{**blank, "dataset": d, "variable": v, **use} for (d, v), use in filled.items()]
         rows += [{**blank, "dataset": "SUPPQUAL", "variable": v, "origin": o} for v, o in SUPPQUAL] if supp_domains else []
+        levels = []
+        for row in rows:  # SDTMIG: the codelist of DSDECOD depends on DSCAT; one value-level entry per category
+            category, by_value = CODELIST_BY_CATEGORY.get((row["dataset"], row["variable"]), ("", {}))
+            if category and "value_level" not in tables:
+                row["codelist"] = ""
+                levels += [{"dataset": row["dataset"], "variable": row["variable"], "where_variable": category,
+                            "where_value": value, "type": "text", "label": "", "unit": "", "origin": row["origin"],
+                            "method": row["method"], "codelist": codelist, "source": row["source"], "comment": ""}
+                           for value, codelist in by_value.items()]
+        if levels:
+            out["value_level"] = (pd.DataFrame(levels, dtype=object), "value_level (inferred from the mappings)")
         variables = pd.DataFrame(rows, columns=list(VARIABLE_COLUMNS), dtype=object)
         out["variables"] = (variables, "variables (inferred from the mappings)")
         given = tables.get("methods", (pd.DataFrame(columns=["id", "description"]), ""))[0]

@@ -6,6 +6,9 @@ and `odm`/`redcap` when those readers are installed (the item group / instrument
 cell becomes text exactly as written: numbers from SAS files without a trailing `.0`, dates of SAS
 date formats as ISO 8601. A file that is missing or unreadable, or that lacks the declared subject
 column, is a finding with its place; nothing is dropped (the count of non-empty values read is kept).
+An EDC export named by several sources is read once; per export, `SOURCE-EDC-COUNTS` says how many values
+were read and handed to the spec's sources, and each raw dataset no source names is a `SOURCE-EDC-UNUSED`
+warning with its value count (besides the reader's own per-form accounting, ODM-FORM-COUNTS / REDCAP-COUNTS).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.provenance import SOURCE_FILE, SOURCE_LINE
 
 FORMATS = ("csv", "xlsx", "sas7bdat", "xpt", "odm", "redcap", "native")
+EDC_FORMATS = ("odm", "redcap")
 
 
 def _stamp(table: pd.DataFrame, file: str, first_line: int) -> pd.DataFrame:
@@ -73,14 +77,17 @@ def _read_sas(path: Path, source: Source) -> pd.DataFrame:
     return _stamp(table, path.name, 1)
 
 
-def read_source(folder: Path, source: Source) -> tuple[pd.DataFrame | None, list[Finding]]:
-    """One declared raw source as a raw dataset, or None with the findings that say why."""
+def read_source(folder: Path, source: Source, cache: dict[str, RawRead] | None = None
+                ) -> tuple[pd.DataFrame | None, list[Finding]]:
+    """One declared raw source as a raw dataset, or None with the findings that say why. An EDC export is
+    read once per `cache` (its file-level findings come with the first source that reads it)."""
     path = folder / source.file
     where = source.where.at("file")
     if source.format not in FORMATS:
         return None, [finding("SOURCE-FORMAT", where, [source.format], format=source.format, known=", ".join(FORMATS))]
     if not path.is_file():
         return None, [finding("SOURCE-MISSING", where, [source.file], dataset=source.name, file=str(path))]
+    found: list[Finding] = []
     try:
         if source.format == "csv":
             table = _read_csv(path, source)
@@ -89,20 +96,27 @@ def read_source(folder: Path, source: Source) -> tuple[pd.DataFrame | None, list
         elif source.format in ("sas7bdat", "xpt"):
             table = _read_sas(path, source)
         else:
-            return _read_edc(path, source)
+            edc, found = _read_edc(path, source, {} if cache is None else cache)
+            if edc is None:
+                return None, found
+            table = edc
     except (UnicodeDecodeError, LookupError) as error:
         return None, [finding("SOURCE-UNREADABLE", path.name, [path.name], file=path.name,
                               error=f"not {source.encoding} text ({error})")]
     except Exception as error:  # any parser's failure on a damaged file is a finding about that file
         return None, [finding("SOURCE-UNREADABLE", path.name, [path.name], file=path.name, error=str(error)[:300])]
+    if source.rename:
+        table = table.rename(columns=dict(source.rename))
     if source.subject and source.subject not in table.columns:
-        return None, [finding("SOURCE-SUBJECT", source.where.at("subject"), [source.subject], dataset=source.name,
-                              column=source.subject, file=path.name, columns=", ".join(table.columns[:30]))]
-    return table, []
+        return None, found + [finding("SOURCE-SUBJECT", source.where.at("subject"), [source.subject],
+                                      dataset=source.name, column=source.subject, file=path.name,
+                                      columns=", ".join(table.columns[:30]))]
+    return table, found
 
 
-def _read_edc(path: Path, source: Source) -> tuple[pd.DataFrame | None, list[Finding]]:
-    """An ODM or REDCap export: the item group (or instrument) the spec names in `sheet`."""
+def _read_edc(path: Path, source: Source, cache: dict[str, RawRead]) -> tuple[pd.DataFrame | None, list[Finding]]:
+    """An ODM or REDCap export: the item group (or instrument) the spec names in `sheet` (a copy: sources
+    of the same file share one read)."""
     try:
         if source.format == "odm":
             from trialbridge.converters.readers.odm import read_odm as reader  # type: ignore[attr-defined]
@@ -110,13 +124,38 @@ def _read_edc(path: Path, source: Source) -> tuple[pd.DataFrame | None, list[Fin
             from trialbridge.converters.readers.redcap import read_redcap as reader  # type: ignore[attr-defined]
     except ImportError:
         return None, [finding("SOURCE-FORMAT", source.where.at("format"), [source.format], format=source.format,
-                              known=", ".join(f for f in FORMATS if f not in ("odm", "redcap")))]
-    result: RawRead = reader(path)
+                              known=", ".join(f for f in FORMATS if f not in EDC_FORMATS))]
+    key = str(path.resolve())
+    first = key not in cache
+    if first:
+        cache[key] = reader(path)
+    result = cache[key]
+    found = list(result.findings) if first else []
     if source.sheet not in result.datasets:
-        return None, result.findings + [finding("SOURCE-SHEET", source.where.at("sheet"), [source.sheet],
-                                                dataset=source.name, sheet=source.sheet, file=path.name,
-                                                known=", ".join(result.datasets))]
-    return result.datasets[source.sheet], result.findings
+        return None, found + [finding("SOURCE-SHEET", source.where.at("sheet"), [source.sheet],
+                                      dataset=source.name, sheet=source.sheet, file=path.name,
+                                      known=", ".join(result.datasets))]
+    return result.datasets[source.sheet].copy(), found
+
+
+def edc_handover(sources: list[Source], cache: dict[str, RawRead], folder: Path) -> list[Finding]:
+    """Per EDC export: the values read, those handed to the spec's sources, and each raw dataset no source
+    names (its values are not converted: a warning, never a silent loss)."""
+    findings: list[Finding] = []
+    for file in dict.fromkeys(s.file for s in sources if s.format in EDC_FORMATS):
+        read = cache.get(str((folder / file).resolve()))
+        if read is None:
+            continue
+        named = {s.sheet for s in sources if s.format in EDC_FORMATS and s.file == file}
+        total = sum(read.values_read.values())
+        handed = sum(n for name, n in read.values_read.items() if name in named)
+        for name in (n for n in read.datasets if n not in named):
+            findings.append(finding("SOURCE-EDC-UNUSED", f"{file}:{name}", [name], file=file, dataset=name,
+                                    rows=len(read.datasets[name]), cells=read.values_read.get(name, 0)))
+        findings.append(finding("SOURCE-EDC-COUNTS", file, [], file=file, read=total, handed=handed,
+                                unused=total - handed, datasets=len(named & set(read.datasets)),
+                                of=len(read.datasets)))
+    return findings
 
 
 def read_sources(folder: Path, sources: list[Source]) -> RawRead:
@@ -124,10 +163,11 @@ def read_sources(folder: Path, sources: list[Source]) -> RawRead:
     datasets: dict[str, pd.DataFrame] = {}
     findings: list[Finding] = []
     counts: dict[str, int] = {}
+    cache: dict[str, RawRead] = {}
     for source in sources:
-        table, found = read_source(folder, source)
+        table, found = read_source(folder, source, cache)
         findings += found
         if table is not None:
             datasets[source.name] = table
             counts[source.name] = values_in(table)
-    return RawRead(datasets, findings, counts)
+    return RawRead(datasets, findings + edc_handover(sources, cache, folder), counts)

@@ -29,8 +29,8 @@ R5 rules (AE variable -> element; codes and where they come from):
   A GVHD qualifier describes the event itself, so it is not a contributingFactor (a cause).
 Not carried, each derivable and kept in SDTM: AEHLT/AEHLGT/AESOC/AEBODSYS (the MedDRA hierarchy of the PT),
 AESTDY/AEENDY, EPOCH, AEENTPT (the time point of AEENRTPT), AESPID (the CRF line). The MedDRA version is
-not an SDTM variable: it comes from StudyInfo.extra VERSION.MEDDRA (the AE form's MEDDRAV, as define.xml
-has it) into Coding.version; without it, finding FHIR-AE-MEDDRA-VERSION.
+not an SDTM variable: it comes from StudyInfo.extra VERSION.MEDDRA (the column the AE form's row schema
+marks `x-version-of: MedDRA`, as define.xml has it) into Coding.version; without it, finding FHIR-AE-MEDDRA-VERSION.
 - mitigatingAction: AEACN as its CDISC C66767 NCI concept (R4: no element, the note keeps it);
 - supportingInfo: each SUPPAE qualifier (REVALLO: GVHD type, GVHD grade, steroid-refractory) coded: system
   "<sponsor namespace>/suppae/<qnam>", code QVAL, text "<QLABEL>: <QVAL>" (R4: no element, the note keeps it);

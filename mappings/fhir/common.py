@@ -144,18 +144,33 @@ def sdtm_columns(inp: FhirInput, dataset: str, char: Sequence[str], num: Sequenc
     return out
 
 
+def per_value(values: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`convert(values)` computed once per distinct value (a study has far fewer dates than results)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    converted = convert(pd.Series(uniques, dtype=values.dtype)).to_numpy(dtype=object)
+    return pd.Series(converted[codes], index=values.index, dtype=object)
+
+
+def _fhir_date(values: pd.Series) -> pd.Series:
+    return values.astype(str).str.extract(_FHIR_DATE, expand=False).fillna("").astype(object)
+
+
+def _fhir_datetime(values: pd.Series) -> pd.Series:
+    text = values.astype(str)
+    full = text.str.match(_FHIR_DATETIME_FULL)
+    return text.where(full, _fhir_date(text)).astype(object)
+
+
 def fhir_date(values: pd.Series) -> pd.Series:
     """SDTM ISO 8601 dates (--DTC, maybe partial) as FHIR `date`: the leading YYYY[-MM[-DD]] part,
     as precise as collected ("1958-03" stays "1958-03"; "1958---15" becomes "1958"); "" when none."""
-    return values.astype(str).str.extract(_FHIR_DATE, expand=False).fillna("").astype(object)
+    return per_value(values, _fhir_date)
 
 
 def fhir_datetime(values: pd.Series) -> pd.Series:
     """SDTM ISO 8601 --DTC as FHIR `dateTime`: kept whole when it is a complete date-time with seconds
     and a time zone, else its date part (FHIR requires a zone whenever a time is given)."""
-    text = values.astype(str)
-    full = text.str.match(_FHIR_DATETIME_FULL)
-    return text.where(full, fhir_date(text)).astype(object)
+    return per_value(values, _fhir_datetime)
 
 
 def shortened(values: pd.Series, converted: pd.Series) -> pd.Series:

@@ -12,6 +12,8 @@ Rules (`eligibilityModule` -> Group):
 - description (markdown): the page's eligibility summary (ages with the registry's age groups, sexes,
   gender-based eligibility, healthy volunteers), then the inclusion/exclusion text verbatim, then the
   study population and sampling method of an observational study.
+- meta.profile: the core profile `groupdefinition` (PROFILE) the group conforms to: membership definitional
+  (R4: actual false) with no member, and (R5) at least one characteristic; checked by the FHIR judge.
 R4 (`R4`): `membership` becomes `actual` (definitional -> false); R4 Group has no `description`, so it
 travels in the R5 cross-version extension `extension-Group.description` (valueMarkdown).
 """
@@ -50,7 +52,8 @@ SEXES: dict[str, dict] = {
     "MALE": concept(coding(GENDER, "male", "Male"), text="Male"),
 }
 UCUM_BY_AGE_UNIT = {"Year": "a", "Month": "mo", "Week": "wk", "Day": "d", "Hour": "h", "Minute": "min"}
-ELEMENTS_R4 = ("resourceType", "id", "text", "extension", "identifier", "active", "type", "actual", "code", "name",
+PROFILE = "http://hl7.org/fhir/StructureDefinition/groupdefinition"  # FHIR core, R4 and R5
+ELEMENTS_R4 = ("resourceType", "id", "meta", "text", "extension", "identifier", "active", "type", "actual", "code", "name",
                "quantity", "managingEntity", "characteristic", "member")
 
 R4 = R4Differences(
@@ -121,19 +124,27 @@ def build_r5(inp: FhirInput) -> list[dict]:
 def _resources_r5(inp: FhirInput) -> list[dict]:
     eligibility = module(inp.registry, "eligibilityModule")
     nct = nct_id(inp.registry)
+    features = characteristics(eligibility)
     return [prune({
         "resourceType": "Group",
         "id": resource_id("Group", *group_key(inp)),
+        "meta": {"profile": [PROFILE]} if features else None,  # R5 groupdefinition: characteristic 1..*
         "identifier": [identifier(system(inp, SYSTEM_GROUP), f"{nct or inp.studyid}/eligibility")],
         "type": "person",
         "membership": "definitional",
         "name": f"Eligibility criteria of {nct or inp.studyid}",
         "description": description(eligibility),
-        "characteristic": characteristics(eligibility),
+        "characteristic": features,
     })]
 
 
 def build(inp: FhirInput, release: str, r5: list[dict] | None = None) -> list[dict]:
     """The resources of `release`; `r5`: this module's R5 resources when already built (R4 derives from them)."""
     resources = build_r5(inp) if r5 is None else r5
-    return resources if release == "R5" else [in_order(to_r4(r, R4), ELEMENTS_R4) for r in resources]
+    return resources if release == "R5" else [in_order(_profiled(to_r4(r, R4)), ELEMENTS_R4) for r in resources]
+
+
+def _profiled(group: dict) -> dict:
+    """R4 groupdefinition needs only actual = false and no member: true of every definitional group."""
+    return {**group, "meta": {"profile": [PROFILE]}} if group.get("actual") is False and not group.get("member") \
+        else group

@@ -84,8 +84,7 @@ def _location(inp: FhirInput, site: Site) -> dict:
         "resourceType": "Location",
         "id": resource_id("Location", *location_key(site)),
         "identifier": [
-            identifier(system(inp, SYSTEM_FACILITY), f"{site.facility}, {where.get('city', '')}".rstrip(", "))
-            if site.facility else None,
+            identifier(system(inp, SYSTEM_FACILITY), site.facility_identifier) if site.facility_identifier else None,
             identifier(system(inp, SYSTEM_SITEID), site.siteid) if site.siteid else None,
         ],
         "name": site.facility,

@@ -127,6 +127,8 @@ def _timing(frequency: str) -> dict:
 
 def build_r5(inp: FhirInput) -> list[dict]:
     ex = sdtm_columns(inp, "EX", EX_CHAR, EX_NUM)
+    if ex.empty:  # a study without EX (e.g. only concomitant medications) administers nothing
+        return []
     ids, seq = exposure_keys(ex)
     start, end = fhir_datetime(ex["EXSTDTC"]), fhir_datetime(ex["EXENDTC"])
     status = end.map(lambda e: "completed" if e else "in-progress")

@@ -38,7 +38,7 @@ from trialbridge.mappings.fhir.common import (
     to_r4,
     with_text,
 )
-from trialbridge.mappings.fhir.registry import Site, module, sites
+from trialbridge.mappings.fhir.registry import SYSTEM_FACILITY, Site, module, sites
 
 ORGANIZATION_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
 GOVERNMENT = coding(ORGANIZATION_TYPE, "govt", "Government")
@@ -94,13 +94,15 @@ def named(inp: FhirInput) -> list[Named]:
     return list(out.values())
 
 
-def _organization(inp: FhirInput, key: tuple[str, ...], name: str, agency_class: str = "", siteid: str = "") -> dict:
+def _organization(inp: FhirInput, key: tuple[str, ...], name: str, agency_class: str = "", siteid: str = "",
+                  place: str = "") -> dict:
     return prune({
         "resourceType": "Organization",
         "id": resource_id("Organization", *key),
         "identifier": [
             identifier(system(inp, SYSTEM_ORGANIZATION), name) if name else None,
             identifier(system(inp, SYSTEM_SITEID), siteid) if siteid else None,
+            identifier(system(inp, SYSTEM_FACILITY), place) if place and not name and not siteid else None,  # known by its address only
         ],
         "type": [concept(*([TYPE_BY_CLASS[agency_class]] if agency_class in TYPE_BY_CLASS else []),
                          text=agency_class)],
@@ -115,7 +117,8 @@ def build_r5(inp: FhirInput) -> list[dict]:
 
 def _resources_r5(inp: FhirInput) -> list[dict]:
     organizations = [_organization(inp, org.key, org.name, org.agency_class) for org in named(inp)]
-    organizations += [_organization(inp, site_key(site), site.facility, siteid=site.siteid) for site in sites(inp)]
+    organizations += [_organization(inp, site_key(site), site.facility, siteid=site.siteid, place=site.place)
+                      for site in sites(inp)]
     return organizations
 
 

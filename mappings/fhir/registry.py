@@ -88,9 +88,23 @@ class Site:
         return str(self.location.get("facility", ""))
 
     @property
+    def place(self) -> str:
+        """The site's address as one text ("Birmingham, Alabama, United States"); "" when the record gives none."""
+        return ", ".join(str(self.location.get(k, "")) for k in ("city", "state", "country") if self.location.get(k))
+
+    @property
     def name(self) -> str:
-        """The facility name, else "Site <SITEID>"."""
-        return self.facility or f"Site {self.siteid}"
+        """The facility name, else "Site <SITEID>", else (a registry location with neither) "Site in <place>"."""
+        return self.facility or (f"Site {self.siteid}" if self.siteid else f"Site in {self.place}" if self.place
+                                 else f"Site {' '.join(self.key)}")
+
+    @property
+    def facility_identifier(self) -> str:
+        """The FHIR identifier value of the site (SYSTEM_FACILITY): "<facility>, <city>", else, for a registry
+        location without a facility name and without a SITEID, its address; "" when it has a SITEID only."""
+        if self.facility:
+            return f"{self.facility}, {self.location.get('city', '')}".rstrip(", ")
+        return "" if self.siteid else self.place
 
 
 def _natural(siteid: str) -> tuple[bool, int, str]:

@@ -16,7 +16,7 @@ StructureDefinition where it gives one):
   SEVCO (study-design) codes where one means the same, text otherwise ("Masking: None (Open Label)");
 - focus: each intervention, coded RxNorm + ATC + UNII as the study declares them (StudyInfo.treatments) and
   its MeSH descriptor, referencing the Medication when EX gives the drug; condition: each condition,
-  coded MeSH + SNOMED CT (SNOMED_BY_MESH) when the record's MeSH term is the condition;
+  coded MeSH (the record's) + SNOMED CT (the study spec's conditions.csv) when stated;
 - keyword: the sponsor's keywords, then the MeSH terms the registry derived (condition ancestors,
   intervention terms and ancestors) coded MeSH where the record gives the descriptor id;
 - region: the sites' countries (ISO 3166 code from DM when known); descriptionSummary / description:
@@ -112,7 +112,6 @@ from trialbridge.schemas.findings import Finding
 
 # External codes of REVALLO's treatment and condition, moved here unchanged from mappings/sdtm/ts.py (TS now
 # takes them from StudyInfo): ResearchStudy should take them from StudyInfo too (FHIR lane, issue 14).
-SNOMED_BY_MESH: dict[str, str] = {"D009101": "109989006"}  # MeSH Multiple Myeloma -> SNOMED CT Multiple myeloma
 IPD_FIELDS = (("description", "Description"), ("timeFrame", "Time frame"), ("accessCriteria", "Access criteria"),
               ("url", "URL"))
 RESPONSIBLE_PARTY = concept(text="Responsible party")
@@ -266,15 +265,25 @@ def focus(inp: FhirInput) -> list[dict]:
     ]
 
 
+def stated_snomed(inp: FhirInput, name: str, mesh_id: str = "") -> str:
+    """The SNOMED CT concept the study spec states for a condition (by its name, else by its MeSH id), or ""."""
+    stated = inp.study.conditions if inp.study is not None else ()
+    by_name = [c.snomed for c in stated if c.snomed and c.name.casefold() == name.casefold()]
+    by_mesh = [c.snomed for c in stated if c.snomed and mesh_id and c.mesh == mesh_id]
+    return (by_name + by_mesh + [""])[0]
+
+
 def conditions(inp: FhirInput) -> list[dict]:
+    """The registry's conditions: MeSH from the record, SNOMED CT as the study spec states it (conditions.csv)."""
     meshes = module(inp.registry, "conditionBrowseModule").get("meshes", [])
     by_term = {str(m.get("term", "")).lower(): m for m in meshes}
     named = [str(c) for c in module(inp.registry, "conditionsModule").get("conditions", [])]
 
     def coded(text: str, mesh: dict | None) -> dict:
         mesh_id = str((mesh or {}).get("id", ""))
+        snomed = stated_snomed(inp, text, mesh_id)
         codes = [coding(MESH, mesh_id, str(mesh.get("term", "")))] if mesh_id and mesh else []
-        codes += [coding(SNOMED, SNOMED_BY_MESH[mesh_id])] if mesh_id in SNOMED_BY_MESH else []
+        codes += [coding(SNOMED, snomed)] if snomed else []
         return concept(*codes, text=text)
 
     extra = [m for m in meshes if str(m.get("term", "")).lower() not in {c.lower() for c in named}]

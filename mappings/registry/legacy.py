@@ -167,8 +167,20 @@ def _eligibility(root: Any, problem: Problem) -> dict:
     }
 
 
+_EUDRACT = re.compile(r"^\d{4}-\d{6}-\d{2}$")
+
+
 def _secondary_ids(root: Any) -> list[dict]:
-    return [{"id": value} for value in texts(root, "id_info/secondary_id")]
+    """The secondary ids (the XML gives no type; an id of the EudraCT form 2017-004180-12 is typed EUDRACT_NUMBER,
+    as the API v2 record of the same study types it)."""
+    return [{"id": value, **({"type": "EUDRACT_NUMBER"} if _EUDRACT.match(value) else {})}
+            for value in texts(root, "id_info/secondary_id")]
+
+
+def _documents(root: Any) -> list[dict]:
+    """`<study_docs><study_doc>` -> referencesModule.availIpds (id, type, url, comment)."""
+    return [{"id": text(d, "doc_id"), "type": text(d, "doc_type"), "url": text(d, "doc_url"),
+             "comment": text(d, "doc_comment")} for d in root.findall("study_docs/study_doc")]
 
 
 def _sponsor(el: Any, problem: Problem) -> dict:
@@ -328,6 +340,7 @@ def _protocol(root: Any, problem: Problem) -> dict:
         "referencesModule": {
             "references": _references(root, problem),
             "seeAlsoLinks": [{"label": text(link, "description"), "url": text(link, "url")} for link in root.findall("link")],
+            "availIpds": _documents(root),
         },
         "ipdSharingStatementModule": _ipd(root, problem),
     }

@@ -9,12 +9,15 @@ v1 JSON (`FullStudiesResponse.FullStudies[].Study`, or a bare `Study`) and the l
   left out with a REGISTRY-VALUE warning naming its path;
 - results are NOT carried, in any form: TS, TA, TE, TI, the FHIR ResearchStudy and the PRS protocol record
   describe the protocol; a REGISTRY-RESULTS note says which section was left;
-- the model is then checked against the API v2 JSON Schema (`schemas/native/registry.schema.json`); what
-  does not follow it is a REGISTRY-SCHEMA warning (the record is still converted).
+- the model is then checked against the API v2 JSON Schema (`schemas/native/registry.schema.json`): a value
+  of the wrong type or outside its enumeration, or a list item without its required name or label, is left
+  out with a REGISTRY-SCHEMA warning (`repair`), so the mappings can rely on the v2 types; what is still
+  missing (a whole module) is a REGISTRY-SCHEMA warning and nothing is invented.
 No file I/O: the reader (`converters/readers/registry.py`) parses the files.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal
 
@@ -91,20 +94,21 @@ class _Problems:
 
 
 def _v2(study: dict, problem: _Problems) -> dict:
-    """An API v2 study as downloaded, without results; ages outside the v2 form are reported and left out."""
+    """An API v2 study as downloaded, without results; ages in another spelling ("18 years") in the v2 form,
+    an age that is no age reported and left out."""
     record = {k: v for k, v in study.items() if k not in V2_DROPPED}
-    eligibility = record.get("protocolSection", {}).get("eligibilityModule")
+    protocol = record.get("protocolSection")
+    eligibility = protocol.get("eligibilityModule") if isinstance(protocol, dict) else None
     if isinstance(eligibility, dict):
         for key in ("minimumAge", "maximumAge"):
-            if key in eligibility:
+            if key in eligibility and isinstance(eligibility[key], str):
                 value, known = age(eligibility[key])
                 if value is None:
                     if not known:
                         problem(f"eligibilityModule.{key}", str(eligibility[key]), "an age such as '18 Years'")
-                    eligibility = {k: v for k, v in eligibility.items() if k != key}
+                    del eligibility[key]
                 else:
-                    eligibility = {**eligibility, key: value}
-        record["protocolSection"] = {**record["protocolSection"], "eligibilityModule": eligibility}
+                    eligibility[key] = value
     return record
 
 
@@ -115,13 +119,64 @@ def _results_sections(form: str, study: Any) -> list[str]:
     return [name for name in names if isinstance(study, dict) and name in study]
 
 
+REPAIRED = ("type", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum", "format", "const", "minItems")
+
+
+def _path_key(error: Any) -> tuple:
+    """Sort key of an error's path: list indices numerically, deepest and last first when reversed."""
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path)
+
+
+def _drop(record: dict, path: list) -> bool:
+    """Remove the value at `path` (keys and list indices); False when it is no longer there."""
+    node: Any = record
+    for key in path[:-1]:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return False
+    try:
+        del node[path[-1]]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def repair(record: dict, source: str) -> list[Finding]:
+    """Leave out, in place, every value the API v2 JSON Schema refuses (a value of the wrong type or outside
+    its enumeration or pattern, a list item without its required name or label), each a REGISTRY-SCHEMA
+    warning; then report what is still not as the schema wants (a module the record lacks: nothing is
+    invented). The mappings can then rely on the v2 types."""
+    from jsonschema import Draft202012Validator
+
+    from trialbridge.schemas.native import registry_schema
+
+    validator = Draft202012Validator(registry_schema())
+    findings: list[Finding] = []
+    for _ in range(10):  # a removal can shift list indices or uncover another error: repeat until stable
+        removable = []
+        for error in sorted(validator.iter_errors(record), key=_path_key, reverse=True):
+            path = list(error.absolute_path)
+            if path and (error.validator in REPAIRED or (error.validator == "required" and isinstance(path[-1], int))):
+                removable.append((path, error))
+        if not removable:
+            break
+        for path, error in removable:
+            if _drop(record, path):
+                what = "the list item is left out" if error.validator == "required" else "the value is left out"
+                findings.append(finding("REGISTRY-SCHEMA", f"{source}:{error.json_path}", [str(error.instance)[:80]],
+                                        detail=f"{error.message[:300]}; {what}"))
+    findings += [finding("REGISTRY-SCHEMA", f"{source}:{e.json_path}", [str(e.instance)[:80]],
+                         detail=f"{e.message[:300]}; the record is converted as it is")
+                 for e in sorted(validator.iter_errors(record), key=lambda e: (_path_key(e), e.message))]
+    return findings
+
+
 def normalise(form: str, study: Any, source: str) -> RegistryRecord:
     """One study (a v2 or v1 JSON object, or a `<clinical_study>` element) -> the registry model."""
-    from trialbridge.schemas.native_checks import check_registry
-
     problems = _Problems(source)
     if form == "v2":
-        record = _v2(study, problems)
+        record = _v2(copy.deepcopy(study), problems)
     elif form == "v1":
         record = v1_to_v2(study, problems)
     else:
@@ -129,6 +184,5 @@ def normalise(form: str, study: Any, source: str) -> RegistryRecord:
     findings = list(problems.found)
     findings += [finding("REGISTRY-RESULTS", source, [s], section=s, form=FORM_NAMES[form])
                  for s in _results_sections(form, study)]
-    findings += [finding("REGISTRY-SCHEMA", f"{source}:{f.location.split(':', 1)[-1]}", f.values,
-                         detail=f.message.split(": ", 1)[-1]) for f in check_registry(record, source)]
+    findings += repair(record, source)
     return RegistryRecord(record=record, source=source, form=form, findings=tuple(findings))

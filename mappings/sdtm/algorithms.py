@@ -21,7 +21,6 @@ import pandas as pd
 
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.native import form_schema
 from trialbridge.schemas.sdtm_spec import Dataset, terminology
 
 PROVENANCE: tuple[str, str] = (SOURCE_FILE, SOURCE_LINE)
@@ -268,7 +267,7 @@ def _match_in_package(source: pd.DataFrame, source_column: str, values: pd.Serie
                 name=ct.codelist_name(codelist), count=len(records), records=_shown(records))
         for text, records in _by_value(source, values, hit)
     ]
-    values = values.where(~hit, values.map(lambda text: taken.get(text, ("",))[0]))
+    values = values.where(~hit, values.map({text: term for text, (term, _) in taken.items()}))
     return values, outside & ~hit, notes
 
 
@@ -445,21 +444,6 @@ def derive_exists(table: pd.DataFrame, other: pd.DataFrame, by: Sequence[str] = 
     return pd.Series(merged["_present"].fillna(False).astype(bool).to_numpy(), index=table.index)
 
 
-def derive_last_contact(table: pd.DataFrame, forms: dict[str, pd.DataFrame],
-                        by: Sequence[str] = ("SUBJID",)) -> pd.Series:
-    """The latest date any native form holds for the subject (every column the form schema marks as a
-    date or partial date), as ISO 8601: the last known contact."""
-    dates = [
-        rows[list(by)].assign(_dtc=assign_datetime(rows, column))
-        for form, rows in forms.items()
-        for column, spec in form_schema(form)["properties"].items()
-        if spec.get("x-kind") in ("date", "partial-date") and column in rows.columns
-    ]
-    if not dates:
-        return _char(table.index)
-    return derive_last_dtc(table, pd.concat(dates, ignore_index=True), ("_dtc",), by)
-
-
 def derive_seq(table: pd.DataFrame, by: Sequence[str] = ("USUBJID",), order: Sequence[str] = ()) -> pd.Series:
     """--SEQ: 1, 2, ... within each subject, following `order` (stable: ties keep the table order)."""
     ranked = table.sort_values(list(by) + list(order), kind="mergesort")
@@ -562,17 +546,10 @@ def to_supp(table: pd.DataFrame, domain: str, qvals: Sequence[tuple[str, str, st
 # range indicator, toxicity grade, and the TS value split.
 # ============================================================================================
 
-# The native visit codes in schedule order (laboratory.csv and response.csv VISIT): INCLUSION before the
-# first dose, M01..M12 the months on treatment, EOT the end-of-treatment visit.
-VISITNUM: dict[str, float] = {"INCLUSION": 1.0, **{f"M{m:02d}": float(m + 1) for m in range(1, 13)}, "EOT": 14.0}
-
-
 def assign_visitnum(source: pd.DataFrame, source_column: str,
-                    visits: dict[str, float] | None = None) -> tuple[pd.Series, list[Finding]]:
-    """VISITNUM of the collected visit code from the study's visit schedule (`VISITNUM` by default:
-    INCLUSION = 1, M01 = 2 ... M12 = 13, EOT = 14). A code the schedule does not know gives null and a
-    finding."""
-    schedule = VISITNUM if visits is None else visits
+                    schedule: dict[str, float]) -> tuple[pd.Series, list[Finding]]:
+    """VISITNUM of the collected visit code from the study's visit schedule (the spec's `visits` table:
+    visit as collected -> number). A code the schedule does not know gives null and a finding."""
     raw = _text(source[source_column])
     numbers = raw.map(schedule).astype("float64")
     unknown = (raw != "") & numbers.isna()

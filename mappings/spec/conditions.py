@@ -2,11 +2,13 @@
 
 The language (case-insensitive keywords, column names as in the spec, text in single quotes):
 
-    AEONGO = 'Y'                          EOSREAS in ('DEATH', 'WITHDRAWAL')
-    DTHDAT is present                     LB.LBSTRESN is empty
+    ONGOING = 'Y'                         REASON in ('DEATH', 'WITHDRAWAL')
+    DEATHDATE is present                  LB.LBSTRESN is empty
     DOS is numeric                        CMMODIFY != CM.CMTRT
-    exists EX                             (LBLOW is present or LBHIGH is present) and not LB.LBSTRESN is present
+    PRIOR is checked                      ONGOING is not checked
+    exists EX                             (LOW is present or HIGH is present) and not LB.LBSTRESN is present
 
+`is checked` holds where a check box holds a ticked value (1, Y, YES, TRUE, CHECKED or X, any case).
 `exists DOMAIN` holds where the row's subject (USUBJID) has a record in that SDTM domain. `and` binds
 tighter than `or`; `not` negates what follows; parentheses group. A condition is parsed once into a small
 tree and evaluated on whole columns: no per-row Python.
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>!=|<=|>=|=|<|>)|(?P<punct>[(),])|(?P<word>[A-Za-z_][A-Za-z0-9_.]*|-?\d+(?:\.\d+)?))")
+CHECKED = ("1", "Y", "YES", "TRUE", "CHECKED", "X")  # what EDC exports write for a ticked check box
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -30,7 +33,7 @@ class ConditionError(ValueError):
 
 @dataclass(frozen=True)
 class Test:
-    kind: str  # "present" "empty" "numeric" "eq" "ne" "in" "lt" "le" "gt" "ge" "exists"
+    kind: str  # "present" "empty" "numeric" "checked" "eq" "ne" "in" "lt" "le" "gt" "ge" "exists"
     left: str
     right: tuple[str, ...] = ()
     right_is_column: bool = False
@@ -134,7 +137,8 @@ class _Parser:
             negate = self.word("not")
             if negate:
                 self.take()
-            self.expect("present, empty or numeric after 'is'", self.word("present", "empty", "numeric"))
+            self.expect("present, empty, numeric or checked after 'is'",
+                        self.word("present", "empty", "numeric", "checked"))
             test = Test(self.take()[1].lower(), left)
             return Not(test) if negate else test
         if self.word("in"):
@@ -212,6 +216,8 @@ def evaluate(node: Node, resolve: Resolve, exists: Exists, index: pd.Index) -> p
         return text.str.strip() == ""
     if node.kind == "numeric":
         return _number(left).notna()
+    if node.kind == "checked":
+        return text.str.strip().str.upper().isin(CHECKED)
     if node.kind == "in":
         return text.isin(list(node.right))
     right = _text(resolve(node.right[0])) if node.right_is_column else pd.Series(node.right[0], index=index)

@@ -5,7 +5,7 @@ year: 00-68 -> 20xx, 69-99 -> 19xx), `MMM` (English month abbreviation, any case
 number), `dd`/`d` (day), `HH`/`H` (hour), `nn`/`mm` (minute), `ss` (second); everything else is a
 separator, where any run of spaces, `-`, `/`, `.`, `:` or `T` matches any other such run. A component
 written `UN`, `UNK`, `UK` or `--` is unknown and, with every smaller component, left out (SDTMIG 4.4.4:
-never imputed). `iso` (the default) takes ISO 8601 as is, and the CRF forms `UNK-MM-YYYY`/`UNK-UNK-YYYY`.
+never imputed), except a known day after an unknown month, kept with a dash for the month (`2019---20`). `iso` (the default) takes ISO 8601 as is, and the CRF forms `UNK-MM-YYYY`/`UNK-UNK-YYYY`.
 
 Alternatives are written with `or` (`MM/dd/yyyy or MM/yyyy or yyyy`, as an EDC exports a date whose day
 or month was not known): each value takes the first layout it fits.
@@ -99,7 +99,9 @@ def _assemble(parts: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     iso = year.copy()
     iso = iso.where(~((iso != "") & (month != "")), iso + "-" + month)
     iso = iso.where(~((year != "") & (month != "") & (day != "")), iso + "-" + day)
-    timed = (hour != "") & (full | (year == ""))
+    dashed = (year != "") & (month == "") & (day != "")  # SDTMIG 4.4.4: an unknown month between known parts
+    iso = iso.where(~dashed, year + "---" + day)
+    timed = (hour != "") & (full | dashed | (year == ""))
     clock = hour.where(~(minute != ""), hour + ":" + minute)
     clock = clock.where(~((minute != "") & (second != "")), clock + ":" + second)
     iso = iso.where(~timed, iso + "T" + clock)
@@ -145,7 +147,7 @@ def _iso_or_crf(text: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def combine_date_time(date: pd.Series, time: pd.Series) -> pd.Series:
-    """A date column and a separate time column as one ISO 8601 value (the time only on complete dates)."""
-    complete = date.str.match(r"^\d{4}-\d{2}-\d{2}$")
+    """A date column and a separate time column as one ISO 8601 value (the time only on dates with a day)."""
+    complete = date.str.match(r"^\d{4}-(\d{2}|-)-\d{2}$")  # a whole date, or one with only its month unknown
     clock = time.str.replace(r"^T", "", regex=True)
     return date.where(~(complete & (clock != "")), date + "T" + clock)

@@ -53,11 +53,15 @@ def record_set(run: DomainRun, step: Step) -> None:
 
 
 def stack(run: DomainRun, step: Step) -> None:
-    """Put the domain's record sets one under the other (work column `_set`: which set a record is from)."""
+    """Put the domain's record sets one under the other (work column `_set`: which set a record is from);
+    the steps after it still read the columns of each record's raw row ("" where its dataset lacks one)."""
     if len(run.sets) < 2:
         return
     stacked = alg.bind_rows(*(s.target for s in run.sets))
-    run.sets = [RecordSet(run.domain, pd.DataFrame(index=stacked.index), stacked)]
+    sources = pd.concat([s.source for s in run.sets], ignore_index=True)
+    text = [c for c in sources.columns if sources[c].dtype == object]
+    sources[text] = sources[text].where(sources[text].notna(), "")
+    run.sets = [RecordSet(run.domain, sources.set_axis(stacked.index), stacked)]
 
 
 def remove_dup(run: DomainRun, step: Step) -> None:
@@ -110,13 +114,14 @@ def match_tests(run: DomainRun, step: Step) -> None:
 
 def split_text(run: DomainRun, step: Step) -> None:
     """SDTMIG 4.5.3.2: a text variable over 200 characters keeps its first part and continues in SUPP--
-    qualifiers VAR1, VAR2 ... (`into=supp`, the default; each must be declared) or in columns (`into=columns`)."""
+    qualifiers VAR1, VAR2 ... (`into=supp`, the default; each must be declared; `prefix=CMMODIF` names them
+    CMMODIF1 ... where VAR has 8 characters) or in columns (`into=columns`)."""
     stack(run, step)
     variable = step.variable.strip()
     if step.argument("into", "supp") == "columns":
         parts, found = alg.split_to_columns(run.target, variable)
     else:
-        parts, found = alg.split_long_text(run.target, variable, variable)
+        parts, found = alg.split_long_text(run.target, variable, step.argument("prefix", variable))
         qvals = run.mapping.sdtm.supp_qvals(f"SUPP{run.domain}") if f"SUPP{run.domain}" in run.mapping.sdtm.datasets else []
         undeclared = [c for c in parts.columns if c != variable and c not in {q for q, *_ in qvals}]
         if undeclared:

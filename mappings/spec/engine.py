@@ -13,7 +13,9 @@ first non-empty value wins), so several rows for one variable read as "else" bra
 
 Column names in a step: a name of the record set's source table, else of the domain's table so far;
 `DOMAIN.VAR` names a variable of this domain or, for another domain already built, that domain's value
-for the same subject (USUBJID). Work columns start with `_` and never reach the output.
+for the same subject (USUBJID); `RAW.COLUMN` names the current raw dataset's column or, for another raw
+dataset with a USUBJID column (e.g. an SDTM DM extract), or else with the `subject` column its sources row
+declares and the current records carry (e.g. two forms of an EDC export), its value for the same subject. Work columns start with `_` and never reach the output.
 """
 from __future__ import annotations
 
@@ -100,6 +102,14 @@ class DomainRun:
                 return lookup(target, self.tables[prefix], name)
             if prefix == self.current.name and name in source.columns:
                 return source[name]
+            raw = self.raw.get(prefix)
+            if raw is not None and name in raw.columns and "USUBJID" in raw.columns and "USUBJID" in target.columns:
+                return lookup(target, raw, name)  # another raw dataset's value for the subject (e.g. dm.RFXSTDTC)
+            declared = self.mapping.source(prefix)
+            key = declared.subject if declared is not None else ""
+            if raw is not None and name in raw.columns and key and key in raw.columns and key in source.columns \
+                    and len(source) == len(target):  # else by the subject column the sources table declares
+                return pd.Series(lookup(source, raw, name, by=(key,)).to_numpy(), index=target.index)
         known = sorted(c for c in set(source.columns) | set(target.columns) if not c.startswith("_"))
         raise SpecRunError(step, f"{self.domain}: no column {ref!r} on the records of {self.current.name!r} "
                                  f"(source columns and {self.domain} variables so far: {', '.join(known[:40])})",

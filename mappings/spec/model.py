@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from trialbridge.mappings.study import StudyInfo
+from trialbridge.schemas.native import FormSchema
 from trialbridge.schemas.sdtm_spec import StudySpec
 
 
@@ -23,8 +24,10 @@ class SpecLocation:
 
     file: str
     row: int
+    aliases: tuple[tuple[str, str], ...] = ()  # spec column -> the column of the file as written (sdtm.oak's names)
 
     def at(self, column: str = "") -> str:
+        column = dict(self.aliases).get(column, column)
         return f"{self.file}:{self.row}" + (f":{column}" if column else "")
 
 
@@ -32,16 +35,20 @@ class SpecLocation:
 class Source:
     """One raw dataset the study reads: a file and how to read it."""
 
-    name: str  # the raw dataset name the steps use, e.g. "dosing" or sdtm.oak's "MD1"
+    name: str  # the raw dataset name the steps use, e.g. sdtm.oak's "MD1"
     file: str  # path relative to the input folder
-    format: str = "csv"  # csv | xlsx | sas7bdat | xpt | odm | redcap
+    format: str = "csv"  # csv | xlsx | sas7bdat | xpt | odm | redcap | native
     delimiter: str = ","
     decimal: str = "."
     encoding: str = "utf-8"
     sheet: str = ""  # xlsx sheet, or the ODM item group / REDCap instrument
     subject: str = ""  # the column that names the subject
     schema: str = ""  # optional JSON Schema of one row (relative to the spec folder)
+    rename: tuple[tuple[str, str], ...] = ()  # (column as exported, name the spec uses), e.g. MODIFY -> CMMODIFY
     where: SpecLocation = SpecLocation("sources.csv", 0)
+    site: str = ""  # the column that names the subject's site
+    enrols: bool = False  # the dataset enrols subjects (one row per subject: the subject register)
+    form: FormSchema | None = field(default=None, compare=False)  # the row schema, read and checked
 
 
 @dataclass(frozen=True)

@@ -133,9 +133,37 @@ def assign_no_ct(run: DomainRun, step: Step) -> pd.Series:
     return alg.assign_no_ct(_frame(run, step, [ref]), ref, _map(run, step))
 
 
+def ct_lookup(ct: pd.DataFrame, name: str, values: pd.Series) -> dict[str, str]:
+    """Collected value -> submission value for the distinct `values`, matched as sdtm.oak's ct_map does: on
+    the study CT rows of codelist (or sponsor map) `name`, their collected_value, else term_value, else one of
+    their term_synonyms (`;`-separated); exact first, then ignoring case. Values no row names are left out."""
+    rows = ct[ct["codelist_code"] == name] if name else ct.iloc[0:0]
+    if rows.empty:
+        return {}
+    synonyms = rows["term_synonyms"].str.split(";").explode().str.strip()
+    pairs = pd.concat([
+        pd.DataFrame({"from": rows["collected_value"], "to": rows["term_value"]}),
+        pd.DataFrame({"from": rows["term_value"], "to": rows["term_value"]}),
+        pd.DataFrame({"from": synonyms.fillna(""), "to": rows.loc[synonyms.index, "term_value"]}),
+    ], ignore_index=True)
+    pairs = pairs[pairs["from"] != ""]
+    exact = pairs.drop_duplicates("from", keep="first")
+    folded = pairs.assign(key=pairs["from"].str.casefold()).drop_duplicates("key", keep="first")
+    distinct = pd.Series(pd.unique(alg._text(values)), dtype=object)
+    found = distinct.map(dict(zip(exact["from"], exact["to"])))
+    found = found.where(found.notna(), distinct.str.casefold().map(dict(zip(folded["key"], folded["to"]))))
+    return {k: v for k, v in zip(distinct, found) if isinstance(v, str)}
+
+
+def _ct_map(run: DomainRun, step: Step, values: pd.Series) -> dict[str, str] | None:
+    return ct_lookup(run.mapping.ct, step.argument("map") or step.codelist, values) or None
+
+
 def assign_ct(run: DomainRun, step: Step) -> pd.Series:
     ref = _one(step)[0]
-    values, found = alg.assign_ct(_frame(run, step, [ref]), ref, step.codelist, _map(run, step),
+    frame = _frame(run, step, [ref])
+    frame[ref] = alg._text(frame[ref]).str.strip()  # a blank-only cell is no value
+    values, found = alg.assign_ct(frame, ref, step.codelist, _ct_map(run, step, frame[ref]),
                                   step.variables[0] if step.variables else ref, _matches_package(run, step))
     run.findings += found
     return values
@@ -196,14 +224,52 @@ def registry_arm(run: DomainRun, step: Step) -> pd.Series:
 
 # ------------------------------------------------------------------------------ per-subject dates
 def derive_first_dtc(run: DomainRun, step: Step) -> pd.Series:
+    if step.source:
+        current, dates, by = _raw_dates(run, step)
+        return alg.derive_first_dtc(current, dates, dates.columns[-1], by)
     frame, name = _other(run, step, _one(step)[0])
     return alg.derive_first_dtc(run.target, frame, name, _keys(step.argument("by"), ("USUBJID",)))
 
 
 def derive_last_dtc(run: DomainRun, step: Step) -> pd.Series:
+    if step.source:
+        current, dates, by = _raw_dates(run, step)
+        return alg.derive_last_dtc(current, dates, [c for c in dates.columns if c.startswith("_dtc")], by)
     pairs = [_other(run, step, ref) for ref in step.source_variables]
     frame = pairs[0][0]
     return alg.derive_last_dtc(run.target, frame, [name for _, name in pairs], _keys(step.argument("by"), ("USUBJID",)))
+
+
+def _raw_dates(run: DomainRun, step: Step) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """A raw dataset's date columns (`source`, `source_variable`, each in its `format` layout) beside the
+    subject keys (`by`, default the source's subject column) of the raw rows and of the current records:
+    reference dates straight from raw data (RFXSTDTC = first dose date of the exposure form), as sdtm.oak
+    derives them, so DM needs no domain built before it."""
+    raw = run.raw.get(step.source)
+    if raw is None:
+        raise SpecRunError(step, f"no raw dataset {step.source!r} (raw datasets: {', '.join(run.raw)})", "source")
+    declared = run.mapping.source(step.source)
+    by = _keys(step.argument("by"), (declared.subject,) if declared is not None and declared.subject else ())
+    if not by:
+        raise SpecRunError(step, "by=<subject column> is needed to read dates from a raw dataset", "arguments")
+    missing = [k for k in by if k not in raw.columns]
+    if missing:
+        raise SpecRunError(step, f"raw dataset {step.source!r} has no column {', '.join(missing)}", "arguments")
+    layouts = [f.strip() or "iso" for f in step.argument("format", "iso").split(";")]
+    dates = raw[list(by)].copy()
+    for n, ref in enumerate(step.source_variables):
+        if ref not in raw.columns:
+            raise SpecRunError(step, f"raw dataset {step.source!r} has no column {ref!r}", "source_variable")
+        layout = layouts[min(n, len(layouts) - 1)]
+        try:
+            iso, bad = parse_layout(raw[ref], layout)
+        except DateFormatError as error:
+            raise SpecRunError(step, str(error), "arguments") from None
+        if bad.any():
+            run.findings += alg.report_values(raw, ref, bad, "SPEC-DATE-FORMAT", layout=layout, variable=step.variable)
+        dates[f"_dtc{n}"] = iso
+    current = pd.DataFrame({k: run.column(k, step) for k in by}, index=run.target.index)
+    return current, dates, by
 
 
 def derive_last_contact(run: DomainRun, step: Step) -> pd.Series:
@@ -265,6 +331,16 @@ def assign_visitnum(run: DomainRun, step: Step) -> pd.Series:
     return values
 
 
+def assign_visit(run: DomainRun, step: Step) -> pd.Series:
+    """VISIT of the collected visit from the `visits` table (its name as submitted, e.g. `Week 2` -> `WEEK 2`);
+    a visit the table does not list keeps its collected name (assign_visitnum reports it)."""
+    ref = _one(step)[0]
+    visits = run.mapping.visits
+    names = dict(zip(visits["visit"], visits["VISIT"])) if "VISIT" in visits.columns else {}
+    collected = alg._text(run.column(ref, step))
+    return collected.map(names).where(collected.isin(list(names)), collected).astype(object)
+
+
 # ------------------------------------------------------------------------------ findings results
 def derive_std_result(run: DomainRun, step: Step) -> tuple[pd.Series, pd.Series]:
     """(--STRESC, --STRESN) of a collected result times `factor` (a column, e.g. TEST.factor)."""
@@ -301,7 +377,15 @@ def report(run: DomainRun, step: Step) -> None:
 
 
 def not_submitted(run: DomainRun, step: Step) -> None:
-    """A raw column the study does not submit (declared, so that `spec check` knows it was considered)."""
+    """A raw column the study does not submit (declared, so that `spec check` knows it was considered); with
+    a `source` and no column, a whole raw dataset read for reference only (e.g. a DM extract whose dates
+    other steps read): its rows are accounted as rejected with the step's comment as the reason."""
+    if step.source and not step.source_variables:
+        table = run.raw.get(step.source)
+        if table is None:
+            raise SpecRunError(step, f"no raw dataset {step.source!r} (raw datasets: {', '.join(run.raw)})", "source")
+        reason = f"not submitted: {step.comment or 'read for reference only'}"
+        run.rejected.append(alg.reject(table, pd.Series(True, index=table.index), reason))
 
 
 ALGORITHMS: dict[str, Callable[[DomainRun, Step], object]] = {
@@ -310,7 +394,7 @@ ALGORITHMS: dict[str, Callable[[DomainRun, Step], object]] = {
     "derive_usubjid": derive_usubjid, "registry_arm": registry_arm, "derive_first_dtc": derive_first_dtc,
     "derive_last_dtc": derive_last_dtc, "derive_last_contact": derive_last_contact, "derive_age": derive_age,
     "derive_study_day": derive_study_day, "derive_epoch": derive_epoch, "derive_seq": derive_seq,
-    "derive_blfl": derive_blfl, "assign_visitnum": assign_visitnum, "derive_std_result": derive_std_result,
+    "derive_blfl": derive_blfl, "assign_visitnum": assign_visitnum, "assign_visit": assign_visit, "derive_std_result": derive_std_result,
     "derive_nrind": derive_nrind, "derive_toxgr": derive_toxgr, "report": report, "not_submitted": not_submitted,
 }
 

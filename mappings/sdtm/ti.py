@@ -1,0 +1,150 @@
+"""Registry eligibility text (API v2 `eligibilityModule.eligibilityCriteria`) -> TI (SDTMIG 3.4 Trial
+Inclusion/Exclusion Criteria): one record per criterion.
+
+The registry holds the criteria as one text: headings ("Inclusion Criteria:", "Key Exclusion Criteria")
+followed by list items (markdown `*`/`-` in API v2 records, "1." or "-" with hard-wrapped lines in legacy
+XML). `criteria` splits it:
+- a heading that names inclusion or exclusion criteria starts that category (IECAT INCLUSION/EXCLUSION);
+  text before any heading is INCLUSION (observational records often list only who is included);
+- an item starts at a list marker; deeper-indented items are sub-items of the item above and are joined
+  to it with "; " (the criterion is the item with its parts); a line without a marker continues the
+  item above; without any marker in a section, each line is a criterion;
+- a sub-heading (a line without a list marker, at most eight words, ending in ":", not indented deeper
+  than the section's list items: "DISEASE CHARACTERISTICS:", "Hepatic:", "Patients must have:", as the
+  NCI PDQ records of oncology trials write them) is no criterion: it heads the criteria that follow it
+  until the next sub-heading, each of which starts with it ("Hepatic: Bilirubin less than 1.5 mg/dL"),
+  so a criterion such as "Not specified" keeps its meaning; markdown escapes (`\\>=`) are removed.
+`criterion_parts` gives the same criteria unjoined: (IECAT, sub-heading, [item, sub-item, ...]) each, so
+that a record whose list lost its nesting (classic v1 JSON flattens it) can be compared with one that kept it.
+IETESTCD is INCL01, INCL02, ... / EXCL01, ... in the order written. IETEST holds the criterion; a text
+over 200 characters keeps its first words and ends in "..." (SDTMIG 3.4 TI assumption 4), and its full
+text is returned so that define.xml carries it in the comment of IETEST.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+import pandas as pd
+
+from trialbridge.schemas.provenance import SOURCE_FILE, SOURCE_LINE
+from trialbridge.mappings.sdtm.algorithms import Mapped, finalize, hardcode_no_ct, no_rejects
+from trialbridge.mappings.sdtm.te import MAX_TEXT, shorten
+from trialbridge.mappings.studyid import registry_study_identifier
+from trialbridge.schemas.findings import finding
+from trialbridge.schemas.sdtm_spec import Dataset
+
+_HEADING = re.compile(r"^\s*[#*_\s]*(?P<words>[^:]{0,60}?\b(?P<kind>inclusion|exclusion)\s+criteri(?:a|on)\b[^:]{0,60}?)"
+                      r"[*_\s]*(?::[*_\s]*(?P<rest>.*))?$", re.I)
+_MARKER = re.compile(r"^(?P<indent>\s*)(?:[-*+\u2022\u00b7\u25aa\u25cf\u2013o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]|"
+                     r"\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)[.)])\s+(?P<text>.*)$")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~|=])")
+CATEGORIES = {"inclusion": "INCLUSION", "exclusion": "EXCLUSION"}
+PREFIX = {"INCLUSION": "INCL", "EXCLUSION": "EXCL"}
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", _ESCAPE.sub(r"\1", text)).strip()
+
+
+def _heading(line: str) -> tuple[str, str] | None:
+    """(category, text after the heading) when the line is an inclusion/exclusion heading."""
+    found = _HEADING.match(line)
+    if not found or _MARKER.match(line) and len(found.group("words")) > 40:
+        return None
+    words = found.group("words").lower()
+    if "inclusion" in words and "exclusion" in words:
+        return None  # "see inclusion and exclusion criteria below": prose, not a heading
+    return CATEGORIES[found.group("kind").lower()], found.group("rest") or ""
+
+
+Item = tuple[str, list[str]]  # (sub-heading or "", [item text, sub-item text, ...])
+MAX_HEADING_WORDS = 8
+
+
+def _is_subheading(line: str, marked: bool, top: int | None) -> bool:
+    """An unmarked short line ending in ":" that is not indented deeper than the list items (a hard-wrapped
+    item's last line, "combinations:", is indented under its item's text)."""
+    text = _clean(line)
+    indent = len(line) - len(line.lstrip())
+    return (not marked and text.endswith(":") and len(text.split()) <= MAX_HEADING_WORDS
+            and (top is None or indent <= top))
+
+
+def _section_items(lines: list[str]) -> list[Item]:
+    """The criteria of one section: list items with their sub-items and continuation lines, each under
+    the sub-heading before it."""
+    marked = [_MARKER.match(line) for line in lines]
+    top = min((len(m.group("indent")) for m in marked if m), default=None)
+    items: list[tuple[str, list[str]]] = []
+    heading, lead, leads = "", [], set()
+    for line, mark in zip(lines, marked):
+        if not line.strip():
+            continue
+        if _is_subheading(line, bool(mark), top):
+            heading, lead = _clean(line), []
+        elif top is None:  # no list markers: every line is a criterion (the registry keeps one per line)
+            items.append((heading, [line.strip()]))
+        elif mark and len(mark.group("indent")) <= top:
+            items.append((heading, [mark.group("text")]))
+        elif mark and items:
+            items[-1][1].append("; " + mark.group("text"))
+        elif items and items[-1][0] == heading:
+            items[-1][1][-1] += " " + line.strip()
+        else:  # text before the first item: a criterion, unless it is a lead-in ("... the following:")
+            lead.append(line.strip())
+            if len(lead) == 1:
+                items.append((heading, [""]))
+                leads.add(len(items) - 1)
+            items[-1][1][0] = " ".join(lead)
+    found = [(head, [_clean(p.removeprefix("; ")) for p in parts]) for head, parts in items]
+    return [(head, parts) for n, (head, parts) in enumerate(found)
+            if parts[0] and not (n in leads and parts[0].endswith(":"))]
+
+
+def criterion_parts(text: str) -> list[tuple[str, str, list[str]]]:
+    """(IECAT, sub-heading or "", [item, sub-item, ...]) for every criterion, in the order written."""
+    sections: list[tuple[str, list[str]]] = [("INCLUSION", [])]
+    for line in str(text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        heading = _heading(line)
+        if heading:
+            sections.append((heading[0], [heading[1]] if heading[1].strip() else []))
+        else:
+            sections[-1][1].append(line.rstrip())
+    return [(category, head, parts) for category, lines in sections for head, parts in _section_items(lines)]
+
+
+def criteria(text: str) -> list[tuple[str, str]]:
+    """(IECAT, criterion text) for every criterion of a registry eligibility text, in the order written:
+    the sub-heading, the item, its sub-items joined with "; "."""
+    return [(category, " ".join(filter(None, [head, "; ".join(parts)])))
+            for category, head, parts in criterion_parts(text)]
+
+
+def criteria_rows(registry: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(IETESTCD, IETEST, IECAT, full text) per criterion."""
+    eligibility = ((registry.get("protocolSection") or {}).get("eligibilityModule") or {})
+    counts = {"INCLUSION": 0, "EXCLUSION": 0}
+    rows = []
+    for category, text in criteria(eligibility.get("eligibilityCriteria", "")):
+        counts[category] += 1
+        rows.append((f"{PREFIX[category]}{counts[category]:02d}", shorten(text, MAX_TEXT), category, text))
+    return rows
+
+
+def map_ti(registry: Mapping[str, Any], dataset: Dataset, source: str) -> tuple[Mapped, list[tuple[str, str, str]]]:
+    """TI, and (IETESTCD, IETEST, full text) of every criterion whose text was shortened."""
+    rows = criteria_rows(registry)
+    if not rows:
+        empty = pd.DataFrame(columns=[*dataset.names, SOURCE_FILE, SOURCE_LINE])
+        return Mapped(table=empty, supp=None, findings=[finding("TI-NO-CRITERIA", source, [])], rejected=no_rejects()), []
+    src = pd.DataFrame(rows, columns=["IETESTCD", "IETEST", "IECAT", "FULL"], dtype=object)
+    src[SOURCE_FILE], src[SOURCE_LINE] = source, 0
+    ti = src.copy()
+    # STUDYID: the registry STUDYID rule; DOMAIN: "TI"
+    ti["STUDYID"] = hardcode_no_ct(src, registry_study_identifier(registry))
+    ti["DOMAIN"] = hardcode_no_ct(src, "TI")
+    long_texts = [(code, test, full) for code, test, _, full in rows if test != re.sub(r"\s+", " ", full).strip()]
+    findings = [finding("TI-IETEST-SHORTENED", f"ti:IETEST", [code for code, _, _ in long_texts],
+                        count=len(long_texts), codes=", ".join(code for code, _, _ in long_texts[:10]))] if long_texts else []
+    return Mapped(table=finalize(ti, dataset), supp=None, findings=findings, rejected=no_rejects()), long_texts
