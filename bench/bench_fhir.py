@@ -4,7 +4,8 @@ Run: `.venv/bin/python bench/bench_fhir.py [subjects] [workers]` (default 10,000
 `fhir_stage.WORKERS`). The native folder is generated (`write_synthetic`, seed 1), read and mapped to
 SDTM first; then, on the same SDTM tables:
 1. the stage as convert runs it (`write_fhir`, both releases, every check, `workers` processes): wall
-   and CPU seconds, resources/s, peak RSS of this process (sampled every 10 ms) and of the largest worker;
+   and CPU seconds, resources/s, peak RSS of this process (sampled every 10 ms) and of the largest worker,
+   and the peak PSS of this process and its workers together (pages shared by fork counted once);
 2. the same stage in one process with a CPU timer on each sub-stage: build (R5 once, R4 from it),
    order, check (compiled validators; exact layers and model on what needs them), serialise (orjson, and
    the Bundle entries packed once for both releases), write (Bundles and NDJSON cut from those bytes);
@@ -33,10 +34,12 @@ RELEASES = ["R4", "R5"]
 
 
 class RssSampler:
-    """Peak resident memory of this process while the block runs: /proc/self/statm every 10 ms."""
+    """Peak memory while the block runs, sampled every 10 ms: the resident set of this process, and the
+    proportional set (PSS) of this process plus its forked workers, which counts the pages they share
+    (the SDTM tables inherited by `fork`) once, not once per process as adding their RSS would."""
 
     def __init__(self) -> None:
-        self.start = self.peak = 0
+        self.start = self.peak = self.total_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -45,12 +48,33 @@ class RssSampler:
         with open("/proc/self/statm") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
+    @staticmethod
+    def total_pss() -> int:
+        """PSS of this process and its children in bytes (/proc/PID/smaps_rollup); 0 where unreadable."""
+        pid = os.getpid()
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        total = 0
+        for each in [str(pid), *children]:
+            try:
+                for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+            except OSError:
+                continue  # a worker that ended between the two reads
+        return total
+
     def _run(self) -> None:
         while not self._stop.wait(0.01):
             self.peak = max(self.peak, self.rss())
+            self.total_peak = max(self.total_peak, self.total_pss())
 
     def __enter__(self) -> "RssSampler":
         self.start = self.peak = self.rss()
+        self.total_peak = self.total_pss()
         self._thread.start()
         return self
 
@@ -152,6 +176,8 @@ def main(subjects: int, workers: int) -> None:
         print(f"  peak RSS: this process {sampler.peak / 1e6:,.0f} MB (at start, with the SDTM tables: "
               f"{sampler.start / 1e6:,.0f} MB; the stage +{(sampler.peak - sampler.start) / 1e6:,.0f} MB)"
               + (f", largest worker {worker_peak / 1e6:,.0f} MB" if worker_peak else ""))
+        print(f"  peak PSS of this process and its workers together (shared pages once): "
+              f"{sampler.total_peak / 1e6:,.0f} MB")
         print("  bundles.ndjson: " + ", ".join(f"{r} {s / 1e6:,.1f} MB" for r, s in sizes.items()))
         print("  findings: " + ", ".join(f"{rule} ({sev}) {c:,}" for (rule, sev), c in
                                          sorted(Counter((f.rule, f.severity) for f in findings).items())))

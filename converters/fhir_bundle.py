@@ -31,12 +31,11 @@ from typing import IO, Any, Iterator, Sequence
 
 import orjson
 
-from trialbridge.converters.fhir_chunk import (  # noqa: F401 - first_identifier, serialise: used through here
+from trialbridge.converters.fhir_chunk import (
     METHOD,
     Chunk,
     Placed,
     Serialised,
-    first_identifier,
     labels_of,
     pack,
     serialise,

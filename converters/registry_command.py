@@ -28,7 +28,7 @@ from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.readers.registry import read_registry_files
 from trialbridge.converters.registry_package import write_record
 from trialbridge.mappings.registry.model import RegistryRecord
-from trialbridge.schemas.findings import Finding, finding, has_errors
+from trialbridge.schemas.findings import Finding, finding
 
 EXIT_OK, EXIT_CONFORMANCE, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -21,6 +22,7 @@ from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
 from trialbridge.mappings.spec.engine import run_mapping
 from trialbridge.mappings.spec.model import StudyMapping
+from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.sdtm.design import TrialDesign, design_of, map_subject_design
 from trialbridge.mappings.sdtm.epoch import with_epochs
 from trialbridge.schemas.define_checks import check_define_against_data, validate_define

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources

@@ -79,7 +79,6 @@ from trialbridge.mappings.fhir.registry import (
     ISO3166,
     MESH,
     REGISTRY_PAGE,
-    UNII,
     arms,
     in_order,
     label,

@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from trialbridge.mappings.sdtm.algorithms import _earliest, _latest
+from trialbridge.mappings.sdtm.timing import _earliest, _latest
 
 
 def _elements(se: pd.DataFrame) -> pd.DataFrame:

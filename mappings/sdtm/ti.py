@@ -145,6 +145,6 @@ def map_ti(registry: Mapping[str, Any], dataset: Dataset, source: str) -> tuple[
     ti["STUDYID"] = hardcode_no_ct(src, registry_study_identifier(registry))
     ti["DOMAIN"] = hardcode_no_ct(src, "TI")
     long_texts = [(code, test, full) for code, test, _, full in rows if test != re.sub(r"\s+", " ", full).strip()]
-    findings = [finding("TI-IETEST-SHORTENED", f"ti:IETEST", [code for code, _, _ in long_texts],
+    findings = [finding("TI-IETEST-SHORTENED", "ti:IETEST", [code for code, _, _ in long_texts],
                         count=len(long_texts), codes=", ".join(code for code, _, _ in long_texts[:10]))] if long_texts else []
     return Mapped(table=finalize(ti, dataset), supp=None, findings=findings, rejected=no_rejects()), long_texts

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from trialbridge.mappings.sdtm.algorithms import (
-    Mapped, bind_rows, coalesce, finalize, lookup, merge_source, no_rejects, start_table,
+    Mapped, bind_rows, coalesce, finalize, lookup, no_rejects,
 )
 from trialbridge.mappings.spec.conditions import ConditionError, evaluate, parse_condition
 from trialbridge.mappings.spec.model import Step, StudyMapping
