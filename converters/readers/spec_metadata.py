@@ -28,7 +28,7 @@ from trialbridge.schemas.sdtm_spec import sdtmig_datasets, sdtmig_variables
 
 Tables = dict[str, tuple[pd.DataFrame, str]]
 DOMAIN_LEVEL = frozenset({"record_set", "stack", "remove_dup", "supp", "not_submitted", "split_text", "report",
-                          "match_tests", "registry_ts"})
+                          "match_tests", "registry_ts", "relate"})
 COLLECTED = frozenset({"assign_ct", "assign_no_ct", "assign_numeric", "assign_datetime"})
 ASSIGNED = frozenset({"hardcode_ct", "hardcode_no_ct"})
 TS_VARIABLES = (("STUDYID", "Protocol"), ("DOMAIN", "Assigned"), ("TSSEQ", "Derived"), ("TSPARMCD", "Assigned"),
@@ -38,6 +38,9 @@ SUPPQUAL = (("STUDYID", "Protocol"), ("RDOMAIN", "Assigned"), ("USUBJID", "Assig
             ("IDVARVAL", "Assigned"), ("QNAM", "Assigned"), ("QLABEL", "Assigned"), ("QVAL", "Collected"),
             ("QORIG", "Assigned"), ("QEVAL", "Assigned"))
 SUPPQUAL_KEYS = "STUDYID;RDOMAIN;USUBJID;IDVAR;IDVARVAL;QNAM"
+RELREC_VARIABLES = (("STUDYID", "Protocol", ""), ("RDOMAIN", "Assigned", ""), ("USUBJID", "Assigned", ""),
+                    ("IDVAR", "Assigned", ""), ("IDVARVAL", "Derived", "MT.RELREC"), ("RELTYPE", "Assigned", ""),
+                    ("RELID", "Derived", "MT.RELREC"))  # the `relate` step builds RELREC whole
 KEYS_BY_CLASS = {
     "Findings": ("STUDYID", "USUBJID", "{D}TESTCD", "VISITNUM", "{D}TPTNUM", "{D}DTC"),
     "Findings About": ("STUDYID", "USUBJID", "{D}TESTCD", "{D}OBJ", "VISITNUM", "{D}DTC"),
@@ -126,6 +129,8 @@ def _keys(domain: str, names: list[str]) -> str:
         keys[keys.index(f"{domain}DECOD")] = f"{domain}TERM"
     if domain == "TS":
         keys = ["STUDYID", "TSPARMCD", "TSSEQ"]
+    if domain == "RELREC":
+        keys = ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "RELID"]
     return ";".join(k for k in keys if k in names)
 
 
@@ -155,6 +160,11 @@ def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
             record_set += 1
         elif algorithm == "supp":
             supp_domains += [domain] if domain not in supp_domains else []
+        elif algorithm == "relate":
+            for variable, origin, method in RELREC_VARIABLES:
+                filled.setdefault((domain, variable), {"origin": origin, **({"method": method} if method else {})})
+                fixed.add((domain, variable))
+            methods["MT.RELREC"] = "; ".join(t for t in (methods.get("MT.RELREC", ""), _method_text(row)) if t)
         elif algorithm == "registry_ts":
             for variable, origin in TS_VARIABLES:
                 filled.setdefault((domain, variable), {"origin": origin})
