@@ -83,6 +83,14 @@ def map_design(record: RegistryRecord) -> DesignTables:
     return DesignTables(tables, spec, found + ts.findings + ta.findings + te.findings + ti.findings)
 
 
+def _without_start(found: Finding, trial: Trial) -> Finding:
+    """A registry record with no start date has no SSTDTC value (TSVALNF UNK): the FDA rejection criterion
+    binds a submission, which takes SSTDTC from DM; here it is said as REGISTRY-NO-START (warning)."""
+    if found.rule != "SD-TS-REQUIRED" or tuple(found.values) != ("SSTDTC",):
+        return found
+    return finding("REGISTRY-NO-START", found.location, ["SSTDTC"])
+
+
 def write_design_sdtm(design: DesignTables, trial: Trial, sdtm_dir: Path, created: datetime,
                       placeholder: bool = True) -> tuple[list[Finding], list[str]]:
     """Prepare, check and write the design datasets as XPT + define.xml, whole or nothing. `placeholder`:
@@ -96,6 +104,7 @@ def write_design_sdtm(design: DesignTables, trial: Trial, sdtm_dir: Path, create
                                          datasets=", ".join(blocked))], []
     check_findings, _ = check_sdtm(
         {name: with_provenance(ready, design.tables[name]) for name, (ready, _) in staged.items()}, spec)
+    check_findings = [_without_start(f, trial) for f in check_findings]
     sdtm_dir.mkdir(parents=True, exist_ok=True)
     write_findings = list(stage_findings)
     for name in spec.datasets:

@@ -86,12 +86,14 @@ def _tables(location: Path) -> tuple[dict[str, tuple[pd.DataFrame, str]], list[F
     return spec_files.read_tables(location)
 
 
-def _steps(tables: dict[str, tuple[pd.DataFrame, str]]) -> list[Step]:
+def _steps(tables: dict[str, tuple[pd.DataFrame, str]]) -> tuple[list[Step], list[Finding]]:
+    """The steps that name a domain, and the findings on those that do not (as `convert` reads them)."""
+    rows, findings = spec_files._mapped_rows(tables)
     return [Step(domain=row["domain"].upper(), variable=row["variable"], algorithm=row["algorithm"].lower(),
                  source=row.get("source", ""), source_variable=row.get("source_variable", ""),
                  codelist=row.get("codelist", ""), value=row.get("value", ""), condition=row.get("condition", ""),
                  arguments=spec_files._arguments(row.get("arguments", "")), comment=row.get("comment", ""), where=where)
-            for row, where in spec_files._rows(tables, "mappings") if row.get("domain") or row.get("algorithm")]
+            for row, where in rows], findings
 
 
 def _sources(tables: dict[str, tuple[pd.DataFrame, str]]) -> list[Source]:
@@ -389,7 +391,8 @@ def check_spec(spec: Path, raw_folder: Path | None = None) -> CheckResult:
     sources = _sources(tables)
     raw, found = _raw(folder, sources)
     findings += found
-    steps = _steps(tables)
+    steps, untargeted = _steps(tables)
+    findings += untargeted
     checker = _Checker(tables, raw)
     checker.run(steps)
     checker.metadata()

@@ -251,6 +251,10 @@ def init_spec(raw_folder: Path, out: Path, force: bool = False) -> tuple[list[Fi
         matched, dated = matched + m, dated + d
         if declared and domain not in {r["dataset"] for r in datasets}:
             datasets.append({"dataset": domain, "parent": "", "keys": "STUDYID;USUBJID", "label": ""})
+    errors = any(f.severity == "error" for f in findings)
+    if errors or not source_rows:  # bad input (ODM 2.0, a damaged export): nothing written, exit 2
+        return findings + ([] if errors else [finding(
+            "SPEC-INIT-NO-RAW", str(raw_folder), [str(raw_folder)], folder=str(raw_folder))]), ""
     tables = {
         "study": pd.DataFrame({"key": ["STUDYID", "sdtmig_version", "ct_version"],
                                "value": [studyid or base.absolute().name.upper(), "3.4", CT_VERSION]}),

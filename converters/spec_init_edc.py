@@ -15,7 +15,11 @@ REDCap instrument), so every `sources` row (`format` odm / redcap, `sheet` = the
   data) how many values it has, for the data manager to decide;
 - the ODM CodeLists (REDCap choices) of coded items become candidate `ct` rows: coded value -> the CDISC
   term matched by NCI code alias, coded value or decode (ignoring case), else the decode, marked for review;
-- an export holding data: only the raw datasets with data (those the reader hands on);
+- an export holding data: only the raw datasets with data (those the reader hands on); a raw dataset its
+  metadata does not declare (ODM without a MetaDataVersion: Medidata Rave extracts) gets its item columns
+  from the data; the subject column is the EDC's own subject label when every row has one
+  (`OpenClinica:StudySubjectID`, Rave's `mdsol:SubjectName`, read as `SUBJECT` through `rename`), else
+  ODM's SubjectKey; an item named `<FORM>.<FIELD>` (Rave) also matches an SDTMIG variable by its field;
 - date layouts: ODM dates are ISO 8601 (`iso`); text items with data are screened like raw CSV columns;
 - the study events become candidate `visits` rows (VISITNUM in protocol order) and a `VISIT` study map.
 Nothing is written here (converters/spec_init.py writes the tables).
@@ -28,13 +32,17 @@ from pathlib import Path
 import pandas as pd
 
 from trialbridge.converters.readers.edc import read_source as read_edc, source_metadata
-from trialbridge.mappings.edc_metadata import EdcMetadata, ItemMeta, RawDatasetMeta
+from trialbridge.converters.readers.odm_meta import DECODE_SUFFIX, REDCAP_KEYS, UNIT_SUFFIX
+from trialbridge.mappings.edc_metadata import EdcMetadata, ItemMeta, RawColumn, RawDatasetMeta
 from trialbridge.schemas.findings import Finding
 from trialbridge.schemas.sdtm_spec import terminology
 
 DATE_TYPES = ("date", "datetime", "partialDate", "partialDatetime", "time", "partialTime", "incompleteDatetime")
 NUMBER_TYPES = ("integer", "float", "double", "decimal")
 SUBJECT = "SubjectKey"
+# The subject label an EDC shows to people, beside ODM's SubjectKey (an internal OID or UUID in these exports)
+SUBJECT_LABELS = ("OpenClinica:StudySubjectID", "mdsol:SubjectName")
+LABEL_COLUMN = "SUBJECT"
 VISIT_COLUMN = "StudyEventName"
 VISIT_MAP = "VISIT"
 IDENTIFIERS = ("STUDYID", "DOMAIN", "USUBJID")
@@ -115,6 +123,9 @@ def _target(item: ItemMeta, column: str, domain_variables: set[str]) -> tuple[st
             return name, f"SDTM annotation {name}"
     if column.upper() in domain_variables:
         return column.upper(), "item name"
+    field = column.rpartition(".")[2].upper()  # Medidata Rave names items <FORM>.<FIELD>: DM.SEX
+    if field != column.upper() and field in domain_variables:
+        return field, "item name after its form prefix"
     for context, name in item.aliases:
         if context.upper() == "CDASH" and name in domain_variables:
             return name, f"CDASH alias {name}"
@@ -157,7 +168,8 @@ def _ct_rows(item: ItemMeta, metadata: EdcMetadata, codelist: str, where: str) -
 def _describe(item: ItemMeta, table: pd.DataFrame | None, column: str) -> str:
     parts = [f"'{item.question or item.label or item.name}'", item.data_type or "text"]
     if item.codelist:
-        parts.append(f"coded ({item.codelist})")
+        parts.append(f"coded ({item.codelist})" if item.field_type != "multi-select" else
+                     f"multi-select ({item.codelist}: comma-separated codes, decoded in {column}_DECODE)")
     if item.sdtm:
         parts.append("SDTM annotation " + ", ".join(item.sdtm))
     if table is not None and column in table.columns:
@@ -182,10 +194,19 @@ def _advice(item: ItemMeta, domain: str) -> str:
     return ""
 
 
+def subject_label(table: pd.DataFrame | None) -> str:
+    """The vendor's subject label column of a raw table when every row has one (else "": use SubjectKey)."""
+    if table is None or table.empty:
+        return ""
+    return next((c for c in SUBJECT_LABELS if c in table.columns and (table[c] != "").all()), "")
+
+
 def _dataset_rows(name: str, ds: RawDatasetMeta, metadata: EdcMetadata, table: pd.DataFrame | None, domain: str,
                   ig: pd.DataFrame, file: str, parts: EdcParts) -> None:
     from trialbridge.converters.spec_init import MAPPINGS, _layout
 
+    label = subject_label(table)
+    subject = LABEL_COLUMN if label else SUBJECT
     blank = dict.fromkeys(MAPPINGS, "")
     domain_vars = set(ig.loc[ig["Dataset Name"] == domain, "Variable Name"]) if domain else set()
     rows = [{**blank, "domain": domain, "algorithm": "record_set", "source": name,
@@ -195,8 +216,9 @@ def _dataset_rows(name: str, ds: RawDatasetMeta, metadata: EdcMetadata, table: p
     if domain:
         rows += [{**blank, "domain": domain, "variable": "STUDYID", "algorithm": "hardcode_no_ct", "value": "{STUDYID}"},
                  {**blank, "domain": domain, "variable": "DOMAIN", "algorithm": "hardcode_no_ct", "value": domain},
-                 {**blank, "domain": domain, "variable": "USUBJID", "algorithm": "derive_usubjid", "source_variable": SUBJECT,
-                  "comment": "STUDYID-<ODM SubjectKey>: use the EDC's subject label column if it differs"}]
+                 {**blank, "domain": domain, "variable": "USUBJID", "algorithm": "derive_usubjid", "source_variable": subject,
+                  "comment": "STUDYID-<ODM SubjectKey>: use the EDC's subject label column if it differs"
+                  if subject == SUBJECT else f"STUDYID-<the EDC's subject label, {label}>"}]
         declared += [{"dataset": domain, "variable": "STUDYID", "origin": "Protocol"},
                      {"dataset": domain, "variable": "DOMAIN", "origin": "Assigned"},
                      {"dataset": domain, "variable": "USUBJID", "origin": "Derived", "method": "MT.USUBJID"}]
@@ -263,6 +285,19 @@ def _visits(metadata: EdcMetadata) -> tuple[list[dict[str, str]], list[dict[str,
     return visits, ct
 
 
+def from_table(name: str, table: pd.DataFrame) -> RawDatasetMeta:
+    """A raw dataset the export's metadata does not declare (ODM ClinicalData without a MetaDataVersion, as
+    Medidata Rave's clinical-data extracts come): its item columns as the reader handed them on, named by
+    ItemOID, after the key and vendor (`prefix:name`) columns and without the reader's companion columns."""
+    columns = [str(c) for c in table.columns]
+    keys = set(REDCAP_KEYS)
+    items = [c for c in columns if c not in keys and ":" not in c and not c.startswith("_")
+             and not (c.endswith(DECODE_SUFFIX) and c[:-len(DECODE_SUFFIX)] in columns)
+             and not (c.endswith(UNIT_SUFFIX) and c[:-len(UNIT_SUFFIX)] in columns)]
+    context = tuple(c for c in columns if c not in items and not c.startswith("_"))
+    return RawDatasetMeta(name, name, name, False, "", context, tuple(RawColumn(c, c) for c in items))
+
+
 def edc_parts(path: Path, relative: str, ig: pd.DataFrame, by_name) -> tuple[EdcParts, list[Finding]]:
     """The spec rows of one EDC export (`relative`: its path as the sources table names it)."""
     metadata, findings = source_metadata(path)
@@ -275,19 +310,22 @@ def edc_parts(path: Path, relative: str, ig: pd.DataFrame, by_name) -> tuple[Edc
 
         if not (path.suffix.lower() == ".csv" and _is_dictionary(path)):
             read = read_edc(path)
-            findings += [f for f in read.findings if f.severity == "error"]
+            findings += [f for f in read.findings if f.severity == "error" or f.rule == "ODM-NO-METADATA"]
             tables = read.datasets
     fmt = "redcap" if path.suffix.lower() == ".csv" else "odm"
     if fmt == "redcap" and not tables:
         relative = ""  # a data dictionary alone: the export's file name is for the data manager to give
     variables = {d: set(g["Variable Name"]) for d, g in ig.groupby("Dataset Name")}
-    for name, ds in metadata.datasets.items():
+    declared = {**metadata.datasets, **{n: from_table(n, t) for n, t in tables.items() if n not in metadata.datasets}}
+    for name, ds in declared.items():
         if tables and name not in tables:
             continue  # an item group with no data in this export: the reader hands on no such dataset
         domain = guess_domain(ds, metadata, variables, by_name(name))
         spec_name = _spec_name(name)
+        label = subject_label(tables.get(name) if tables else None)
         parts.sources.append({"dataset": spec_name, "file": relative, "format": fmt, "delimiter": ",", "decimal": ".",
-                              "encoding": "utf-8", "sheet": name, "subject": SUBJECT, "schema": "", "rename": ""})
+                              "encoding": "utf-8", "sheet": name, "subject": LABEL_COLUMN if label else SUBJECT,
+                              "schema": "", "rename": f"{label}={LABEL_COLUMN}" if label else ""})
         _dataset_rows(spec_name, ds, metadata, tables.get(name) if tables else None, domain, ig, relative, parts)
     visits, visit_ct = _visits(metadata)
     if any(r["variable"] == "VISITNUM" for r in parts.mappings):

@@ -177,7 +177,8 @@ def test_spec_init_on_an_export_with_data_names_what_the_reader_hands_on(tmp_pat
     findings, _ = init_spec(raw, tmp_path / "spec")
     assert not [f for f in findings if f.severity == "error"]
     sources = pd.read_csv(tmp_path / "spec" / "sources.csv", dtype=str, keep_default_na=False)
-    assert "CONCOMITANT MEDICATIONS" in set(sources["sheet"]) and set(sources["subject"]) == {"SubjectKey"}
+    assert "CONCOMITANT MEDICATIONS" in set(sources["sheet"]) and set(sources["subject"]) == {"SUBJECT"}
+    assert set(sources["rename"]) == {"OpenClinica:StudySubjectID=SUBJECT"}  # the label people use, not SS_ OIDs
     mappings = pd.read_csv(tmp_path / "spec" / "mappings.csv", dtype=str, keep_default_na=False)
     start = mappings[mappings["source_variable"] == "Con_Med_Start"].iloc[0]
     assert "format=iso" in start["arguments"] and "4 of 4 values" in start["comment"]

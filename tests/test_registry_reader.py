@@ -178,6 +178,7 @@ def test_ages_in_every_unit(text, expected):
 
 def test_display_values_as_v2_enumerations_and_dates():
     assert phases("Phase 1/Phase 2") == ["PHASE1", "PHASE2"] and phases("Early Phase 1") == ["EARLY_PHASE1"]
+    assert phases("Not Applicable") == ["NA"] and phases("N/A") == ["NA"]  # v1 (NCT04780763) / legacy XML
     assert enum("status", "Active, not recruiting") == "ACTIVE_NOT_RECRUITING"
     assert enum("status", "Withdrawn") == "WITHDRAWN" and enum("status", "Terminated") == "TERMINATED"
     assert enum("agency_class", "U.S. Fed") == "FED" and enum("sex", "Both") == "ALL"
@@ -214,3 +215,20 @@ def test_studyid_says_where_it_came_from_and_fits_xpt():
 def test_no_real_record_gives_an_empty_studyid(path):
     for record in read_file(path).records:
         assert study_identifier(record.record).strip()
+
+
+@pytest.mark.parametrize("masking, level, who", [
+    # NCT02586688 (legacy XML, August 2017): only the masked roles, no level
+    ("Participant, Care Provider, Investigator, Outcomes Assessor", "QUADRUPLE",
+     ["PARTICIPANT", "CARE_PROVIDER", "INVESTIGATOR", "OUTCOMES_ASSESSOR"]),
+    ("Investigator, Outcomes Assessor", "DOUBLE", ["INVESTIGATOR", "OUTCOMES_ASSESSOR"]),
+    ("Double (Participant, Investigator)", "DOUBLE", ["PARTICIPANT", "INVESTIGATOR"]),
+    ("None (Open Label)", "NONE", None),
+])
+def test_legacy_masking_with_or_without_its_level(masking, level, who):
+    xml = (f"<clinical_study><id_info><nct_id>NCT02586688</nct_id></id_info><study_type>Interventional</study_type>"
+           f"<study_design_info><masking>{masking}</masking></study_design_info></clinical_study>")
+    found = normalise("legacy-xml", etree.fromstring(xml), "x.xml")
+    info = found.record["protocolSection"]["designModule"]["designInfo"]["maskingInfo"]
+    assert (info["masking"], info.get("whoMasked")) == (level, who)
+    assert not [f for f in found.findings if f.rule == "REGISTRY-VALUE"]

@@ -66,6 +66,8 @@ def source_metadata(path: str | Path, dictionary: str | Path | None = None) -> t
             return None, [error.found]
     try:
         kind = xml_kind(path)
+        if kind == KIND_ODM_2:  # refused by the reader with its version (ODM-VERSION), as `read` says it
+            return None, [f for f in read_odm(path).findings if f.severity == "error"]
         if kind not in (KIND_ODM_DATA, KIND_ODM_METADATA):
             return None, [_refused(path, f"XML of kind '{kind}'")]
         return odm_metadata(path), []

@@ -32,7 +32,7 @@ from pathlib import Path
 from lxml import etree
 
 from trialbridge.converters.readers.odm_meta import DAG, REDCAP_NS, children, is_redcap, local, metadata_from_tree
-from trialbridge.converters.readers.odm_tables import FormCount, Row, State, build_tables
+from trialbridge.converters.readers.odm_tables import FormCount, Row, State, build_tables, removed_rows
 from trialbridge.converters.readers.raw import RawRead
 from trialbridge.schemas.findings import finding
 from trialbridge.schemas.safe_xml import ODM2_NS, XmlError, iterparse_file
@@ -234,14 +234,32 @@ def _subject(state: State, clinical: etree._Element, subject: etree._Element) ->
             _form(state, child, None, context)
 
 
+def odm2_layout(node: etree._Element) -> str:
+    """What makes an element ODM 2.0-shaped ("" when it is ODM 1.3): ODM 2.0 puts ClinicalData in Study, the
+    ItemGroupData (forms are item groups) straight in StudyEventData, and each value in a <Value> element."""
+    name, parent = local(node), node.getparent()
+    above = local(parent) if parent is not None else ""
+    if name == "ClinicalData" and above == "Study":
+        return "ClinicalData inside Study"
+    if name == "ItemGroupData" and above in ("StudyEventData", "ItemGroupData"):
+        return f"ItemGroupData inside {above}"
+    if name == "ItemData" and node.get("Value") is None and any(local(c) == "Value" for c in node):
+        return "ItemData holding <Value> elements"
+    return ""
+
+
 def _tally(state: State, element: etree._Element) -> int:
     """ItemData in a subtree about to be dropped (the audit records in it are counted on the way)."""
     present = 0
     for node in element.iter():
+        if not state.odm2 and isinstance(node.tag, str) and odm2_layout(node):
+            state.odm2 = (odm2_layout(node), node.sourceline or 0)
         if is_item_data(node):
             present += 1
         elif isinstance(node.tag, str) and local(node) in AUDIT_ELEMENTS:
             state.audits += 1
+        elif isinstance(node.tag, str) and local(node) == "DiscrepancyNote":
+            state.notes += 1
     return present
 
 
@@ -264,6 +282,9 @@ def _stream(path: Path) -> tuple[RawRead, dict[str, FormCount]] | tuple[State, i
             continue
         name = local(element)
         parent = element.getparent()
+        if event == "start" and name == "ClinicalData" and odm2_layout(element):
+            return _refusal("ODM-LAYOUT-2", path.name, element.sourceline or 1, layout=odm2_layout(element),
+                            version=root.get("ODMVersion", "1.3"))
         if event == "start":
             if name == "ClinicalData" and parent is root and state is None:
                 # every Study precedes the ClinicalData (ODM 1.3.2 section 3.1.1): the metadata is complete
@@ -274,6 +295,9 @@ def _stream(path: Path) -> tuple[RawRead, dict[str, FormCount]] | tuple[State, i
             continue
         if state is not None and name == "SubjectData" and parent is not None and local(parent) == "ClinicalData":
             present += _tally(state, element)
+            if state.odm2:
+                return _refusal("ODM-LAYOUT-2", path.name, state.odm2[1], layout=state.odm2[0],
+                                version=root.get("ODMVersion", "1.3"))
             _subject(state, parent, element)
             element.clear()
             parent.remove(element)
@@ -299,6 +323,7 @@ def read_odm_counts(path: str | Path) -> tuple[RawRead, dict[str, FormCount]]:
     metadata = state.metadata
     tables, values = build_tables(state)
     state.findings.extend(state.noted_findings())
+    state.findings.extend(removed_rows(tables, path.name))
     if present != state.reached:
         state.findings.append(finding("ODM-VALUES-LOST", path.name, [], count=present - state.reached,
                                       detail="outside SubjectData/StudyEventData/FormData/ItemGroupData"))
@@ -314,6 +339,8 @@ def read_odm_counts(path: str | Path) -> tuple[RawRead, dict[str, FormCount]]:
                                           detail=f"form {label}"))
     if state.audits:
         state.findings.append(finding("ODM-AUDIT-IGNORED", path.name, [], count=state.audits))
+    if state.notes:
+        state.findings.append(finding("ODM-NOTES-IGNORED", path.name, [], count=state.notes))
     return RawRead(tables, state.findings, values), dict(state.counts)
 
 

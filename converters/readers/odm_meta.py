@@ -104,8 +104,28 @@ def source_system(root: etree._Element) -> str:
     return system
 
 
+MULTI_SELECT = "multi-select"  # field_type of an OpenClinica checkbox / multi-select item: "1,2" holds two codes
+
+
+def _multi_select(element: etree._Element) -> str:
+    """The OpenClinica MultiSelectList an ItemDef refers to (its ID attribute is prefixed in some versions)."""
+    ref = _first(element, "MultiSelectListRef")
+    if ref is None:
+        return ""
+    return next((v for k, v in ref.attrib.items() if etree.QName(k).localname == "MultiSelectListID"), "")
+
+
+def _multi_select_list(element: etree._Element) -> CodeList:
+    """An OpenClinica MultiSelectList (ID, Name, MultiSelectListItem CodedOptionValue + Decode) as a CodeList."""
+    terms = tuple(CodeListTerm(t.get("CodedOptionValue", ""), text_of(_first(t, "Decode")))
+                  for t in children(element, "MultiSelectListItem"))
+    return CodeList(oid=element.get("ID", ""), name=element.get("Name", ""), data_type=element.get("DataType", ""),
+                    terms=terms)
+
+
 def _item(element: etree._Element) -> ItemMeta:
     codelist = _first(element, "CodeListRef")
+    multi = _multi_select(element) if codelist is None else ""
     aliases = _aliases(element)
     sdtm = tuple(name for context, name in aliases if "sdtm" in context.lower() and name)
     if element.get("SDSVarName"):
@@ -117,9 +137,10 @@ def _item(element: etree._Element) -> ItemMeta:
         significant_digits=_int(element.get("SignificantDigits")),
         label=text_of(_first(element, "Description")) or element.get("Comment", ""),
         question=text_of(_first(element, "Question")),
-        codelist=codelist.get("CodeListOID", "") if codelist is not None else "",
+        codelist=codelist.get("CodeListOID", "") if codelist is not None else multi,
         units=tuple(u.get("MeasurementUnitOID", "") for u in children(element, "MeasurementUnitRef")),
-        aliases=aliases, sdtm=tuple(dict.fromkeys(sdtm)), field_type=_redcap(element, "FieldType"), choices=choices,
+        aliases=aliases, sdtm=tuple(dict.fromkeys(sdtm)), choices=choices,
+        field_type=_redcap(element, "FieldType") or (MULTI_SELECT if multi else ""),
     )
 
 
@@ -193,6 +214,8 @@ def metadata_from_tree(root: etree._Element, source: str) -> EdcMetadata:
                 items.setdefault(item.oid, item)
             for node in children(version, "CodeList"):
                 codelists.setdefault(node.get("OID", ""), _codelist(node))
+            for node in children(version, "MultiSelectList"):  # OpenClinica's extension, beside the CodeLists
+                codelists.setdefault(node.get("ID", ""), _multi_select_list(node))
     variables = _first(study, "GlobalVariables") if study is not None else None
     metadata = EdcMetadata(
         source=source, system=source_system(root), study_oid=study.get("OID", "") if study is not None else "",

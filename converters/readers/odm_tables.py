@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from trialbridge.converters.readers.odm_meta import (
-    DECODE_SUFFIX, GENERIC_KEYS, REDCAP_KEYS, UNIT_SUFFIX, column_names, dataset_names, declared_items, is_redcap,
+    DECODE_SUFFIX, GENERIC_KEYS, MULTI_SELECT, REDCAP_KEYS, UNIT_SUFFIX, column_names, dataset_names, declared_items,
+    is_redcap,
 )
 from trialbridge.converters.readers.raw import SOURCE_FILE, SOURCE_LINE
 from trialbridge.mappings.edc_metadata import EdcMetadata
@@ -56,6 +57,8 @@ class State:
     counts: dict[str, FormCount] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     audits: int = 0
+    notes: int = 0  # OpenClinica discrepancy notes (data queries): not data
+    odm2: tuple[str, int] = ()  # type: ignore[assignment]  # an ODM 2.0 layout met (what, line): refused
     reached: int = 0
     noted: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # one finding per kind of fault
 
@@ -87,6 +90,8 @@ def decode(table: pd.DataFrame, column: str, oid: str, state: State, name: str) 
     if not item.codelist or item.codelist not in meta.codelists:
         return None
     codes = meta.codelists[item.codelist].decodes()
+    if item.field_type == MULTI_SELECT:  # OpenClinica: "1,2" are two ticked options, decoded one by one
+        return _decode_many(values, codes, state, name, column, item.codelist)
     decoded = values.map(codes).fillna("")
     unknown = (values != "") & ~values.isin(list(codes))
     if unknown.any():
@@ -94,6 +99,21 @@ def decode(table: pd.DataFrame, column: str, oid: str, state: State, name: str) 
             "ODM-CODE-UNKNOWN", f"{state.file}:{name}:{column}", sorted(values[unknown].unique())[:20],
             count=int(unknown.sum()), column=column, dataset=name, codelist=item.codelist))
     return decoded
+
+
+def _decode_many(values: pd.Series, codes: dict[str, str], state: State, name: str, column: str,
+                 codelist: str) -> pd.Series:
+    """Comma-separated codes -> their decodes joined by '; ' (an unknown code is reported, never guessed)."""
+    parts = values[values != ""].str.split(",").explode().str.strip()
+    parts = parts[parts != ""]
+    unknown = parts[~parts.isin(list(codes))]
+    if len(unknown):
+        state.findings.append(finding(
+            "ODM-CODE-UNKNOWN", f"{state.file}:{name}:{column}", sorted(unknown.unique())[:20],
+            count=len(unknown), column=column, dataset=name, codelist=codelist))
+    decoded = parts.map(codes).dropna()
+    joined = decoded.groupby(level=0).agg("; ".join)
+    return joined.reindex(values.index).fillna("").astype(object)
 
 
 def build_tables(state: State) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
@@ -136,3 +156,20 @@ def build_tables(state: State) -> tuple[dict[str, pd.DataFrame], dict[str, int]]
             state.count(str(form)).handed += int(handed)
         tables[name], values[name] = table.reset_index(drop=True), count
     return tables, values
+
+
+REMOVED = frozenset({"removed", "auto-removed", "invalid", "deleted"})  # statuses EDCs give withdrawn data
+
+
+def removed_rows(tables: dict[str, pd.DataFrame], file: str) -> list[Finding]:
+    """A warning per raw dataset with rows a vendor status column (`OpenClinica:Status`, `Form.OpenClinica:Status`,
+    ...) marks removed: they are handed on as exported, with their status, for the spec to keep or leave out."""
+    found = []
+    for name, table in tables.items():
+        for column in (c for c in table.columns if str(c).endswith(":Status")):
+            marked = table[column].str.strip().str.lower().isin(REMOVED)
+            if marked.any():
+                found.append(finding("ODM-STATUS-REMOVED", f"{file}:{name}:{column}",
+                                     sorted(table.loc[marked, column].unique()), count=int(marked.sum()),
+                                     dataset=name, column=column))
+    return found

@@ -57,6 +57,17 @@ DATA_TYPES = {"date_ymd": "date", "date_mdy": "date", "date_dmy": "date", "datet
               "datetime_seconds_ymd": "datetime", "integer": "integer", "number": "float", "time": "time"}
 
 
+def validation_type(validation: str) -> str:
+    """The data type of a REDCap text validation by its family: int, float, number_2dp, number_comma_decimal,
+    date_dmy, datetime_seconds_mdy, time_hh_mm_ss, ... ("" for others: email, phone, ...)."""
+    v = validation.lower()
+    for prefix, kind in (("datetime", "datetime"), ("date", "date"), ("time", "time"), ("int", "integer"),
+                         ("float", "float"), ("number", "float")):
+        if v.startswith(prefix):
+            return kind
+    return ""
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -273,7 +284,8 @@ def redcap_metadata(dictionary: str | Path) -> EdcMetadata:
         if field.choices:
             codelists[f"{field.name}.choices"] = CodeList(f"{field.name}.choices", field.name, "text", tuple(
                 CodeListTerm(code, label) for code, label in field.choices))
-        data_type = DATA_TYPES.get(field.validation, "boolean" if field.type in ("yesno", "truefalse") else "text")
+        data_type = DATA_TYPES.get(field.validation) or validation_type(field.validation) or \
+            ("boolean" if field.type in ("yesno", "truefalse") else "text")
         names = [option_column(field.name, c) for c, _ in field.choices] if field.type == "checkbox" else [field.name]
         for name in names:
             items[name] = ItemMeta(name, name, "boolean" if field.type == "checkbox" else data_type,

@@ -188,12 +188,16 @@ def build_mapping(tables: dict[str, tuple[pd.DataFrame, str]], origin: str) -> t
     findings = _design_findings(tables) + findings
     if any(f.severity == "error" for f in findings):
         return None, findings
+    rows, unmapped = _mapped_rows(tables)
+    findings += unmapped
+    if any(f.severity == "error" for f in unmapped):
+        return None, findings
     steps = tuple(
         Step(domain=row["domain"].upper(), variable=row["variable"], algorithm=row["algorithm"].lower(),
              source=row.get("source", ""), source_variable=row.get("source_variable", ""),
              codelist=row.get("codelist", ""), value=row.get("value", ""), condition=row.get("condition", ""),
              arguments=_arguments(row.get("arguments", "")), comment=row.get("comment", ""), where=where)
-        for row, where in _rows(tables, "mappings") if row["domain"] or row["algorithm"])
+        for row, where in rows)
     try:
         sdtm = spec_from_tables({key: frame for key, (frame, _) in tables.items()}, _orres_sources(steps, sources))
     except ValueError as error:
@@ -207,7 +211,32 @@ def build_mapping(tables: dict[str, tuple[pd.DataFrame, str]], origin: str) -> t
         visits=_frame(tables, "visits", TABLES["visits"]), sdtm=sdtm, origin=origin,
         registry=facts.get("registry", ""), extra=dict(study.extra),
         elements=_frame(tables, "elements", TABLES["elements"]), arms=_frame(tables, "arms", TABLES["arms"]))
-    return (None if findings else mapping), findings
+    return (None if any(f.severity == "error" for f in findings) else mapping), findings
+
+
+UNTARGETED = ("record_set", "not_submitted")  # rows `spec init` writes with the target domain left to fill
+
+
+def _mapped_rows(tables: dict[str, tuple[pd.DataFrame, str]]) -> tuple[list[tuple[dict[str, str], SpecLocation]],
+                                                                       list[Finding]]:
+    """The mapping rows that name a domain. Rows of a raw dataset not yet given one (`spec init` leaves the
+    domain of its record_set / not_submitted rows to fill) are left out with one warning naming those
+    datasets; any other step without a domain, or a spec whose every row lacks one, is an error."""
+    rows, findings, waiting = [], [], {}
+    for row, where in _rows(tables, "mappings"):
+        if row["domain"]:
+            rows.append((row, where))
+        elif row["algorithm"].lower() in UNTARGETED:
+            waiting.setdefault(row.get("source", "") or "(no source)", where)
+        elif row["algorithm"] or row["variable"]:
+            findings.append(finding("SPEC-DOMAIN-MISSING", where.at("domain"), [row["variable"] or row["algorithm"]],
+                                    step=row["variable"] or row["algorithm"]))
+    if waiting:
+        first = next(iter(waiting.values()))
+        rule = "SPEC-NO-DOMAIN" if not rows and not findings else "SPEC-SOURCE-UNTARGETED"
+        findings.append(finding(rule, first.at("domain"), list(waiting), count=len(waiting),
+                                datasets=", ".join(list(waiting)[:10]) + (" ..." if len(waiting) > 10 else "")))
+    return rows, findings
 
 
 def read_spec(location: Path) -> tuple[StudyMapping | None, list[Finding]]:

@@ -135,9 +135,13 @@ def _keys(domain: str, names: list[str]) -> str:
 
 
 def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
-    """`tables` with `datasets`, `variables` and `methods` inferred from the mappings where the spec has none."""
-    if "mappings" not in tables or ("datasets" in tables and "variables" in tables):
+    """`tables` with `datasets`, `variables` and `methods` inferred from the mappings where the spec has none
+    (a `datasets` or `variables` table with no rows, as `spec init` writes them, counts as none)."""
+    tables = {k: v for k, v in tables.items() if k not in ("datasets", "variables") or not v[0].empty}
+    if "mappings" not in tables:
         return tables, []
+    given = tables["variables"][0] if "variables" in tables else pd.DataFrame(columns=list(VARIABLE_COLUMNS))
+    declared = set(zip(given["dataset"].astype(str).str.upper(), given["variable"].astype(str)))
     ig = sdtmig_variables()
     known = {(d, v) for d, v in zip(ig["Dataset Name"], ig["Variable Name"])}
     files, qualifiers = _files(tables), _qualifiers(tables)
@@ -176,7 +180,7 @@ def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
                 continue
             if (f"SUPP{domain}", variable) in qualifiers:
                 continue
-            if (domain, variable) not in known and not model_allows(domain, variable):
+            if (domain, variable) not in known and not model_allows(domain, variable) and (domain, variable) not in declared:
                 findings.append(finding("SPEC-UNKNOWN-VARIABLE", f"{where}:variable", [variable], domain=domain,
                                         variable=variable))
                 continue
@@ -194,6 +198,8 @@ def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
     if findings:
         return tables, findings
     out = dict(tables)
+    if "variables" in tables and "datasets" in tables:
+        return _complement(out, filled, methods, domains, declared)
     if "variables" not in tables:
         blank = dict.fromkeys(VARIABLE_COLUMNS, "")
         rows = [{**blank, "dataset": d, "variable": v, **use} for (d, v), use in filled.items()]
@@ -229,3 +235,36 @@ def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
         out["datasets"] = (pd.DataFrame(rows, columns=["dataset", "parent", "keys", "label"]),
                            "datasets (inferred from the mappings)")
     return out, []
+
+
+def _complement(tables: Tables, filled: dict[tuple[str, str], dict[str, str]], methods: dict[str, str],
+                domains: list[str], declared: set[tuple[str, str]]) -> tuple[Tables, list[Finding]]:
+    """A spec that gives `variables` and `datasets` (as `spec init` writes them, for the variables it could
+    map) keeps them as written, plus what its steps fill that they leave out: never a mapped variable
+    silently dropped. Each addition is inferred as above and said in one note."""
+    added = [(d, v) for (d, v) in filled if (d, v) not in declared and d in domains]
+    frame, where = tables["variables"]
+    datasets, dataset_where = tables["datasets"]
+    listed = set(datasets["dataset"].astype(str).str.upper())
+    new_domains = [d for d in domains if d not in listed and any(dd == d for dd, _ in filled)]
+    if not added and not new_domains:
+        return tables, []
+    blank = dict.fromkeys(VARIABLE_COLUMNS, "")
+    rows = pd.DataFrame([{**blank, "dataset": d, "variable": v, **filled[(d, v)]} for d, v in added],
+                        columns=list(VARIABLE_COLUMNS), dtype=object)
+    out = dict(tables)
+    out["variables"] = (pd.concat([frame, rows], ignore_index=True).fillna(""), where)
+    if new_domains:
+        names_of = {d: [v for (dd, v) in filled if dd == d] for d in new_domains}
+        extra = pd.DataFrame([{"dataset": d, "parent": "", "keys": _keys(d, names_of[d]), "label": ""}
+                              for d in new_domains])
+        out["datasets"] = (pd.concat([datasets, extra], ignore_index=True).fillna(""), dataset_where)
+    used = {filled[k].get("method", "") for k in added} - {""}
+    if used:
+        given = tables.get("methods", (pd.DataFrame(columns=["id", "description"]), ""))
+        inferred = pd.DataFrame({"id": sorted(used), "description": [methods.get(m, "") for m in sorted(used)]})
+        out["methods"] = (pd.concat([given[0], inferred], ignore_index=True).drop_duplicates("id").fillna(""),
+                          given[1] or "methods (inferred from the mappings)")
+    note = finding("SPEC-VARIABLES-ADDED", where, [f"{d}.{v}" for d, v in added] + new_domains,
+                   count=len(added), domains=len(new_domains))
+    return out, [note]

@@ -132,10 +132,26 @@ def _read_edc(path: Path, source: Source, cache: dict[str, RawRead]) -> tuple[pd
     result = cache[key]
     found = list(result.findings) if first else []
     if source.sheet not in result.datasets:
+        declared = _declared_empty(path, source)
+        if declared is not None:  # declared by the export's metadata, no data in it: no records, said so
+            return declared, found + [finding("SOURCE-EDC-EMPTY", source.where.at("sheet"), [source.sheet],
+                                              dataset=source.name, sheet=source.sheet, file=path.name)]
         return None, found + [finding("SOURCE-SHEET", source.where.at("sheet"), [source.sheet],
                                       dataset=source.name, sheet=source.sheet, file=path.name,
-                                      known=", ".join(result.datasets))]
+                                      known=", ".join(result.datasets) or "no subject data at all")]
     return result.datasets[source.sheet].copy(), found
+
+
+def _declared_empty(path: Path, source: Source) -> pd.DataFrame | None:
+    """An empty table with the columns the export's metadata declares for `source.sheet` (None: not declared)."""
+    from trialbridge.converters.readers.edc import source_metadata
+
+    metadata, _ = source_metadata(path)
+    meta = metadata.datasets.get(source.sheet) if metadata is not None else None
+    if meta is None:
+        return None
+    columns = list(meta.key_columns) + [n for c in meta.columns for n in (c.name, c.decode) if n]
+    return pd.DataFrame(columns=list(dict.fromkeys(columns + [SOURCE_FILE, SOURCE_LINE])), dtype=object)
 
 
 def edc_handover(sources: list[Source], cache: dict[str, RawRead], folder: Path) -> list[Finding]:

@@ -86,12 +86,20 @@ def _enum(kind: str, value: str, tag: str, problem: Problem) -> str | None:
     return found
 
 
+LEVELS = ("SINGLE", "DOUBLE", "TRIPLE", "QUADRUPLE")  # ClinicalTrials.gov: the level counts the masked roles
+
+
 def _masking(value: str, problem: Problem) -> dict:
-    """"Double (Participant, Investigator)" -> masking DOUBLE, whoMasked [PARTICIPANT, INVESTIGATOR]."""
+    """"Double (Participant, Investigator)" -> masking DOUBLE, whoMasked [PARTICIPANT, INVESTIGATOR]; the
+    roles alone ("Participant, Investigator", as records of 2017 write it) give the level by their count."""
     if not value:
         return {}
     head, _, rest = value.partition("(")
     masking = enum("masking", head) or enum("masking", value)
+    listed = [enum("who_masked", w) for w in re.split(r",\s*", value) if w.strip()]
+    if masking is None and listed and all(listed) and len(set(listed)) <= len(LEVELS):
+        # 2017 records list only who is masked ("Participant, Investigator"): the level is how many roles
+        return {"masking": LEVELS[len(set(listed)) - 1], "whoMasked": list(dict.fromkeys(listed))}
     who = [enum("who_masked", w) for w in re.split(r",\s*", rest.rstrip(")")) if w.strip()] if masking != "NONE" else []
     if masking is None:
         problem("study_design_info/masking", value, "a masking such as 'Double (Participant, Investigator)'")

@@ -2,7 +2,8 @@
 with where it came from and what could not be carried.
 
 Forms read (`RecordForm`): API v2 JSON (one study, or each study of a search page `studies[]`), the classic
-v1 JSON (`FullStudiesResponse.FullStudies[].Study`, or a bare `Study`) and the legacy `<clinical_study>` XML.
+v1 JSON (`FullStudiesResponse.FullStudies[].Study`, or a bare `Study`; each entry of a `StudyFieldsResponse`,
+through `study_fields.py`) and the legacy `<clinical_study>` XML.
 `split_json` says which studies a parsed JSON document holds; `normalise` turns one into the model:
 - v2 is kept as downloaded, less its `resultsSection` and `annotationSection`;
 - v1 and legacy XML are converted (`v1.py`, `legacy.py`); a value that is no ClinicalTrials.gov value is
@@ -23,12 +24,14 @@ from typing import Any, Iterator, Literal
 
 from trialbridge.mappings.registry.common import age
 from trialbridge.mappings.registry.legacy import RESULTS_ELEMENTS, legacy_to_v2
+from trialbridge.mappings.registry.study_fields import study_fields_to_v1
 from trialbridge.mappings.registry.v1 import RESULTS_SECTIONS, v1_to_v2
 from trialbridge.mappings.studyid import registry_study_identifier
 from trialbridge.schemas.findings import Finding, finding
 
-RecordForm = Literal["v2", "v1", "legacy-xml"]
+RecordForm = Literal["v2", "v1", "v1-fields", "legacy-xml"]
 FORM_NAMES: dict[str, str] = {"v2": "ClinicalTrials.gov API v2 JSON", "v1": "classic ClinicalTrials.gov API (v1) JSON",
+                              "v1-fields": "classic ClinicalTrials.gov API (v1) StudyFieldsResponse",
                               "legacy-xml": "legacy ClinicalTrials.gov XML (clinical_study)"}
 V2_DROPPED = ("resultsSection", "annotationSection")
 
@@ -69,6 +72,9 @@ def split_json(data: Any) -> Iterator[tuple[str, str, Any]]:
     elif isinstance(data, dict) and isinstance(data.get("FullStudiesResponse"), dict):
         for i, entry in enumerate(data["FullStudiesResponse"].get("FullStudies") or []):
             yield "v1", f"FullStudiesResponse.FullStudies[{i}]", (entry or {}).get("Study", {})
+    elif isinstance(data, dict) and isinstance(data.get("StudyFieldsResponse"), dict):
+        for i, entry in enumerate(data["StudyFieldsResponse"].get("StudyFields") or []):
+            yield "v1-fields", f"StudyFieldsResponse.StudyFields[{i}]", entry
     elif isinstance(data, dict) and isinstance(data.get("Study"), dict):
         yield "v1", "Study", data["Study"]
     elif isinstance(data, dict) and "ProtocolSection" in data:
@@ -78,7 +84,8 @@ def split_json(data: Any) -> Iterator[tuple[str, str, Any]]:
             yield "v2", f"[{i}]", study
     else:
         raise ValueError("expected an API v2 study (protocolSection), an API v2 search page (studies[]), "
-                         "a classic API response (FullStudiesResponse) or a classic Study (ProtocolSection)")
+                         "a classic API response (FullStudiesResponse or StudyFieldsResponse) or a classic Study "
+                         "(ProtocolSection)")
 
 
 class _Problems:
@@ -179,6 +186,10 @@ def normalise(form: str, study: Any, source: str) -> RegistryRecord:
         record = _v2(copy.deepcopy(study), problems)
     elif form == "v1":
         record = v1_to_v2(study, problems)
+    elif form == "v1-fields":
+        classic, left = study_fields_to_v1(study if isinstance(study, dict) else {}, source)
+        record = v1_to_v2(classic, problems)
+        problems.found += left
     else:
         record = legacy_to_v2(study, problems)
     findings = list(problems.found)

@@ -5,10 +5,15 @@ The registry holds the criteria as one text: headings ("Inclusion Criteria:", "K
 followed by list items (markdown `*`/`-` in API v2 records, "1." or "-" with hard-wrapped lines in legacy
 XML). `criteria` splits it:
 - a heading that names inclusion or exclusion criteria starts that category (IECAT INCLUSION/EXCLUSION);
-  text before any heading is INCLUSION (observational records often list only who is included);
+  text before any heading is INCLUSION (observational records often list only who is included), unless an
+  inclusion heading follows: then it is a preamble, no criterion (BMS records open with "For more
+  information regarding BMS clinical trial participation, please visit ...");
 - an item starts at a list marker; deeper-indented items are sub-items of the item above and are joined
   to it with "; " (the criterion is the item with its parts); a line without a marker continues the
-  item above; without any marker in a section, each line is a criterion;
+  item above, unless it starts a paragraph (after a blank line, not indented under the items: legacy
+  records' free sentences between lists) which is a criterion of its own, or a lead-in to the items
+  after it when it ends in ":" ("... include the following:"); without any marker in a section, each line
+  is a criterion;
 - a sub-heading (a line without a list marker, at most eight words, ending in ":", not indented deeper
   than the section's list items: "DISEASE CHARACTERISTICS:", "Hepatic:", "Patients must have:", as the
   NCI PDQ records of oncology trials write them) is no criterion: it heads the criteria that follow it
@@ -38,7 +43,7 @@ _HEADING = re.compile(r"^\s*[#*_\s]*(?P<words>[^:]{0,60}?\b(?P<kind>inclusion|ex
                       r"[*_\s]*(?::[*_\s]*(?P<rest>.*))?$", re.I)
 _MARKER = re.compile(r"^(?P<indent>\s*)(?:[-*+\u2022\u00b7\u25aa\u25cf\u2013o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]|"
                      r"\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)[.)])\s+(?P<text>.*)$")
-_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~|=])")
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a markdown escape: a backslash before ASCII punctuation
 CATEGORIES = {"inclusion": "INCLUSION", "exclusion": "EXCLUSION"}
 PREFIX = {"INCLUSION": "INCL", "EXCLUSION": "EXCL"}
 
@@ -71,6 +76,10 @@ def _is_subheading(line: str, marked: bool, top: int | None) -> bool:
             and (top is None or indent <= top))
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
 def _section_items(lines: list[str]) -> list[Item]:
     """The criteria of one section: list items with their sub-items and continuation lines, each under
     the sub-heading before it."""
@@ -78,9 +87,14 @@ def _section_items(lines: list[str]) -> list[Item]:
     top = min((len(m.group("indent")) for m in marked if m), default=None)
     items: list[tuple[str, list[str]]] = []
     heading, lead, leads = "", [], set()
+    blank = False
     for line, mark in zip(lines, marked):
         if not line.strip():
+            blank = True
             continue
+        paragraph, blank = blank and not mark and top is not None and _indent(line) <= top and bool(items), False
+        if paragraph:  # a paragraph after the list, not indented under an item: a criterion of its own
+            lead = []
         if _is_subheading(line, bool(mark), top):
             heading, lead = _clean(line), []
         elif top is None:  # no list markers: every line is a criterion (the registry keeps one per line)
@@ -89,9 +103,9 @@ def _section_items(lines: list[str]) -> list[Item]:
             items.append((heading, [mark.group("text")]))
         elif mark and items:
             items[-1][1].append("; " + mark.group("text"))
-        elif items and items[-1][0] == heading:
+        elif items and items[-1][0] == heading and not paragraph and not lead:
             items[-1][1][-1] += " " + line.strip()
-        else:  # text before the first item: a criterion, unless it is a lead-in ("... the following:")
+        else:  # text before an item: a criterion, unless it is a lead-in ("... the following:")
             lead.append(line.strip())
             if len(lead) == 1:
                 items.append((heading, [""]))
@@ -111,6 +125,8 @@ def criterion_parts(text: str) -> list[tuple[str, str, list[str]]]:
             sections.append((heading[0], [heading[1]] if heading[1].strip() else []))
         else:
             sections[-1][1].append(line.rstrip())
+    if any(category == "INCLUSION" for category, _ in sections[1:]):
+        sections = sections[1:]  # text before an explicit inclusion heading is a preamble ("For more information ...")
     return [(category, head, parts) for category, lines in sections for head, parts in _section_items(lines)]
 
 

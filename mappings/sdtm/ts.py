@@ -23,8 +23,8 @@ TSPARMCD/TSPARM are CDISC CT C66738/C67152. TSVALCD/TSVCDREF/TSVCDVER carry the 
 where one applies: CDISC CT terms (NCI C-code, "CDISC CT", the CT release); ISO 8601 dates and
 durations ("ISO 8601"); REGID (the NCT number, "ClinicalTrials.gov"; EudraCT / CTIS numbers likewise);
 TRT (UNII), INDIC/TDIGRP (SNOMED, else the record's MeSH descriptor), PCLAS (MED-RT), each with its
-version when the study states it; FCNTRY the ISO 3166-1 alpha-3 code of each site country DM records
-("ISO 3166"). A value over 200 characters keeps its first part in TSVAL and continues in TSVAL1,
+version when the study states it; FCNTRY the ISO 3166-1 alpha-3 code of each site country DM records,
+or without DM countries of each registry location's country (`mappings/countries.py`) ("ISO 3166"). A value over 200 characters keeps its first part in TSVAL and continues in TSVAL1,
 TSVAL2 ... (SDTMIG 3.4 TS assumption 8), cut at a word boundary. The registry facts TS has no parameter
 for (summaries, eligibility text, officials, site names, ...) are listed in an info finding: FHIR
 ResearchStudy carries them.
@@ -37,6 +37,7 @@ from typing import Callable
 
 import pandas as pd
 
+from trialbridge.mappings.countries import country_code
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.sdtm.ts_record import (
@@ -348,12 +349,28 @@ def _unplaced(record: Record) -> list[str]:
     return [p for p in paths if p not in record.used and p not in READ_ELSEWHERE]
 
 
+def site_countries(record: Record) -> list[str]:
+    """FCNTRY: the ISO 3166-1 alpha-3 codes of the countries DM's sites are in; without DM countries, those
+    of the registry's locations (a name ISO 3166 has no code for is reported, not given a code)."""
+    dm = record.dm
+    if dm is not None and "COUNTRY" in dm and (dm["COUNTRY"].astype(str).str.strip() != "").any():
+        return sorted(set(dm["COUNTRY"].astype(str).str.strip()) - {""})
+    names = [str(site.get("country", "")).strip() for site in record.get("contactsLocationsModule.locations", [])
+             if isinstance(site, dict)]
+    codes = {name: country_code(name) for name in dict.fromkeys(n for n in names if n)}
+    for name, code in codes.items():
+        if not code:
+            record.findings.append(finding("TS-COUNTRY-UNKNOWN", f"{REGISTRY_FILE}:contactsLocationsModule.locations",
+                                           [name], country=name))
+    return sorted(set(codes.values()) - {""})
+
+
 def map_ts(trial: Trial, sdtm: dict[str, pd.DataFrame], study: StudyInfo | None = None) -> Mapped:
     """TS from the registry record, the study's constants (`study`, from the study specification) and DM
     (consent dates, site countries, subject count)."""
     dm = sdtm.get("DM")
     record = Record(trial.registry, study=study, dm=dm)
-    countries = sorted(set(dm["COUNTRY"]) - {""}) if dm is not None and "COUNTRY" in dm else []
+    countries = site_countries(record)
     src = _rows(record, countries)
     src[SOURCE_FILE], src[SOURCE_LINE] = REGISTRY_FILE, 0
     findings = list(record.findings)

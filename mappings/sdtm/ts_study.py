@@ -32,12 +32,13 @@ def earliest_consent(dm: pd.DataFrame | None) -> str:
 
 def study_start(r: Record) -> list[Value]:
     """SSTDTC: the earliest informed consent (FDA: the study start date is the first subject's consent);
-    the registry's start date (partial when the record is) only when DM holds no consent date."""
+    the registry's start date (partial when the record is) only when DM holds no consent date; UNK when
+    neither gives one (an expanded access record has no start date)."""
     consent = earliest_consent(r.dm)
     if consent:
         return [iso8601(consent)]
     date = r.get("statusModule.startDateStruct.date", "")
-    return [iso8601(date)] if date else []
+    return [iso8601(date)] if date else r.unknown("SSTDTC")
 
 
 def agents(r: Record) -> list[Value]:
