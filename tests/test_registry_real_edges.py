@@ -94,3 +94,36 @@ def test_a_preamble_before_the_inclusion_heading_is_no_criterion():
     # without an inclusion heading the text before the exclusion heading is what includes
     assert criteria("Adults with asthma\n\nExclusion Criteria:\n\n* Smokers\n") == [
         ("INCLUSION", "Adults with asthma"), ("EXCLUSION", "Smokers")]
+
+
+def test_right_aligned_numbers_are_one_list():
+    # NCT04452435 (legacy XML, 2021): " 10." is written one column left of "  9."; every line ends in "&#xD;"
+    (record,) = read_file(REGISTRY / "NCT04452435.xml").records
+    ti = map_design(record).tables["TI"]
+    exclusion = list(ti.loc[ti["IECAT"] == "EXCLUSION", "IETEST"])
+    assert len(exclusion) == 13 and exclusion[0] == "Any previous experimental treatment for COVID-19"
+    assert exclusion[4].startswith("Any of the following findings at Visit 1:; Positive results for hepatitis B")
+    assert exclusion[9] == "Pregnant or breast-feeding female subjects"
+    assert not any("\r" in t for t in ti["IETEST"])
+    assert len(ti[ti["IECAT"] == "INCLUSION"]) == 6
+
+
+def test_a_withdrawn_study_without_participants():
+    # NCT00973089 (API v2): WITHDRAWN, 0 participants (ACTUAL), a no-intervention arm, a start date without type
+    ts, findings = ts_of("NCT00973089.json")
+    assert values(ts, "ACTSUB") == [("0", "")] and not [f for f in findings if f.severity == "error"]
+
+
+def test_short_category_headings_and_bullets_touching_their_text():
+    # NCT01220531 (legacy XML, 2017, Duke thymus transplantation): "Transplant Inclusion:" / "Transplant
+    # Exclusion:" without the word "criteria", "\u2022" bullets with no space, a shallower last bullet
+    from trialbridge.mappings.sdtm.ti import criteria
+    text = ("        Transplant Inclusion:\n\n          -  Atypical DiGeorge must have, or have had, a rash.\n\n"
+            "        \u2022Typical cDGA with maternal engraftment\n\n        Transplant Exclusion:\n\n"
+            "          -  HIV infection\n\n          -  CMV on 2 tests for Groups 2, 3, and 4\n\n"
+            "        Biological Mother Inclusion/Exclusion:\n\n        \u2022 Must be biological mother of thymus recipient\n")
+    assert criteria(text) == [
+        ("INCLUSION", "Atypical DiGeorge must have, or have had, a rash."),
+        ("INCLUSION", "Typical cDGA with maternal engraftment"),
+        ("EXCLUSION", "HIV infection"), ("EXCLUSION", "CMV on 2 tests for Groups 2, 3, and 4"),
+        ("EXCLUSION", "Biological Mother Inclusion/Exclusion: Must be biological mother of thymus recipient")]

@@ -4,11 +4,14 @@ Inclusion/Exclusion Criteria): one record per criterion.
 The registry holds the criteria as one text: headings ("Inclusion Criteria:", "Key Exclusion Criteria")
 followed by list items (markdown `*`/`-` in API v2 records, "1." or "-" with hard-wrapped lines in legacy
 XML). `criteria` splits it:
-- a heading that names inclusion or exclusion criteria starts that category (IECAT INCLUSION/EXCLUSION);
+- a heading that names inclusion or exclusion criteria starts that category (IECAT INCLUSION/EXCLUSION), as
+  does a short line ending in ":" that names one of them ("Transplant Inclusion:", "Exclusions:");
   text before any heading is INCLUSION (observational records often list only who is included), unless an
   inclusion heading follows: then it is a preamble, no criterion (BMS records open with "For more
   information regarding BMS clinical trial participation, please visit ...");
-- an item starts at a list marker; deeper-indented items are sub-items of the item above and are joined
+- an item starts at a list marker ("\u2022" may touch its text); the first item's indentation is the top
+  level (numbers right-aligned, "9." above "10.", and shallower items are top-level too); deeper-indented
+  items are sub-items of the item above and are joined
   to it with "; " (the criterion is the item with its parts); a line without a marker continues the
   item above, unless it starts a paragraph (after a blank line, not indented under the items: legacy
   records' free sentences between lists) which is a criterion of its own, or a lead-in to the items
@@ -41,8 +44,11 @@ from trialbridge.schemas.sdtm_spec import Dataset
 
 _HEADING = re.compile(r"^\s*[#*_\s]*(?P<words>[^:]{0,60}?\b(?P<kind>inclusion|exclusion)\s+criteri(?:a|on)\b[^:]{0,60}?)"
                       r"[*_\s]*(?::[*_\s]*(?P<rest>.*))?$", re.I)
-_MARKER = re.compile(r"^(?P<indent>\s*)(?:[-*+\u2022\u00b7\u25aa\u25cf\u2013o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]|"
-                     r"\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)[.)])\s+(?P<text>.*)$")
+_MARKER = re.compile(r"^(?P<indent>\s*)(?:(?:[-*+\u2022\u00b7\u25aa\u25cf\u2013o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]|"
+                     r"\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)[.)])\s+|[\u2022\u25aa\u25cf](?=\S))(?P<text>.*)$")
+# a short unmarked line ending in ":" that names one category without the word "criteria" ("Transplant
+# Inclusion:", "Exclusions:")
+_SHORT_HEADING = re.compile(r"^\s*(?P<words>(?:[\w/()&-]+\s+){0,4}?(?P<kind>inclusion|exclusion)s?)\s*:\s*$", re.I)
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a markdown escape: a backslash before ASCII punctuation
 CATEGORIES = {"inclusion": "INCLUSION", "exclusion": "EXCLUSION"}
 PREFIX = {"INCLUSION": "INCL", "EXCLUSION": "EXCL"}
@@ -54,16 +60,19 @@ def _clean(text: str) -> str:
 
 def _heading(line: str) -> tuple[str, str] | None:
     """(category, text after the heading) when the line is an inclusion/exclusion heading."""
-    found = _HEADING.match(line)
+    found = _HEADING.match(line) or _SHORT_HEADING.match(line)
     if not found or _MARKER.match(line) and len(found.group("words")) > 40:
         return None
     words = found.group("words").lower()
     if "inclusion" in words and "exclusion" in words:
         return None  # "see inclusion and exclusion criteria below": prose, not a heading
-    return CATEGORIES[found.group("kind").lower()], found.group("rest") or ""
+    return CATEGORIES[found.group("kind").lower()], found.groupdict().get("rest") or ""
 
 
 Item = tuple[str, list[str]]  # (sub-heading or "", [item text, sub-item text, ...])
+# Legacy records right-align their numbers ("  9." above " 10."): an item one column deeper than the first
+# is still a top-level item; a sub-item is indented at least two columns deeper (markdown) or five.
+ALIGN = 1
 MAX_HEADING_WORDS = 8
 
 
@@ -84,7 +93,7 @@ def _section_items(lines: list[str]) -> list[Item]:
     """The criteria of one section: list items with their sub-items and continuation lines, each under
     the sub-heading before it."""
     marked = [_MARKER.match(line) for line in lines]
-    top = min((len(m.group("indent")) for m in marked if m), default=None)
+    top = next((len(m.group("indent")) for m in marked if m), None)  # the first item is a top-level one
     items: list[tuple[str, list[str]]] = []
     heading, lead, leads = "", [], set()
     blank = False
@@ -99,7 +108,7 @@ def _section_items(lines: list[str]) -> list[Item]:
             heading, lead = _clean(line), []
         elif top is None:  # no list markers: every line is a criterion (the registry keeps one per line)
             items.append((heading, [line.strip()]))
-        elif mark and len(mark.group("indent")) <= top:
+        elif mark and len(mark.group("indent")) <= top + ALIGN:
             items.append((heading, [mark.group("text")]))
         elif mark and items:
             items[-1][1].append("; " + mark.group("text"))
