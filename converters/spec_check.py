@@ -225,6 +225,29 @@ class _Checker:
             return
         self.reads(step, scope, columns_named(tree), "condition")
 
+    def relate(self, step: Step) -> None:
+        """A `relate` step reads two domains built before it: the keys, dates and each side's condition name
+        their variables (`condition` the first domain's, `where=` the second's)."""
+        domains = [d.strip().upper() for d in step.source.split(";") if d.strip()]
+        for domain in domains:
+            if domain not in self.built:
+                _add(self.findings, "SPEC-CHECK-SOURCE", step, "source", domain, source=domain,
+                     known=", ".join(self.built) or "none")
+        if len(domains) != 2 or any(d not in self.built for d in domains):
+            return
+        dates = [d.strip() for d in step.argument("dates").split(";") if d.strip()]
+        for i, domain in enumerate(domains):
+            side = _Scope(domain, filled=self.built[domain], unknown="*" in self.built[domain])
+            self.reads(step, side, step.source_variables[i:i + 1], "source_variable")
+            self.reads(step, side, dates[i:i + 1], "arguments")
+            text = step.condition if i == 0 else step.argument("where")
+            try:
+                self.reads(step, side, columns_named(parse_condition(text)) if text.strip() else [],
+                           "condition" if i == 0 else "arguments")
+            except ConditionError as error:
+                _add(self.findings, "SPEC-CHECK-CONDITION", step, "condition" if i == 0 else "arguments", text,
+                     detail=str(error))
+
     def layout(self, step: Step) -> None:
         if step.algorithm != "assign_datetime":
             return
@@ -270,6 +293,11 @@ class _Checker:
                 _add(self.findings, "SPEC-CHECK-ALGORITHM", step, "algorithm", step.algorithm, algorithm=step.algorithm,
                      known=", ".join(sorted({*ALGORITHMS, *DOMAIN_STEPS})))
                 scope.filled.update(step.variables)  # meant to fill them: one finding for one fault
+                continue
+            if step.algorithm == "relate":
+                self.relate(step)
+                scope.filled.add("*")
+                self.built[step.domain] = scope.filled
                 continue
             if step.algorithm == "record_set":
                 self.record_set(step, scope)

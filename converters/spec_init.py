@@ -98,7 +98,9 @@ def _layout(values: pd.Series) -> tuple[str, str]:
         if not text.str.match(screen).all():
             continue
         iso, bad = parse_layout(text, layout)
-        if not bad.any() and (iso != "").any():
+        years = pd.to_numeric(iso.str[:4], errors="coerce").dropna()
+        plausible = years.between(1800, 2200).all()  # an ID such as 1000015 also reads as yyyyMMdd: 1000-01-05
+        if not bad.any() and (iso != "").any() and plausible:
             fitting.append(layout)
     if "dd/MM/yyyy" in fitting and "MM/dd/yyyy" in fitting:
         return "dd/MM/yyyy", "day and month order ambiguous (dd/MM/yyyy or MM/dd/yyyy): check"

@@ -219,6 +219,12 @@ def test_fhir_and_sdtm_agree_on_subjects_dates_and_doses(revallo, release):
     regid = ts.loc[ts["TSPARMCD"] == "REGID", "TSVAL"].tolist()
     assert study["identifier"][0]["value"] == "NCT01421927"
     assert "NCT01421927" in regid  # TS REGID: the registry id of STUDYID
+    pr, _ = read_xpt(revallo / "sdtm" / "pr.xpt")  # the transplant and its conditioning: FHIR Procedure
+    performed = "occurrenceDateTime" if release == "R5" else "performedDateTime"
+    transplants = sorted((patient_usubjid[p["subject"]["reference"].removeprefix("Patient/")], p[performed])
+                         for p in by_type["Procedure"] if performed in p)
+    assert len(by_type["Procedure"]) == len(pr) and len(transplants) == len(dm)
+    assert transplants == sorted((u, d) for u, d in zip(pr["USUBJID"], pr["PRSTDTC"]) if d)  # conditioning: undated
     labels = {f"{r['resourceType']}/{r['id']}" for r in resources}
     references = re.findall(r'"reference":\s*"([A-Za-z]+/[0-9a-f-]+)"', json.dumps(resources))
     assert references and set(references) <= labels, "every reference is a resource of the output"

@@ -40,7 +40,9 @@ def test_the_guide_has_the_phuse_sections_filled_from_the_package(sdtm):
     assert "Protocol Number: CHUBX 2010/01" in text and "Registry identifier: NCT01421927" in text
     assert "Safety of a Maintenance Therapy With Lenalidomide" in text
     assert "| DM - Demographics | Special-Purpose | 13 | X |" in text  # records and its SUPPDM
-    assert "represented in the SUPPDM dataset" in text and "| TXDTC |" in text
+    assert "represented in the SUPPDM dataset" in text and "| DISSTAT |" in text and "| TXDTC |" not in text
+    assert "| PR - Procedures | Interventions | 26 | X |" in text  # conditioning + transplant, SUPPPR
+    assert "| DD - Death Details | Findings | 1 |" in text and "represented in the SUPPPR dataset" in text
     assert "| LB | LBTESTCD | TLYH |" in text  # a sponsor-defined term the checks found
     assert "SD-MEDDRA-HIERARCHY" in text and "[Sponsor to complete: explanation]" in text
     assert "Patients aged 18 to 65 years" in text  # Appendix I from the registry's eligibility criteria

@@ -124,3 +124,20 @@ def test_crf_pages_and_the_reviewers_guide_are_referenced_and_valid(sdtm):
 
 def test_no_pages_no_annotated_crf(root):
     assert root.find(".//def:AnnotatedCRF", NS) is None  # REVALLO's specification names no CRF pages
+
+
+def test_procedures_and_death_details_are_described_with_their_cdisc_codelists(root, sdtm):
+    groups = [g.get("Name") for g in root.findall(".//odm:ItemGroupDef", NS)]
+    assert {"PR", "DD", "SUPPPR"} <= set(groups) and (sdtm / "pr.xpt").is_file() and (sdtm / "dd.xpt").is_file()
+    terms = {}
+    for oid in ("IT.PR.PRDECOD", "IT.DD.DDTESTCD", "IT.PR.PRENRTPT"):
+        ref = root.find(f".//odm:ItemDef[@OID='{oid}']/odm:CodeListRef", NS).get("CodeListOID")
+        codelist = root.find(f".//odm:CodeList[@OID='{ref}']", NS)
+        terms[oid] = (codelist.find("odm:Alias", NS).get("Name"),
+                      [i.get("CodedValue") for i in codelist if i.get("CodedValue")])
+    assert terms["IT.PR.PRDECOD"] == ("C101858", ["ALLOGENEIC STEM CELL TRANSPLANT"])
+    assert terms["IT.DD.DDTESTCD"] == ("C116108", ["PRCDTH"])
+    assert terms["IT.PR.PRENRTPT"][0] == "C66728" and "BEFORE" in terms["IT.PR.PRENRTPT"][1]  # shared with AEENRTPT
+    assert origin(root, "IT.DD.DDSTRESC") == ("Predecessor", None, "DD.DDORRES")
+    donor = root.findall(".//def:ValueListDef[@OID='VL.SUPPPR.QVAL']/odm:ItemRef", NS)
+    assert [r.get("ItemOID") for r in donor] == ["IT.SUPPPR.QVAL.DONOR", "IT.SUPPPR.QVAL.HLAMATCH"]

@@ -120,6 +120,9 @@ def test_a_rave_transactional_audit_feed_gives_the_final_values(tmp_path: Path) 
     mapped = pd.read_csv(study / "spec" / "mappings.csv", dtype=str, keep_default_na=False)
     mapped = mapped[mapped["variable"] != ""].set_index("variable")["source_variable"]
     assert (mapped["SEX"], mapped["COUNTRY"], mapped["BRTHDTC"]) == ("DM.SEX", "DM.COUNTRY", "DM.BRTHDTC")  # FORM.FIELD
+    everything = pd.read_csv(study / "spec" / "mappings.csv", dtype=str, keep_default_na=False)
+    subjid = everything[everything["source_variable"] == "EN.SUBJID"].iloc[0]
+    assert subjid["arguments"] == ""  # the subject number 1000015 is not read as a yyyyMMdd date (1000-01-05)
     dm_out = read_xpt(tmp_path / "out" / "sdtm" / "dm.xpt")[0]
     assert dm_out[["SUBJID", "SITEID", "SEX", "COUNTRY", "BRTHDTC"]].values.tolist() == [
         ["123 ABC", "MDSOL", "M", "GBR", "1990-01-01"]]  # the Upsert's corrected birth date, Rave's subject name

@@ -134,14 +134,13 @@ def test_numbers_are_float_and_text_is_str():
     assert all(isinstance(v, str) for v in dm["DTHFL"]) and dm["DTHFL"].dtype == object
 
 
-def test_suppdm_holds_transplant_and_disease_facts_with_short_qnams():
+def test_suppdm_holds_only_the_disease_facts_with_no_standard_home_with_short_qnams():
     supp = mapped().supp
     one = supp[supp["USUBJID"] == "REVALLO-01-001"].set_index("QNAM")["QVAL"].to_dict()
-    assert one == {"TXDTC": "2011-08-20", "DONOR": "RELATED", "HLAMATCH": "10/10",
-                   "CONDIT": "Fludarabine + busulfan", "DISSTAT": "CR", "RESPLINE": "2", "PRLEN": "N",
-                   "LENREFR": "N", "DTHTRM": "Y"}
+    # the transplant, donor, HLA match and conditioning are in PR/SUPPPR, the death's cause in DD
+    assert one == {"DISSTAT": "CR", "RESPLINE": "2", "PRLEN": "N", "LENREFR": "N"}
     two = supp[supp["USUBJID"] == "REVALLO-01-002"].set_index("QNAM")["QVAL"]
-    assert two["PRLENMO"] == "6" and "DTHTRM" not in two  # no empty QVAL rows
+    assert two["PRLENMO"] == "6" and "PRLENMO" not in one  # no empty QVAL rows
     assert set(supp["RDOMAIN"]) == {"DM"} and set(supp["IDVAR"]) == {""} and set(supp["IDVARVAL"]) == {""}
     assert supp["QNAM"].str.len().max() <= 8 and supp["QLABEL"].str.len().max() <= 40
     assert set(supp["QORIG"]) == {"Collected"}

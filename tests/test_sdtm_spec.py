@@ -99,7 +99,10 @@ def test_supp_qualifiers_respect_the_qnam_and_qlabel_limits():
         for q in spec.qualifiers(supp):
             assert len(q.where_value) <= 8 and q.where_value[0].isalpha() and q.where_value.isupper()
             assert len(q.label) <= 40 and q.origin
-    assert ("TXDTC", "Date of Allogeneic Stem Cell Transplant", "TXDTC", "Collected") in spec.supp_qvals("SUPPDM")
+    assert ("DISSTAT", "Disease Status at Inclusion", "DISSTAT", "Collected") in spec.supp_qvals("SUPPDM")
+    # the transplant is a PR record (SDTMIG 3.4 PR); only its donor and HLA match have no PR variable
+    assert {q[0] for q in spec.supp_qvals("SUPPPR")} == {"DONOR", "HLAMATCH"}
+    assert not {"TXDTC", "DONOR", "HLAMATCH", "CONDIT", "DTHTRM"} & {q[0] for q in spec.supp_qvals("SUPPDM")}
 
 
 def test_lab_value_level_comes_from_the_lab_test_catalogue():

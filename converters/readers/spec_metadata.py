@@ -29,7 +29,7 @@ from trialbridge.schemas.trial_design_spec import registry_spec
 
 Tables = dict[str, tuple[pd.DataFrame, str]]
 DOMAIN_LEVEL = frozenset({"record_set", "stack", "remove_dup", "supp", "not_submitted", "split_text", "report",
-                          "match_tests", "registry_ts", "registry_ti"})
+                          "match_tests", "registry_ts", "registry_ti", "relate"})
 COLLECTED = frozenset({"assign_ct", "assign_no_ct", "assign_numeric", "assign_datetime"})
 ASSIGNED = frozenset({"hardcode_ct", "hardcode_no_ct"})
 TS_VARIABLES = (("STUDYID", "Protocol"), ("DOMAIN", "Assigned"), ("TSSEQ", "Derived"), ("TSPARMCD", "Assigned"),
@@ -39,6 +39,9 @@ SUPPQUAL = (("STUDYID", "Protocol"), ("RDOMAIN", "Assigned"), ("USUBJID", "Assig
             ("IDVARVAL", "Assigned"), ("QNAM", "Assigned"), ("QLABEL", "Assigned"), ("QVAL", "Collected"),
             ("QORIG", "Assigned"), ("QEVAL", "Assigned"))
 SUPPQUAL_KEYS = "STUDYID;RDOMAIN;USUBJID;IDVAR;IDVARVAL;QNAM"
+RELREC_VARIABLES = (("STUDYID", "Protocol", ""), ("RDOMAIN", "Assigned", ""), ("USUBJID", "Assigned", ""),
+                    ("IDVAR", "Assigned", ""), ("IDVARVAL", "Derived", "MT.RELREC"), ("RELTYPE", "Assigned", ""),
+                    ("RELID", "Derived", "MT.RELREC"))  # the `relate` step builds RELREC whole
 KEYS_BY_CLASS = {
     "Findings": ("STUDYID", "USUBJID", "{D}TESTCD", "VISITNUM", "{D}TPTNUM", "{D}DTC"),
     "Findings About": ("STUDYID", "USUBJID", "{D}TESTCD", "{D}OBJ", "VISITNUM", "{D}DTC"),
@@ -129,6 +132,8 @@ def _keys(domain: str, names: list[str]) -> str:
         keys = ["STUDYID", "TSPARMCD", "TSSEQ"]
     if domain == "TI":
         keys = ["STUDYID", "IETESTCD"]
+    if domain == "RELREC":
+        keys = ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "RELID"]
     return ";".join(k for k in keys if k in names)
 
 
@@ -162,6 +167,11 @@ def infer_metadata(tables: Tables) -> tuple[Tables, list[Finding]]:
             record_set += 1
         elif algorithm == "supp":
             supp_domains += [domain] if domain not in supp_domains else []
+        elif algorithm == "relate":
+            for variable, origin, method in RELREC_VARIABLES:
+                filled.setdefault((domain, variable), {"origin": origin, **({"method": method} if method else {})})
+                fixed.add((domain, variable))
+            methods["MT.RELREC"] = "; ".join(t for t in (methods.get("MT.RELREC", ""), _method_text(row)) if t)
         elif algorithm == "registry_ts":
             for variable, origin in TS_VARIABLES:
                 filled.setdefault((domain, variable), {"origin": origin})

@@ -13,6 +13,7 @@ import pandas as pd
 from trialbridge.mappings.sdtm import algorithms as alg
 from trialbridge.mappings.spec.engine import DomainRun, RecordSet, SpecRunError
 from trialbridge.mappings.spec.model import Step
+from trialbridge.mappings.spec.relate_step import relate_step
 
 SOURCE_FILE, SOURCE_LINE = alg.PROVENANCE
 UNIT_LEVEL = ("unit", "factor")  # catalogue columns that depend on the collected unit, with *ORRESU/*STRESU
@@ -165,6 +166,6 @@ def registry_ti(run: DomainRun, step: Step) -> None:
 
 DOMAIN_STEPS: dict[str, Callable[[DomainRun, Step], None]] = {
     "record_set": record_set, "stack": stack, "remove_dup": remove_dup, "match_tests": match_tests,
-    "split_text": split_text, "supp": supp, "registry_ts": registry_ts,
+    "split_text": split_text, "supp": supp, "registry_ts": registry_ts, "relate": relate_step,
     "registry_ti": registry_ti,
 }
