@@ -37,7 +37,7 @@ from trialbridge.schemas.sdtm_spec import SPONSOR_CODELIST, SUPP_MODEL, sdtmig_v
 CT_STEPS = ("assign_ct", "hardcode_ct")
 COLUMN_ARGUMENTS = ("reference", "first", "last", "factor")  # arguments that name a column
 DESIGN_DOMAINS = ("TA", "TE", "TV", "SV", "SE")  # built by the trial design step after the mappings (mappings/sdtm/design.py)
-WHOLE_DATASET_STEPS = ("registry_ts",)  # steps that build a whole dataset (its variables need no step each)
+WHOLE_DATASET_STEPS = ("registry_ts", "registry_ti")  # steps that build a whole dataset (its variables need no step each)
 
 RAW_SOURCE_STEPS = frozenset({"derive_first_dtc", "derive_last_dtc"})  # may read a raw `source`
 

@@ -15,7 +15,7 @@ Tables = dict[str, tuple[pd.DataFrame, str]]
 Declared = dict[tuple[str, str], dict[str, str]]  # (domain or SUPP--, variable) -> origin, text, raw, file, ...
 CT_FILE = "sdtm_ct.csv"
 DOMAIN_LEVEL = {"record_set", "stack", "remove_dup", "supp", "not_submitted", "split_text", "report", "match_tests",
-                "registry_ts"}
+                "registry_ts", "registry_ti"}
 SUPPQUAL = (("STUDYID", "Protocol", ""), ("RDOMAIN", "Assigned", ""), ("USUBJID", "Derived", "MT.SUPPQUAL.USUBJID"),
             ("IDVAR", "Assigned", ""), ("IDVARVAL", "Assigned", ""), ("QNAM", "Assigned", ""),
             ("QLABEL", "Assigned", ""), ("QVAL", "Collected", ""), ("QORIG", "Assigned", ""), ("QEVAL", "Assigned", ""))
