@@ -148,12 +148,16 @@ class _Checker:
         self.qualifiers = {(d.upper()[4:], q) for d, q in zip(supp.get("dataset", []), supp.get("qnam", []))}
         tests = tables["tests"][0] if "tests" in tables else pd.DataFrame()
         self.test_columns = {f"TEST.{c}" for c in [*tests.columns, "order"]}  # match_tests adds the catalogue order
+        self.test_prefix = next((c[:-6] for c in tests.columns if c.endswith("TESTCD") and len(c) == 8), "")
         self.findings: list[Finding] = []
         self.built: dict[str, set[str]] = {}  # domain -> variables its steps filled
 
     # --------------------------------------------------------------------------------- one step
     def known(self, scope: _Scope, ref: str) -> bool:
         if scope.unknown or ref in scope.columns or ref in scope.filled or ref in self.test_columns and scope.tests:
+            return True
+        own = f"TEST.{scope.domain}"  # match_tests offers the catalogue's prefixed columns under the domain's
+        if scope.tests and ref.startswith(own) and f"TEST.{self.test_prefix}{ref[len(own):]}" in self.test_columns:
             return True
         prefix, _, name = ref.partition(".")
         if not name:

@@ -328,13 +328,22 @@ def _declared_value_level(entries: list[dict[str, Any]]) -> list[ValueLevel]:
 
 def _test_value_level(tests: pd.DataFrame, orres_sources: dict[str, str]) -> list[ValueLevel]:
     """Per test of the study's test catalogue: --ORRES (as collected, in the CDISC spelling of the local
-    unit) and --STRESN (standard unit). The domain is the prefix of the catalogue's --TESTCD column."""
+    unit) and --STRESN (standard unit), in the test's domain: its `domain` column, else the prefix of the
+    catalogue's --TESTCD column (whose prefixed columns name the values in every domain)."""
     codes = [c for c in tests.columns if c.endswith("TESTCD") and len(c) == 8]
     if tests.empty or not codes:
         return []
-    domain = codes[0][:2]
-    tests = tests.drop_duplicates(codes[0])
-    column = lambda suffix: tests.get(f"{domain}{suffix}", pd.Series("", index=tests.index))  # noqa: E731
+    own = codes[0][:2]
+    home = tests["domain"].where(tests["domain"] != "", own) if "domain" in tests.columns else pd.Series(own, index=tests.index)
+    return [entry for domain in dict.fromkeys(home)
+            for entry in _domain_test_value_level(tests.loc[home == domain], own, domain, orres_sources)]
+
+
+def _domain_test_value_level(tests: pd.DataFrame, own: str, domain: str,
+                             orres_sources: dict[str, str]) -> list[ValueLevel]:
+    tests = tests.drop_duplicates(f"{own}TESTCD")
+    codes = [f"{own}TESTCD"]
+    column = lambda suffix: tests.get(f"{own}{suffix}", pd.Series("", index=tests.index))  # noqa: E731
     kinds = tests.get("result_type", pd.Series("", index=tests.index))
     collected = [
         ValueLevel(dataset=domain, variable=f"{domain}ORRES", where_variable=f"{domain}TESTCD", where_value=code,

@@ -43,7 +43,7 @@ def _mapper(domain: str) -> Callable[[Trial, dict[str, pd.DataFrame]], Mapped]:
 
 
 map_ex, map_dm, map_ds, map_ae, map_rs, map_lb = (_mapper(d) for d in ("EX", "DM", "DS", "AE", "RS", "LB"))
-map_pr, map_dd = (_mapper(d) for d in ("PR", "DD"))
+map_pr, map_dd, map_cp = (_mapper(d) for d in ("PR", "DD", "CP"))
 
 
 def study_info_of(trial: Trial) -> StudyInfo:

@@ -43,7 +43,8 @@ def test_the_guide_has_the_phuse_sections_filled_from_the_package(sdtm):
     assert "represented in the SUPPDM dataset" in text and "| DISSTAT |" in text and "| TXDTC |" not in text
     assert "| PR - Procedures | Interventions | 26 | X |" in text  # conditioning + transplant, SUPPPR
     assert "| DD - Death Details | Findings | 1 |" in text and "represented in the SUPPPR dataset" in text
-    assert "| LB | LBTESTCD | TLYH |" in text  # a sponsor-defined term the checks found
+    assert "| LB | LBTESTCD | CHIMDON |" in text  # a sponsor-defined term the checks found
+    assert "| CP - Cell Phenotype Findings | Findings | 270 |" in text and "| LB | LBTESTCD | TLYH |" not in text
     assert "SD-MEDDRA-HIERARCHY" in text and "[Sponsor to complete: explanation]" in text
     assert "Patients aged 18 to 65 years" in text  # Appendix I from the registry's eligibility criteria
     assert "LENGTH" in text and "STOPRULE" in text  # TS values no input gave, named for the sponsor

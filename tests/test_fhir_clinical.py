@@ -498,19 +498,24 @@ def test_revallo_gvhd_qualifiers_are_all_on_their_events():
 def test_revallo_one_observation_per_lb_record_with_its_subject_date_and_value():
     lb = revallo().sdtm["LB"]
     results = built("revallo", "observation", "R5")
-    assert len(results) == len(lb) == 1314
+    cp = [r for r in results if "/CP/" in r["identifier"][0]["value"]]  # the cell phenotyping results (CP)
+    assert len(cp) == len(revallo().sdtm["CP"]) == 270
+    results = [r for r in results if "/CP/" not in r["identifier"][0]["value"]]
+    assert len(results) == len(lb) == 1044
     assert [r["subject"] for r in results] == [reference("Patient", u) for u in lb["USUBJID"]]
     assert [r["effectiveDateTime"] for r in results] == list(lb["LBDTC"])
     numbers = lb["LBSTRESN"].notna()
     values = [r["valueQuantity"]["value"] for r, n in zip(results, numbers) if n]
     assert values == pytest.approx(list(lb.loc[numbers, "LBSTRESN"]), abs=0)
     units = {(u, r["valueQuantity"].get("code")) for r, u in zip(results, lb["LBSTRESU"]) if "valueQuantity" in r}
-    assert units == {("10^9/L", "10*9/L"), ("10^6/L", "10*6/L"), ("g/L", "g/L"), ("umol/L", "umol/L"),
+    assert units == {("10^9/L", "10*9/L"), ("g/L", "g/L"), ("umol/L", "umol/L"),
                      ("U/L", "U/L"), ("mg/L", "mg/L"), ("%", "%")}
+    assert {r["valueQuantity"]["code"] for r in cp if "valueQuantity" in r} == {"10*6/L"}  # cells per uL
     below = [r for r in results if r.get("valueQuantity", {}).get("comparator") == "<"]
     assert len(below) == (lb["LBSTRESC"] == "<1").sum() > 0
     not_done = [r for r in results if r["status"] == "cancelled"]
-    assert len(not_done) == (lb["LBSTAT"] == "NOT DONE").sum() == 7
+    assert len(not_done) == (lb["LBSTAT"] == "NOT DONE").sum() == 5  # and 2 in CP:
+    assert sum(r["status"] == "cancelled" for r in cp) == (revallo().sdtm["CP"]["CPSTAT"] == "NOT DONE").sum() == 2
     loinc = {r["code"]["text"]: r["code"]["coding"][0]["code"] for r in results if r["code"]["coding"][0]["system"] == LOINC}
     assert loinc["Hemoglobin"] == "718-7" and loinc["Platelets"] == "777-3"
 

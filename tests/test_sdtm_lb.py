@@ -100,12 +100,7 @@ CONVERSIONS = [
     ("PICM", "12.4", "g/L", "g/L", "12.4", 12.4, "g/L"),            # M-protein
     ("KAPPA", "19.40", "mg/L", "mg/L", "19.4", 19.4, "mg/L"),       # trailing zero dropped in LBSTRESC
     ("LAMBDA", "8.1", "mg/L", "mg/L", "8.1", 8.1, "mg/L"),
-    ("CD19", "73", "/µL", "10^6/L", "73", 73.0, "10^6/L"),          # cells per uL = 10^6/L (x 1)
-    ("CD3", "1211", "/µL", "10^6/L", "1211", 1211.0, "10^6/L"),
-    ("CD4", "431", "/µL", "10^6/L", "431", 431.0, "10^6/L"),
-    ("CD8", "700", "/µL", "10^6/L", "700", 700.0, "10^6/L"),
-    ("NK", "238", "/µL", "10^6/L", "238", 238.0, "10^6/L"),
-    ("DC", "11", "/µL", "10^6/L", "11", 11.0, "10^6/L"),
+    # the flow-cytometry counts (CD19, CD3, CD4, CD8, NK, DC) are CP's: test_sdtm_cp
     ("CHIM", "98", "%", "%", "98", 98.0, "%"),
 ]
 
@@ -128,11 +123,11 @@ def test_result_converted_to_the_standard_unit(case):
 
 
 def test_every_catalogue_test_is_converted_by_its_factor():
-    rows = [lab(t.LBCODE, "250", t.local_unit) for t in lab_tests().itertuples()]
-    lb = mapped(*rows)
-    expected = [250 * float(t.factor) for t in lab_tests().itertuples()]
+    tests = [t for t in lab_tests().itertuples() if t.domain != "CP"]  # CP's tests: test_sdtm_cp
+    lb = mapped(*(lab(t.LBCODE, "250", t.local_unit) for t in tests))
+    expected = [250 * float(t.factor) for t in tests]
     assert lb["LBSTRESN"].tolist() == pytest.approx(expected)
-    assert lb["LBSTRESU"].tolist() == lab_tests()["LBSTRESU"].tolist()
+    assert lb["LBSTRESU"].tolist() == [t.LBSTRESU for t in tests]
 
 
 def test_reference_range_converted_with_the_same_factor_and_kept_as_collected():
@@ -258,7 +253,7 @@ def test_visit_number_study_day_and_epoch():
 
 
 def test_test_not_done_keeps_its_status_and_reason_without_result_or_units():
-    lb = mapped(lab("DC", "", "", LBSTAT="NOT DONE", LBREASND="Prélèvement coagulé"))
+    lb = mapped(lab("KAPPA", "", "", LBSTAT="NOT DONE", LBREASND="Prélèvement coagulé"))
     row = lb.loc[0]
     assert (row["LBSTAT"], row["LBREASND"]) == ("NOT DONE", "Prélèvement coagulé")
     assert (row["LBORRES"], row["LBORRESU"], row["LBSTRESC"], row["LBSTRESU"]) == ("", "", "", "")
@@ -266,12 +261,13 @@ def test_test_not_done_keeps_its_status_and_reason_without_result_or_units():
 
 
 def test_test_identity_from_the_catalogue_and_sequence_per_subject():
-    lb = mapped(lab("PLAQ", "182000", "/mm3"), lab("HB", "11.8", "g/dL"), lab("CD4", "431", "/µL"))
+    lb = mapped(lab("PLAQ", "182000", "/mm3"), lab("HB", "11.8", "g/dL"), lab("PICM", "3.1", "g/L"),
+                lab("CD4", "431", "/µL"))  # CD4+ T cells: a cell phenotyping result, CP's (test_sdtm_cp)
     assert lb[["LBTESTCD", "LBTEST", "LBCAT", "LBSPEC", "LBLOINC"]].values.tolist() == [
         ["PLAT", "Platelets", "HEMATOLOGY", "BLOOD", "777-3"],
         ["HGB", "Hemoglobin", "HEMATOLOGY", "BLOOD", "718-7"],
-        ["TLYH", "TLym Help", "IMMUNOPHENOTYPING", "BLOOD", "24467-3"]]
-    assert lb["LBMETHOD"].tolist() == ["", "", "FLOW CYTOMETRY"]
+        ["MCPROT", "Monoclonal Protein", "IMMUNOLOGY", "SERUM", "33358-3"]]
+    assert lb["LBMETHOD"].tolist() == ["", "", "ELECTROPHORESIS"]
     assert lb["LBSEQ"].tolist() == [2.0, 1.0, 3.0]  # same date and visit: catalogue order (HGB first)
     assert lb["USUBJID"].unique().tolist() == ["REVALLO-01-001"]
 
@@ -293,9 +289,9 @@ def test_unknown_test_code_is_rejected_with_its_reason_and_an_error():
 
 # --------------------------------------------------------------------------- the example
 @pytest.mark.skipif(not (EXAMPLE / "laboratory.csv").exists(), reason="examples/revallo not generated yet")
-def test_example_every_lab_row_is_in_lb_and_graded_tests_have_grades():
+def test_example_every_lab_row_is_in_lb_or_cp_and_graded_tests_have_grades():
     from trialbridge.converters.pipeline import read_study as read_native
-    from revallo_domains import map_dm
+    from revallo_domains import map_cp, map_dm
     from revallo_domains import map_ex
 
     example, _ = read_native(EXAMPLE)
@@ -304,7 +300,9 @@ def test_example_every_lab_row_is_in_lb_and_graded_tests_have_grades():
     sdtm["DM"] = map_dm(example, sdtm).table
     result = map_lb(example, sdtm)
     lb = result.table
-    assert len(lb) + len(result.rejected) == len(example.forms["laboratory"]) and result.rejected.empty
+    cp = map_cp(example, sdtm)  # the flow-cytometry counts
+    assert len(lb) + len(cp.table) == len(example.forms["laboratory"]) and result.rejected.empty and cp.rejected.empty
+    assert not set(zip(lb["_file"], lb["_line"])) & set(zip(cp.table["_file"], cp.table["_line"]))
     assert not [f for f in result.findings if f.severity == "error"]
     graded = lb["LBTESTCD"].isin(["PLAT", "NEUT", "HGB", "WBC", "LYM", "CREAT", "AST", "ALT", "BILI"])
     numeric = lb["LBSTRESN"].notna()

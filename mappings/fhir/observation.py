@@ -1,4 +1,6 @@
-"""Observation from SDTM LB: one per LB record (a laboratory result, or a test not done), R5 and R4.
+"""Observation from SDTM LB and CP: one per LB or CP record (a laboratory or cell phenotyping result, or a
+test not done), R5 and R4. CP records are read as LB records (CPTESTCD as LBTESTCD, ...); their resource id
+and identifier name the domain: resource_id("Observation", USUBJID, "CP", CPSEQ), "<USUBJID>/CP/<CPSEQ>".
 
 Rules (LB variable -> element; codes and where they come from):
 - id: resource_id("Observation", USUBJID, LBSEQ); identifier "<USUBJID>/<LBSEQ>" (SYSTEM_LAB_RESULT);
@@ -101,11 +103,25 @@ def number_text(values: pd.Series) -> pd.Series:
     return values.map(lambda v: "" if pd.isna(v) else f"{v:.15g}").astype(object)
 
 
+def lab_results(inp: FhirInput) -> pd.DataFrame:
+    """The LB records, then the CP records under LB's names; `_domain` says which (keys of the resources)."""
+    lb = sdtm_columns(inp, "LB", LB_CHAR, LB_NUM).assign(_domain="LB")
+    if inp.sdtm.get("CP") is None:
+        return lb
+    as_cp = [f"CP{name[2:]}" if name.startswith("LB") else name for name in (*LB_CHAR, *LB_NUM)]
+    cp = sdtm_columns(inp, "CP", as_cp[:len(LB_CHAR)], as_cp[len(LB_CHAR):])
+    cp = cp.set_axis([*LB_CHAR, *LB_NUM], axis=1).assign(_domain="CP")
+    return pd.concat([lb, cp], ignore_index=True)
+
+
 def result_keys(lb: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """The resource ids of the LB records and their LBSEQ as text."""
+    """The resource ids of the LB (and CP) records and their identifier after USUBJID: LBSEQ, or CP/CPSEQ."""
     seq = number_text(lb["LBSEQ"])
-    ids = [resource_id("Observation", u, s) for u, s in zip(lb["USUBJID"], seq)]
-    return pd.Series(ids, index=lb.index, dtype=object), seq
+    domain = lb["_domain"] if "_domain" in lb.columns else pd.Series("LB", index=lb.index)
+    ids = [resource_id("Observation", u, s) if d == "LB" else resource_id("Observation", u, d, s)
+           for u, s, d in zip(lb["USUBJID"], seq, domain)]
+    keys = seq.where(domain == "LB", domain + "/" + seq)
+    return pd.Series(ids, index=lb.index, dtype=object), keys
 
 
 # ------------------------------------------------------------------------------------------ lookups
@@ -203,7 +219,7 @@ def build_r5(inp: FhirInput) -> list[dict]:
     share (code, category, interpretation, method, specimen, study) are built (and pruned) once per
     distinct value and shared, read-only, by the resources that use them: 1 million results hold one
     copy of each test's code, not a million."""
-    lb = sdtm_columns(inp, "LB", LB_CHAR, LB_NUM)
+    lb = lab_results(inp)
     ids, seq = result_keys(lb)
     keys, codes = _test_codes(lb, inp.loinc_names)
     codes = {key: prune(code) for key, code in codes.items()}
@@ -263,13 +279,13 @@ def build(inp: FhirInput, release: str, r5: list[dict] | None = None) -> list[di
 # ------------------------------------------------------------------------------------------ findings
 def unplaced(inp: FhirInput, release: str) -> list[Finding]:
     """LB facts an Observation cannot carry as they are, and the records kept as tests not done."""
-    lb = sdtm_columns(inp, "LB", LB_CHAR, LB_NUM)
+    lb = lab_results(inp)
     if lb.empty:
         return []
 
     def where(mask: pd.Series, element: str) -> str:  # the first resource concerned (its id alone is computed)
         first = lb.loc[mask].iloc[:1]
-        rid = resource_id("Observation", first["USUBJID"].iloc[0], number_text(first["LBSEQ"]).iloc[0])
+        rid = result_keys(first)[0].iloc[0]
         return f"Observation/{rid}.{element}"
 
     found: list[Finding] = []

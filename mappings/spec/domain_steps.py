@@ -75,6 +75,20 @@ def remove_dup(run: DomainRun, step: Step) -> None:
         _restrict(run, ~duplicate)
 
 
+def _tests_of_domain(tests: pd.DataFrame, domain: str, codes: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """The catalogue rows of `domain` and a mask of the records whose code is another domain's test. The
+    catalogue's `domain` column names each test's domain (blank: the catalogue's own, the prefix of its
+    --TESTCD column); its prefixed columns are offered under the domain's prefix (LBTESTCD as CPTESTCD)."""
+    own = next((c[:-6] for c in tests.columns if c.endswith("TESTCD") and len(c) == 8), domain)
+    home = tests["domain"].where(tests["domain"] != "", own) if "domain" in tests.columns else pd.Series(own, index=tests.index)
+    mine = tests.loc[home == domain].reset_index(drop=True)
+    elsewhere = codes.isin(set(tests.loc[home != domain, "code"]) - set(mine["code"]))
+    if own != domain:
+        renamed = {c: domain + c[len(own):] for c in mine.columns if c.startswith(own) and c.isupper()}
+        mine = mine.rename(columns={c: n for c, n in renamed.items() if n not in mine.columns})
+    return mine, elsewhere
+
+
 def match_tests(run: DomainRun, step: Step) -> None:
     """Match each record's collected test code (and unit) to the spec's test catalogue: the catalogue's
     columns become source columns `TEST.<column>` (unit-dependent ones matched on code and unit); a
@@ -85,10 +99,14 @@ def match_tests(run: DomainRun, step: Step) -> None:
     tests = run.mapping.tests.reset_index(drop=True)
     if tests.empty:
         raise SpecRunError(step, "match_tests needs the spec's tests table", "algorithm")
-    tests = tests.assign(order=pd.Series(range(len(tests)), dtype="float64"))
     frame = pd.DataFrame({ref: run.column(ref, step) for ref in refs}, index=run.target.index)
     frame[SOURCE_FILE], frame[SOURCE_LINE] = run.target[SOURCE_FILE], run.target[SOURCE_LINE]
     code = refs[0]
+    tests, elsewhere = _tests_of_domain(tests, run.domain, frame[code])
+    if elsewhere.any():  # another domain's tests: that domain's records, left out here (not rejected)
+        _restrict(run, ~elsewhere)
+        frame = frame.loc[~elsewhere]
+    tests = tests.assign(order=pd.Series(range(len(tests)), dtype="float64"))
     known = frame[code].isin(set(tests["code"]))
     run.findings += alg.report_values(frame, code, ~known, step.argument("unknown_rule", "LB-TEST-UNKNOWN"))
     if (~known).any():
