@@ -76,9 +76,8 @@ def block_count(inp: FhirInput, size: int) -> int:
     return max(1, -(-len(dm) // size)) if dm is not None and "USUBJID" in dm else 1
 
 
-# Each table's rows by block: (row positions sorted by block, start of each block in them, 0..count); the
-# positions are None when the table is already in block order (SDTM tables are sorted by USUBJID, as DM is).
-BlockRows = dict[str, tuple[np.ndarray | None, np.ndarray]]
+# Each table's rows by block: (row positions sorted by block, start of each block in them, 0..count).
+BlockRows = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def block_rows(inp: FhirInput, size: int) -> BlockRows:
@@ -96,16 +95,8 @@ def block_rows(inp: FhirInput, size: int) -> BlockRows:
             found = unique.get_indexer(table["USUBJID"].astype(object))
             block = np.where(found >= 0, at[found] // size, count)  # count: no DM subject, in no block
             order = np.argsort(block, kind="stable")  # the table's row order within each block
-            bounds = np.searchsorted(block[order], np.arange(count + 1))
-            out[name] = (None if np.array_equal(order, np.arange(len(order))) else order, bounds)
+            out[name] = (order, np.searchsorted(block[order], np.arange(count + 1)))
     return out
-
-
-def _rows_of(table: pd.DataFrame, order: np.ndarray | None, start: int, stop: int) -> pd.DataFrame:
-    """A block's rows of a table: a slice where the table is in block order. A slice reads none of the rows'
-    values, so a forked worker does not touch (and copy) the inherited pages of the rows other blocks hold;
-    positions (`take`) would raise the reference count of every value of every column of the block."""
-    return table.iloc[start:stop] if order is None else table.iloc[order[start:stop]]
 
 
 def block_at(inp: FhirInput, index: int, size: int, rows: BlockRows | None = None) -> FhirInput:
@@ -115,7 +106,7 @@ def block_at(inp: FhirInput, index: int, size: int, rows: BlockRows | None = Non
     if dm is None or "USUBJID" not in dm:
         return inp
     rows = block_rows(inp, size) if rows is None else rows
-    tables = {name: _rows_of(table, rows[name][0], rows[name][1][index], rows[name][1][index + 1])
+    tables = {name: table.iloc[rows[name][0][rows[name][1][index]:rows[name][1][index + 1]]]
               if name in rows else table for name, table in inp.sdtm.items()}
     return FhirInput(registry=inp.registry, sdtm=tables, studyid=inp.studyid, study=inp.study,
                      loinc_names=inp.loinc_names)
@@ -233,11 +224,10 @@ def prepared_blocks(inp: FhirInput, releases: Sequence[str], size: int, workers:
     _JOB.update(inp=inp, releases=list(releases), size=size, rows=rows)
     gc.freeze()  # the inherited objects stay out of the workers' collections: no copy-on-write of the heap
     try:
-        # a fresh worker per block (maxtasksperchild=1): reading a block's rows raises the reference counts
-        # of their Python objects, which copies the inherited pages that hold them; a worker kept for every
-        # block would end up holding a private copy of its share of the whole input (measured at 3,000
-        # subjects: 2.8 GB PSS in all with long-lived workers, 1.8 GB with one worker per block)
-        with multiprocessing.get_context("fork").Pool(min(workers, count), maxtasksperchild=1) as pool:
+        # long-lived workers: a fresh worker per block (maxtasksperchild=1) holds less memory (at 10,000 subjects
+        # the PSS of all the stage's processes 4.1 GB instead of 5.4 GB) but re-copies the inherited pages it
+        # touches for every block: 204 s CPU instead of 146 s, 106 s wall instead of 76 s (bench/bench_fhir.py)
+        with multiprocessing.get_context("fork").Pool(min(workers, count)) as pool:
             # at most `workers` + 1 blocks in flight: results never pile up in this process's memory
             ahead = min(workers, count) + 1
             apart = pool.apply_async(_unplaced_job) if aside is not None else None
