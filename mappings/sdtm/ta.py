@@ -12,10 +12,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from trialbridge.schemas.provenance import SOURCE_FILE, SOURCE_LINE
 from trialbridge.mappings.sdtm.algorithms import Mapped, finalize, hardcode_no_ct, no_rejects
-from trialbridge.mappings.sdtm.te import FOLLOW_UP, SCREENING, shorten, study_arms, treatment_epoch
-from trialbridge.mappings.studyid import registry_study_identifier
+from trialbridge.mappings.sdtm.te import FOLLOW_UP, SCREENING, shorten, study_arms, treatment_epoch, with_identity
 from trialbridge.schemas.sdtm_spec import Dataset
 
 
@@ -42,11 +40,7 @@ def map_ta(registry: Mapping[str, Any], dataset: Dataset, source: str) -> Mapped
     """TA: one record per element of each planned arm."""
     src = pd.DataFrame(arm_rows(registry), columns=["ARMCD", "ARM", "TAETORD", "ETCD", "ELEMENT", "TABRANCH", "EPOCH"])
     src = src.astype({c: object for c in src.columns if c != "TAETORD"})
-    src[SOURCE_FILE], src[SOURCE_LINE] = source, 0
-    ta = src.copy()
-    # STUDYID: the registry STUDYID rule; DOMAIN: "TA"
-    ta["STUDYID"] = hardcode_no_ct(src, registry_study_identifier(registry))
-    ta["DOMAIN"] = hardcode_no_ct(src, "TA")
+    ta = with_identity(src, registry, "TA", source)
     # TATRANS: null, the registry gives no transition rules
     ta["TATRANS"] = hardcode_no_ct(src, "")
     return Mapped(table=finalize(ta, dataset), supp=None, findings=[], rejected=no_rejects())

@@ -110,14 +110,20 @@ def element_rows(registry: Mapping[str, Any]) -> list[tuple[str, str, str, str]]
     return rows + [FOLLOW_UP]
 
 
+def with_identity(src: pd.DataFrame, registry: Mapping[str, Any], domain: str, source: str) -> pd.DataFrame:
+    """A trial design table's rows built from the registry, with their provenance (`source`, line 0), STUDYID by
+    the registry STUDYID rule and DOMAIN (TA, TE, TI)."""
+    src[SOURCE_FILE], src[SOURCE_LINE] = source, 0
+    table = src.copy()
+    table["STUDYID"] = hardcode_no_ct(src, registry_study_identifier(registry))
+    table["DOMAIN"] = hardcode_no_ct(src, domain)
+    return table
+
+
 def map_te(registry: Mapping[str, Any], dataset: Dataset, source: str) -> Mapped:
     """TE: one record per element of the element model."""
     src = pd.DataFrame(element_rows(registry), columns=["ETCD", "ELEMENT", "TESTRL", "TEENRL"], dtype=object)
-    src[SOURCE_FILE], src[SOURCE_LINE] = source, 0
-    te = src.copy()
-    # STUDYID: the registry STUDYID rule; DOMAIN: "TE"
-    te["STUDYID"] = hardcode_no_ct(src, registry_study_identifier(registry))
-    te["DOMAIN"] = hardcode_no_ct(src, "TE")
+    te = with_identity(src, registry, "TE", source)
     # TEDUR: null, the registry gives no planned durations
     te["TEDUR"] = hardcode_no_ct(src, "")
     return Mapped(table=finalize(te, dataset), supp=None, findings=[], rejected=no_rejects())

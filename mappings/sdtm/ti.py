@@ -36,9 +36,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from trialbridge.schemas.provenance import SOURCE_FILE, SOURCE_LINE
-from trialbridge.mappings.sdtm.algorithms import Mapped, finalize, hardcode_no_ct, no_rejects
-from trialbridge.mappings.sdtm.te import MAX_TEXT, shorten
-from trialbridge.mappings.studyid import registry_study_identifier
+from trialbridge.mappings.sdtm.algorithms import Mapped, finalize, no_rejects
+from trialbridge.mappings.sdtm.te import MAX_TEXT, shorten, with_identity
 from trialbridge.schemas.findings import finding
 from trialbridge.schemas.sdtm_spec import Dataset
 
@@ -170,11 +169,7 @@ def map_ti(registry: Mapping[str, Any], dataset: Dataset, source: str) -> tuple[
         empty = pd.DataFrame(columns=[*dataset.names, SOURCE_FILE, SOURCE_LINE])
         return Mapped(table=empty, supp=None, findings=[finding("TI-NO-CRITERIA", source, [])], rejected=no_rejects()), []
     src = pd.DataFrame(rows, columns=["IETESTCD", "IETEST", "IECAT", "FULL"], dtype=object)
-    src[SOURCE_FILE], src[SOURCE_LINE] = source, 0
-    ti = src.copy()
-    # STUDYID: the registry STUDYID rule; DOMAIN: "TI"
-    ti["STUDYID"] = hardcode_no_ct(src, registry_study_identifier(registry))
-    ti["DOMAIN"] = hardcode_no_ct(src, "TI")
+    ti = with_identity(src, registry, "TI", source)
     long_texts = shortened_criteria(registry)
     findings = [finding("TI-IETEST-SHORTENED", "ti:IETEST", [code for code, _, _ in long_texts],
                         count=len(long_texts), codes=", ".join(code for code, _, _ in long_texts[:10]))] if long_texts else []
