@@ -55,10 +55,22 @@ from trialbridge.mappings.fhir.adverse_event_codes import (
 from trialbridge.mappings.fhir.adverse_event_r4 import AEOUT_R4, ELEMENTS_R4, R4
 from trialbridge.mappings.fhir.adverse_event_suppae import record_notes, suppae, supporting_info, verbatim_terms
 from trialbridge.mappings.fhir.common import (
-    NCIT, FhirInput, coding, concept, fhir_datetime, joined, narratives, prefixed, reference, resource_id,
-    sdtm_columns, shortened, system, to_r4,
+    NCIT,
+    FhirInput,
+    coding,
+    concept,
+    fhir_datetime,
+    joined,
+    narratives,
+    prefixed,
+    reference,
+    resource_id,
+    sdtm_columns,
+    shortened,
+    system,
 )
 from trialbridge.mappings.fhir.observation import number_text, present
+from trialbridge.mappings.fhir.r4_differences import to_r4
 from trialbridge.mappings.fhir.registry import in_order
 from trialbridge.mappings.fhir.research_study import study_key
 from trialbridge.schemas.findings import Finding, finding

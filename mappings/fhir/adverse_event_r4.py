@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from trialbridge.mappings.fhir.adverse_event_codes import ADVERSE_EVENT_IG, ADVERSE_EVENT_IG_R4, GRADE, GRADES
-from trialbridge.mappings.fhir.common import NCIT, R4Differences, coding, concept, drop, prune, recast, rename
+from trialbridge.mappings.fhir.common import NCIT, coding, concept, prune
 from trialbridge.mappings.fhir.observation import THO
+from trialbridge.mappings.fhir.r4_differences import R4Differences, drop, recast, rename
 from trialbridge.mappings.fhir.registry import xver
 
 

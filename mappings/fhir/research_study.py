@@ -50,8 +50,16 @@ The elements are built by `research_study_design` (identity, design, subject mat
 from __future__ import annotations
 
 from trialbridge.mappings.fhir.common import (
-    FhirInput, concept, describe, narrative, prune, reference, resource_id, to_r4, with_text,
+    FhirInput,
+    concept,
+    describe,
+    narrative,
+    prune,
+    reference,
+    resource_id,
+    with_text,
 )
+from trialbridge.mappings.fhir.r4_differences import to_r4
 from trialbridge.mappings.fhir.registry import in_order, module, sites
 from trialbridge.mappings.fhir.registry_placement import unplaced_fields
 from trialbridge.mappings.fhir.research_study_design import (

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from trialbridge.mappings.fhir.common import FhirInput, R4Differences, drop, prune, recast, rename
+from trialbridge.mappings.fhir.common import FhirInput, prune
 from trialbridge.mappings.fhir.practitioner import people, telecom
+from trialbridge.mappings.fhir.r4_differences import R4Differences, drop, recast, rename
 from trialbridge.mappings.fhir.registry import xver
 from trialbridge.mappings.fhir.registry_codes import R4_STATUS, R4_STATUS_UNKNOWN, STATES, r4_codes
 
