@@ -40,7 +40,7 @@ from trialbridge.converters.define import (
     DEFINE_FILE, GroupPlan, Plan, StudyInfo, define_oids, plan_define, tool_version,
 )
 from trialbridge.converters.define_facts import DatasetFacts
-from trialbridge.schemas.define_checks import XptReader
+from trialbridge.schemas.define_read import XptReader
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_spec import StudySpec
 

@@ -15,9 +15,10 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from trialbridge.schemas.define_checks import (
-    ISO_DATA_TYPES, NUMERIC_TEXT, XptReader, distinct_text, iso_shapes, number_decimals, number_width,
+from trialbridge.schemas.define_measure import (
+    ISO_DATA_TYPES, NUMERIC_TEXT, distinct_text, iso_shapes, number_decimals, number_width,
 )
+from trialbridge.schemas.define_read import XptReader
 from trialbridge.schemas.findings import Finding
 from trialbridge.schemas.sdtm_spec import Dataset, StudySpec
 

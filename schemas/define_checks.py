@@ -12,126 +12,29 @@
 from __future__ import annotations
 
 import re
-
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
-from lxml import etree
 
+from trialbridge.schemas.define_measure import (
+    ISO_ADMITS, ISO_DATA_TYPES, NUMERIC_TEXT, NUMERIC_TYPES, coded_values, distinct_text, iso_shapes,
+    number_decimals, number_width,
+)
+from trialbridge.schemas.define_read import (
+    DefineInfo, GroupInfo, ItemDefInfo, RefInfo, XptData, XptReader, read_define, read_xpt_file,
+)
+from trialbridge.schemas.define_schema import (
+    DEFINE_FILE, ODM_NS, STYLESHEET_NAME, _parse, define_schema, find_define, no_network_parser, stylesheet_path,
+    validate_define,
+)
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.safe_xml import XmlError, parse_file
 
-DEFINE_DIR = Path(__file__).resolve().parent / "define-xml-2.1"
-SCHEMA_DIR = DEFINE_DIR / "schema"
-DEFINE_SCHEMA = SCHEMA_DIR / "cdisc-define-2.1" / "define2-1-0.xsd"
-ARM_SCHEMA = SCHEMA_DIR / "cdisc-arm-1.0" / "arm1-0-0.xsd"  # entry point for defines with analysis results
-STYLESHEET_NAME = "define2-1.xsl"
-DEFINE_FILE = "define.xml"
-
-ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
-DEF_NS = "http://www.cdisc.org/ns/def/v2.1"
-ARM_NS = "http://www.cdisc.org/ns/arm/v1.0"
-XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
-NS = {"odm": ODM_NS, "def": DEF_NS}
-NUMERIC_TYPES = frozenset({"integer", "float"})
-MAX_DECIMALS = 15  # a double carries at most ~15-17 significant digits
-# ISO 8601 shapes of SDTM --DTC / --DUR values, named by the Define-XML DataType that fits them, from the
-# most to the least specific (Define-XML 2.1 section 4.3.1: the DataType is the planned specificity;
-# "partialDate" may also hold complete dates, "date" never a partial one).
-ISO_DATA_TYPES: tuple[str, ...] = (
-    "date", "partialDate", "datetime", "partialDatetime", "incompleteDatetime",
-    "durationDatetime", "intervalDatetime",
-)
-ISO_SHAPES: tuple[tuple[str, str], ...] = (
-    ("date", r"\d{4}-\d{2}-\d{2}"),
-    ("partialDate", r"\d{4}(-\d{2})?"),
-    ("datetime", r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?"),
-    ("partialDatetime", r"\d{4}-\d{2}-\d{2}T\d{2}(:\d{2})?"),
-    ("durationDatetime", r"-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?"),
-    ("intervalDatetime", r"[^/]+/[^/]+"),
-)
-# Which observed ISO 8601 shapes each declared DataType admits (Define-XML 2.1 section 4.3.1).
-ISO_ADMITS: dict[str, frozenset[str]] = {
-    "date": frozenset({"date"}),
-    "partialDate": frozenset({"date", "partialDate"}),
-    "datetime": frozenset({"datetime"}),
-    "partialDatetime": frozenset({"date", "partialDate", "datetime", "partialDatetime"}),
-}
-
-
-def stylesheet_path() -> Path:
-    """The official Define-XML 2.1 stylesheet (Lex Jansen / CDISC 2019), copied unmodified."""
-    return DEFINE_DIR / "stylesheets" / STYLESHEET_NAME
-
-
-# ----------------------------------------------------------------------------------- offline parsing
-class _RefuseNetwork(etree.Resolver):
-    """Lets local files through (by returning None) and refuses every network location."""
-
-    def resolve(self, url: str | None, pubid: str | None, context: object) -> None:
-        if url and url.split(":", 1)[0].lower() in ("http", "https", "ftp"):
-            raise OSError(f"network access refused while reading Define-XML: {url}")
-        return None
-
-
-def no_network_parser() -> etree.XMLParser:
-    """An XML parser that cannot reach the network, load DTDs or expand external entities."""
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-    parser.resolvers.add(_RefuseNetwork())
-    return parser
-
-
-@lru_cache(maxsize=2)
-def define_schema(with_arm: bool = False) -> etree.XMLSchema:
-    """The Define-XML 2.1 schema (with the ARM 1.0 extension when asked), loaded from local files only."""
-    entry = ARM_SCHEMA if with_arm else DEFINE_SCHEMA
-    return etree.XMLSchema(etree.parse(str(entry), no_network_parser()))
-
-
-def _short_names(text: str) -> str:
-    """Schema messages with namespace URIs written as the usual prefixes."""
-    return text.replace(f"{{{DEF_NS}}}", "def:").replace(f"{{{ODM_NS}}}", "").replace(f"{{{ARM_NS}}}", "arm:")
-
-
-def _parse(path: Path) -> tuple[etree._ElementTree | None, list[Finding]]:
-    """The define.xml tree, read through the safe parser (no DTD, no entities, no network)."""
-    try:
-        return parse_file(path), []
-    except XmlError as error:
-        if error.kind in ("syntax", "encoding", "unreadable"):
-            return None, [finding("DEFINE-XML-SYNTAX", error.location, (), reason=error.reason)]
-        return None, [error.finding()]
-
-
-def validate_define(path: Path) -> list[Finding]:
-    """Check one define.xml against the official Define-XML 2.1 XSD: one finding per schema error."""
-    path = Path(path)
-    document, findings = _parse(path)
-    if document is None:
-        return findings
-    with_arm = document.getroot().find(f".//{{{ARM_NS}}}AnalysisResultDisplays") is not None
-    schema = define_schema(with_arm)
-    if schema.validate(document):
-        return []
-    return [
-        finding("DEFINE-XSD", f"{path.name}:{error.line}", (), reason=_short_names(error.message))
-        for error in schema.error_log
-    ]
-
-
-def find_define(path: Path) -> Path | None:
-    """The define.xml a path names: the file itself, or `define.xml` in the folder (or its `sdtm/`)."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    for candidate in (path / DEFINE_FILE, path / "sdtm" / DEFINE_FILE):
-        if candidate.is_file():
-            return candidate
-    return None
+__all__ = [  # the names callers import from here (the schema, reading and measuring modules hold them)
+    "DEFINE_FILE", "ISO_DATA_TYPES", "ODM_NS", "STYLESHEET_NAME", "XptReader", "check_define_against_data",
+    "check_define_package", "coded_values", "define_schema", "find_define", "no_network_parser", "stylesheet_path",
+    "unsafe_href", "validate_define",
+]
 
 
 def check_define_package(path: Path) -> list[Finding]:
@@ -143,191 +46,6 @@ def check_define_package(path: Path) -> list[Finding]:
     if not any(f.rule == "DEFINE-XML-SYNTAX" or f.rule.startswith("XML-") for f in findings):
         findings += check_define_against_data(define, define.parent)
     return findings
-
-
-# ------------------------------------------------------------------------------ define.xml, as read
-@dataclass(frozen=True)
-class ItemDefInfo:
-    oid: str
-    name: str
-    data_type: str
-    length: int | None
-    significant_digits: int | None
-    label: str
-    codelist: str
-    value_list: str
-    line: int
-
-
-@dataclass(frozen=True)
-class RefInfo:
-    item: str
-    order: int | None
-    mandatory: bool
-    where: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class GroupInfo:
-    name: str
-    label: str
-    href: str
-    refs: tuple[RefInfo, ...]
-    line: int
-    has_no_data: bool = False  # def:HasNoData="Yes": a specified dataset with no records, hence no file
-
-
-@dataclass(frozen=True)
-class Condition:
-    item: str
-    comparator: str
-    values: tuple[str, ...]
-
-
-@dataclass
-class DefineInfo:
-    """The parts of a define.xml the cross-checks compare with the data."""
-
-    groups: list[GroupInfo] = field(default_factory=list)
-    items: dict[str, ItemDefInfo] = field(default_factory=dict)
-    codelists: dict[str, frozenset[str] | None] = field(default_factory=dict)  # None: external dictionary
-    value_lists: dict[str, tuple[RefInfo, ...]] = field(default_factory=dict)
-    where_clauses: dict[str, tuple[Condition, ...]] = field(default_factory=dict)
-
-
-def _label(element: etree._Element) -> str:
-    return (element.findtext("odm:Description/odm:TranslatedText", default="", namespaces=NS) or "").strip()
-
-
-def _int(text: str | None) -> int | None:
-    return int(text) if text and text.strip().lstrip("-").isdigit() else None
-
-
-def _refs(parent: etree._Element) -> tuple[RefInfo, ...]:
-    return tuple(
-        RefInfo(
-            item=ref.get("ItemOID", ""), order=_int(ref.get("OrderNumber")), mandatory=ref.get("Mandatory") == "Yes",
-            where=tuple(w.get("WhereClauseOID", "") for w in ref.findall("def:WhereClauseRef", NS)),
-        )
-        for ref in parent.findall("odm:ItemRef", NS)
-    )
-
-
-def read_define(document: etree._ElementTree) -> DefineInfo:
-    """Datasets, variables, codelists and value-level metadata of a Define-XML 2.x document."""
-    info = DefineInfo()
-    mdv = document.getroot().find("odm:Study/odm:MetaDataVersion", NS)
-    if mdv is None:
-        return info
-    for group in mdv.findall("odm:ItemGroupDef", NS):
-        leaf_id = group.get(f"{{{DEF_NS}}}ArchiveLocationID", "")
-        leaf = next((lf for lf in group.findall("def:leaf", NS) if lf.get("ID") == leaf_id), None)
-        info.groups.append(GroupInfo(
-            name=group.get("Name", ""), label=_label(group), href=leaf.get(XLINK_HREF, "") if leaf is not None else "",
-            refs=_refs(group), line=group.sourceline or 0, has_no_data=group.get(f"{{{DEF_NS}}}HasNoData") == "Yes",
-        ))
-    for item in mdv.findall("odm:ItemDef", NS):
-        codelist = item.find("odm:CodeListRef", NS)
-        value_list = item.find("def:ValueListRef", NS)
-        info.items[item.get("OID", "")] = ItemDefInfo(
-            oid=item.get("OID", ""), name=item.get("Name", ""), data_type=item.get("DataType", ""),
-            length=_int(item.get("Length")), significant_digits=_int(item.get("SignificantDigits")),
-            label=_label(item), codelist=codelist.get("CodeListOID", "") if codelist is not None else "",
-            value_list=value_list.get("ValueListOID", "") if value_list is not None else "",
-            line=item.sourceline or 0,
-        )
-    for codelist in mdv.findall("odm:CodeList", NS):
-        if codelist.find("odm:ExternalCodeList", NS) is not None:
-            info.codelists[codelist.get("OID", "")] = None
-        else:
-            coded = codelist.xpath("odm:CodeListItem/@CodedValue | odm:EnumeratedItem/@CodedValue", namespaces=NS)
-            info.codelists[codelist.get("OID", "")] = frozenset(str(v) for v in coded)
-    for value_list in mdv.findall("def:ValueListDef", NS):
-        info.value_lists[value_list.get("OID", "")] = _refs(value_list)
-    for clause in mdv.findall("def:WhereClauseDef", NS):
-        info.where_clauses[clause.get("OID", "")] = tuple(
-            Condition(check.get(f"{{{DEF_NS}}}ItemOID", ""), check.get("Comparator", "EQ"),
-                      tuple((v.text or "") for v in check.findall("odm:CheckValue", NS)))
-            for check in clause.findall("odm:RangeCheck", NS)
-        )
-    return info
-
-
-# ------------------------------------------------------------------------------------ XPT, as read
-@dataclass(frozen=True)
-class XptData:
-    table: pd.DataFrame
-    label: str
-    labels: dict[str, str]
-    lengths: dict[str, int]
-    types: dict[str, str]  # "Char" | "Num"
-
-
-XptReader = Callable[[Path], tuple[pd.DataFrame, Any]]  # `xpt.read_xpt`, or one that reads each file once
-
-
-def read_xpt_file(path: Path, read: XptReader | None = None) -> XptData:
-    """An XPT file through the project's one reader (or `read`: the same reader memoised, so that convert
-    reads each file once for define.xml and this check together): rows ("" for blank Char) and declared
-    metadata."""
-    from trialbridge.converters.xpt import read_xpt  # the reader lives with the writer
-
-    table, meta = (read or read_xpt)(path)
-    return XptData(table=table, label=meta.label, labels={c.name: c.label for c in meta.columns},
-                   lengths={c.name: c.length for c in meta.columns}, types={c.name: c.type for c in meta.columns})
-
-
-# ----------------------------------------------------------------------------------- measurements
-def iso_shapes(values: pd.Series) -> set[str]:
-    """The ISO 8601 shapes non-empty text values take ("text" for a value that fits none)."""
-    remaining, seen = values.astype(str), set()
-    for data_type, pattern in ISO_SHAPES:
-        if remaining.empty:
-            break
-        fits = remaining.str.fullmatch(pattern).astype(bool)
-        if fits.any():
-            seen.add(data_type)
-        remaining = remaining[~fits]
-    if not remaining.empty:
-        seen.add("text")
-    return seen
-
-
-def number_decimals(numbers: np.ndarray) -> int:
-    """The fewest decimals that reproduce every (finite) value: 0 for whole numbers."""
-    for places in range(MAX_DECIMALS + 1):
-        if np.all(np.abs(np.round(numbers, places) - numbers) <= 1e-9 * np.maximum(1.0, np.abs(numbers))):
-            return places
-    return MAX_DECIMALS
-
-
-def number_width(numbers: np.ndarray, decimals: int) -> int:
-    """Define-XML Length of numbers: widest whole part (minus sign included) plus the decimals."""
-    whole = np.floor(np.log10(np.maximum(np.trunc(np.abs(numbers)), 1.0))).astype(int) + 1 + (numbers < 0)
-    return int(whole.max()) + decimals
-
-
-def distinct_text(values: pd.Series) -> pd.Series:
-    """The distinct values of `values.astype(str)` in order of first appearance (object Series), converted
-    once per distinct value: a column of text (every Char column read from an XPT file) needs no conversion."""
-    distinct = pd.unique(values)
-    if pd.api.types.infer_dtype(distinct, skipna=False) == "string":
-        return pd.Series(distinct, dtype=object)
-    return pd.Series(pd.unique(values.astype(str)), dtype=object)
-
-
-NUMERIC_TEXT = r"-?\d+(\.\d+)?"  # a plain decimal number written as text
-NUMERIC_RESULT = r"(<=|>=|<|>)?\s*-?\d+(\.\d+)?"  # "150", "7.76", "<5": a measured number, not a term
-
-
-def coded_values(values: pd.Series, terms: Iterable[str]) -> pd.Series:
-    """The distinct values a codelist must list. A variable such as LBSTRESC takes its CodeList for the
-    character results only: numeric results are exempt unless the codelist itself has numeric terms."""
-    values = distinct_text(values)
-    values = values[values != ""]
-    if any(pd.Series(list(terms), dtype=object).astype(str).str.fullmatch(NUMERIC_RESULT)):
-        return values
-    return values[~values.str.fullmatch(NUMERIC_RESULT).astype(bool)]
 
 
 # ----------------------------------------------------------------------------------- cross-checks

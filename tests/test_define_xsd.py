@@ -9,9 +9,8 @@ from lxml import etree
 
 from test_define import write_package
 from trialbridge.converters.define import DEFINE_FILE
-from trialbridge.schemas.define_checks import (
-    DEFINE_DIR, check_define_against_data, check_define_package, define_schema, no_network_parser, validate_define,
-)
+from trialbridge.schemas.define_checks import check_define_against_data, check_define_package
+from trialbridge.schemas.define_schema import DEFINE_DIR, define_schema, no_network_parser, validate_define
 
 STANDARDS = Path(__file__).resolve().parents[2] / "shared" / "standards"
 CDISC_EXAMPLES = STANDARDS / "define-xml-2.1" / "examples"
