@@ -9,16 +9,12 @@ from trialbridge.mappings.fhir.common import (
     NAMESPACE,
     SYSTEM_SITEID,
     SYSTEM_USUBJID,
-    R4Differences,
-    drop,
     identifier,
     prune,
-    recast,
     reference,
-    rename,
     resource_id,
-    to_r4,
 )
+from trialbridge.mappings.fhir.r4_differences import R4Differences, drop, recast, rename, to_r4
 
 
 def test_namespace_is_the_documented_uuid5():

@@ -42,85 +42,39 @@ there is an end; `severity` (required adverse-event-severity) from the CTCAE gra
 3-5 severe, the exact grade staying in the backport IG's ae-grade extension; `outcome` 0..1 with the
 required adverse-event-outcome code (AEOUT_R4) beside the NCI code; suspectEntity.instance and a list of
 causality {assessment}; `note` is not an R4 element: each note goes to the cross-version extension.
+The codes are in `adverse_event_codes`, SUPPAE in `adverse_event_suppae`, the R4 table in `adverse_event_r4`.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import pandas as pd
 
+from trialbridge.mappings.fhir.adverse_event_codes import (
+    ACTION_CODELIST, ADVERSE_EVENT_IG, AE_CHAR, AE_NUM, CATEGORY, CRITERIA, CRITERIA_FLAGS, FINAL_OUTCOMES, GRADE,
+    GRADES, MEDDRA, ONGOING, OUTCOME_CODELIST, RELATEDNESS, SERIOUSNESS, SYSTEM_ADVERSE_EVENT,
+)
+from trialbridge.mappings.fhir.adverse_event_r4 import AEOUT_R4, ELEMENTS_R4, R4
+from trialbridge.mappings.fhir.adverse_event_suppae import record_notes, suppae, supporting_info, verbatim_terms
 from trialbridge.mappings.fhir.common import (
     NCIT,
     FhirInput,
-    R4Differences,
     coding,
     concept,
-    drop,
     fhir_datetime,
     joined,
     narratives,
     prefixed,
-    prune,
-    recast,
     reference,
-    rename,
     resource_id,
     sdtm_columns,
     shortened,
     system,
-    to_r4,
 )
-from trialbridge.mappings.fhir.observation import THO, number_text, present
-from trialbridge.mappings.fhir.registry import in_order, xver
+from trialbridge.mappings.fhir.observation import number_text, present
+from trialbridge.mappings.fhir.r4_differences import to_r4
+from trialbridge.mappings.fhir.registry import in_order
 from trialbridge.mappings.fhir.research_study import study_key
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_spec import terminology
-
-SYSTEM_ADVERSE_EVENT = "urn:trialbridge:adverse-event"  # one AE record: "<USUBJID>/<AESEQ>"
-SYSTEM_QUALIFIER = "urn:trialbridge:suppae"  # + "/<qnam>": the values of a SUPPAE qualifier (sponsor-defined)
-MEDDRA = "https://www.meddra.org"  # THO NamingSystem mdr: preferred URI (http://terminology.hl7.org/CodeSystem/mdr retired)
-ADVERSE_EVENT_IG = "http://hl7.org/fhir/uv/ae-research-ig/StructureDefinition/"  # HL7 AE Clinical Research (R5)
-ADVERSE_EVENT_IG_R4 = "http://hl7.org/fhir/uv/ae-research-backport-ig/StructureDefinition/"  # its R4 backport
-GRADE, CRITERIA = "ae-grade", "seriousness-criteria"
-OUTCOME_CODELIST = "C66768"  # CDISC Outcome of Event (AEOUT)
-ACTION_CODELIST = "C66767"  # CDISC Action Taken with Study Treatment (AEACN)
-
-CATEGORY = coding(THO + "adverse-event-category", "clinical-research", "Clinical Research")
-SERIOUSNESS: dict[str, dict] = {"Y": coding(THO + "adverse-event-seriousness", "serious", "Serious"),
-                                "N": coding(THO + "adverse-event-seriousness", "non-serious", "Non-serious")}
-# AETOXGR (NCI CTCAE grade) -> NCI concept (THO adverse-event-clinical-research-grades).
-GRADES: dict[str, dict] = {
-    "1": coding(NCIT, "C41338", "Grade 1 Mild Adverse Event"),
-    "2": coding(NCIT, "C41339", "Grade 2 Moderate Adverse Event"),
-    "3": coding(NCIT, "C41340", "Grade 3 Severe Adverse Event"),
-    "4": coding(NCIT, "C41337", "Grade 4 Life Threatening or Disabling Adverse Event"),
-    "5": coding(NCIT, "C48275", "Grade 5 Death Related to Adverse Event"),
-}
-# Seriousness flag -> NCI concept (THO adverse-event-clinical-research-seriousness-criteria).
-CRITERIA_FLAGS: dict[str, dict] = {
-    "AESDTH": coding(NCIT, "C48275", "Results In Death"),
-    "AESLIFE": coding(NCIT, "C84266", "Is Life Threatening"),
-    "AESHOSP": coding(NCIT, "C83052", "Requires Inpatient Hospitalization"),
-    "AESDISAB": coding(NCIT, "C11338", "Results In Persistent Or Significant Disability"),
-    "AESCONG": coding(NCIT, "C83117", "Congenital Anomaly or Birth Defect"),
-    "AESMIE": coding(NCIT, "C82521", "Other Medically Important Condition"),
-}
-# AEREL -> NCI concept (THO adverse-event-clinical-research-causality-relatedness; C53259 as in the
-# HL7 AE IG's cancer trial example).
-RELATEDNESS: dict[str, dict] = {
-    "NOT RELATED": coding(NCIT, "C53256", "Not Related"),
-    "UNLIKELY RELATED": coding(NCIT, "C53257", "Unlikely Related"),
-    "POSSIBLY RELATED": coding(NCIT, "C53258", "Possibly Related"),
-    "PROBABLY RELATED": coding(NCIT, "C53259", "Probably Related"),
-    "RELATED": coding(NCIT, "C53260", "Related"),
-}
-FINAL_OUTCOMES = frozenset({"FATAL", "RECOVERED/RESOLVED", "RECOVERED/RESOLVED WITH SEQUELAE"})
-ONGOING = "ONGOING"  # AEENRTPT (C66728)
-SUPP_TERM = "AETERM"  # SUPPAE AETERM1, AETERM2...: the verbatim term beyond 200 characters
-
-AE_CHAR = ("USUBJID", "AETERM", "AELLT", "AEDECOD", "AESER", "AEACN", "AEREL", "AEOUT", "AETOXGR", "AESTDTC",
-           "AEENDTC", "AEENRTPT", *CRITERIA_FLAGS)
-AE_NUM = ("AESEQ", "AELLTCD", "AEPTCD")
 
 
 # ------------------------------------------------------------------------------------------ keys
@@ -130,71 +84,6 @@ def event_keys(ae: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     ids = [resource_id("AdverseEvent", u, s) for u, s in zip(ae["USUBJID"], seq)]
     return pd.Series(ids, index=ae.index, dtype=object), seq
 
-
-# ------------------------------------------------------------------------------------------ SUPPAE
-def _supp(inp: FhirInput, ae: pd.DataFrame) -> pd.DataFrame:
-    """SUPPAE rows with the AE row they qualify (`row`, -1 when none): matched on USUBJID and the value
-    of IDVAR in the parent (AESEQ as text for a Num key)."""
-    supp = sdtm_columns(inp, "SUPPAE", ("USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QLABEL", "QVAL"))
-    supp = supp.loc[supp["QVAL"] != ""].copy()
-    supp["row"] = -1
-    table = inp.sdtm.get("AE")
-    for idvar in supp["IDVAR"].unique():
-        if table is None or idvar not in table.columns:
-            continue
-        values = table[idvar]
-        key = number_text(values) if pd.api.types.is_numeric_dtype(values) else values.fillna("").astype(str)
-        parents = pd.DataFrame({"USUBJID": ae["USUBJID"].to_numpy(), "IDVARVAL": key.to_numpy(),
-                                "parent": range(len(ae))}).drop_duplicates(["USUBJID", "IDVARVAL"])
-        rows = supp["IDVAR"] == idvar
-        found = supp.loc[rows, ["USUBJID", "IDVARVAL"]].merge(parents, how="left", on=["USUBJID", "IDVARVAL"])
-        supp.loc[rows, "row"] = found["parent"].fillna(-1).astype(int).to_numpy()
-    return supp
-
-
-def _per_record(supp: pd.DataFrame, n: int, texts: pd.Series) -> list[list[str]]:
-    """The texts of the matched SUPPAE rows, gathered per AE row (SUPPAE order kept)."""
-    out: list[list[str]] = [[] for _ in range(n)]
-    for row, text in zip(supp["row"], texts):
-        if row >= 0:
-            out[row].append(text)
-    return out
-
-
-def _continued(supp: pd.DataFrame) -> pd.Series:
-    return supp["QNAM"].str.fullmatch(SUPP_TERM + r"\d+")
-
-
-def _terms(ae: pd.DataFrame, supp: pd.DataFrame) -> pd.Series:
-    """The verbatim term: AETERM and its SUPPAE continuations, joined with a space (SDTM cut at a space)."""
-    parts = supp.loc[_continued(supp)].copy()
-    parts["order"] = parts["QNAM"].str[len(SUPP_TERM):].astype(int)
-    parts = parts.sort_values(["row", "order"], kind="stable")
-    tails = _per_record(parts, len(ae), parts["QVAL"])
-    return pd.Series([" ".join([head, *tail]) for head, tail in zip(ae["AETERM"], tails)], index=ae.index,
-                     dtype=object)
-
-
-def _qualifiers(inp: FhirInput, ae: pd.DataFrame, supp: pd.DataFrame) -> list[list[dict] | None]:
-    """Each SUPPAE qualifier of a record (GVHD type, grade, steroid-refractory...) as R5 supportingInfo: a
-    coded item, the qualifier's QNAM as a code system in the sponsor's namespace, QVAL its code, QLABEL the text."""
-    qualifiers = supp.loc[~_continued(supp)]
-    base = system(inp, SYSTEM_QUALIFIER)
-    items = [{"itemCodeableConcept": concept(coding(f"{base}/{qnam.lower()}", qval), text=f"{label or qnam}: {qval}")}
-             for qnam, label, qval in zip(qualifiers["QNAM"], qualifiers["QLABEL"], qualifiers["QVAL"])]
-    return [found or None for found in _per_record(qualifiers, len(ae), pd.Series(items, dtype=object))]
-
-
-def _notes(ae: pd.DataFrame, supp: pd.DataFrame, untreated: pd.Series) -> list[list[str]]:
-    """AEACN, AEREL when no suspect entity can hold it, then each other SUPPAE qualifier of the record as
-    "<QLABEL>: <QVAL>"."""
-    qualifiers = supp.loc[~_continued(supp)]
-    texts = (qualifiers["QLABEL"].where(qualifiers["QLABEL"] != "", qualifiers["QNAM"]) + ": " + qualifiers["QVAL"])
-    notes = _per_record(qualifiers, len(ae), texts)
-    return [([f"Action taken with study treatment: {action}"] if action else [])
-            + ([f"Relationship to study treatment: {relation} (no study treatment recorded for the subject)"]
-               if relation and alone else []) + extra
-            for action, relation, alone, extra in zip(ae["AEACN"], ae["AEREL"], untreated, notes)]
 
 
 # ------------------------------------------------------------------------------------------ parts
@@ -295,7 +184,7 @@ def build_r5(inp: FhirInput) -> list[dict]:
     share (codings, extensions, outcome, causality, references) are built once and shared, read-only."""
     ae = sdtm_columns(inp, "AE", AE_CHAR, AE_NUM)
     ids, seq = event_keys(ae)
-    supp = _supp(inp, ae)
+    supp = suppae(inp, ae)
     by_subject = _treatments(inp)
     untreated = ~ae["USUBJID"].isin(list(by_subject))
     outcomes = {value: [code] for value, code in _outcomes(ae["AEOUT"]).items() if value}
@@ -303,14 +192,15 @@ def build_r5(inp: FhirInput) -> list[dict]:
     subjects = {usubjid: reference("Patient", usubjid) for usubjid in ae["USUBJID"].unique()}
     category, study = [concept(CATEGORY)], [reference("ResearchStudy", *study_key(inp))]
     version = meddra_version(inp)
-    codes = [_code(*parts, version) or None for parts in zip(_terms(ae, supp), number_text(ae["AEPTCD"]),
+    codes = [_code(*parts, version) or None for parts in zip(verbatim_terms(ae, supp), number_text(ae["AEPTCD"]),
                                                               ae["AEDECOD"], number_text(ae["AELLTCD"]), ae["AELLT"])]
     actions = {action: _action(action) for action in ae["AEACN"].unique()}
     periods = [{**({"start": start} if start else {}), **({"end": end} if end else {})} or None
                for start, end in zip(fhir_datetime(ae["AESTDTC"]), fhir_datetime(ae["AEENDTC"]))]
-    notes = [[{"text": text} for text in texts] or None for texts in _notes(ae, supp, untreated)]
+    notes = [[{"text": text} for text in texts] or None for texts in record_notes(ae, supp, untreated)]
     columns = zip(ids, narratives(event_text(ae)), ae["USUBJID"], seq, _extensions(ae), _status(ae), codes, periods,
-                  ae["AESER"], ae["AEOUT"], _suspects(ae, by_subject), ae["AEACN"], _qualifiers(inp, ae, supp), notes)
+                  ae["AESER"], ae["AEOUT"], _suspects(ae, by_subject), ae["AEACN"], supporting_info(inp, ae, supp),
+                  notes)
     return [
         present({
             "resourceType": "AdverseEvent",
@@ -335,90 +225,6 @@ def build_r5(inp: FhirInput) -> list[dict]:
         for (aid, text_of, usubjid, aeseq, extensions, status, code, period, serious, outcome, suspects, action,
              qualifiers, note) in columns
     ]
-
-
-# ------------------------------------------------------------------------------------------ R4
-# AEOUT (C66768) -> R4 adverse-event-outcome (required binding).
-AEOUT_R4: dict[str, tuple[str, str]] = {
-    "RECOVERED/RESOLVED": ("resolved", "Resolved"),
-    "RECOVERING/RESOLVING": ("recovering", "Recovering"),
-    "NOT RECOVERED/NOT RESOLVED": ("ongoing", "Ongoing"),
-    "RECOVERED/RESOLVED WITH SEQUELAE": ("resolvedWithSequelae", "Resolved with Sequelae"),
-    "FATAL": ("fatal", "Fatal"),
-    "UNKNOWN": ("unknown", "Unknown"),
-}
-# CTCAE grade concept -> R4 adverse-event-severity (required binding): 1 mild, 2 moderate, 3-5 severe.
-SEVERITY_R4: dict[str, tuple[str, str]] = {
-    GRADES["1"]["code"]: ("mild", "Mild"), GRADES["2"]["code"]: ("moderate", "Moderate"),
-    GRADES["3"]["code"]: ("severe", "Severe"), GRADES["4"]["code"]: ("severe", "Severe"),
-    GRADES["5"]["code"]: ("severe", "Severe"),
-}
-ELEMENTS_R4 = ("resourceType", "id", "text", "extension", "identifier", "actuality", "category", "event", "subject",
-               "encounter", "date", "detected", "recordedDate", "resultingCondition", "location", "seriousness",
-               "severity", "outcome", "recorder", "contributor", "suspectEntity", "subjectMedicalHistory",
-               "referenceDocument", "study")
-
-
-def _grade_code(r5: dict) -> str:
-    grade = next((e["valueCodeableConcept"] for e in r5.get("extension", []) if e["url"] == ADVERSE_EVENT_IG + GRADE),
-                 {})
-    return next((c["code"] for c in grade.get("coding", []) if c["system"] == NCIT), "")
-
-
-def r4_extensions(r5: dict, _: Mapping[str, Any]) -> list[dict]:
-    """The IG extensions under the backport IG's URLs, then what R4 has no element for: the occurrence
-    period when it has an end, and each note (R5 cross-version extensions)."""
-    moved = [{**e, "url": e["url"].replace(ADVERSE_EVENT_IG, ADVERSE_EVENT_IG_R4)} for e in r5.get("extension", [])]
-    period = r5.get("occurrencePeriod", {})
-    ended = [xver("AdverseEvent.occurrence", period, "Period")] if "end" in period else []
-    return moved + ended + [xver("AdverseEvent.note", note, "Annotation") for note in r5.get("note", [])]
-
-
-def r4_identifier(r5: dict, _: Mapping[str, Any]) -> dict:
-    """R4 AdverseEvent.identifier is 0..1: the first (and only) identifier."""
-    return r5["identifier"][0]
-
-
-def r4_date(r5: dict, _: Mapping[str, Any]) -> str | None:
-    return r5.get("occurrencePeriod", {}).get("start")
-
-
-def r4_severity(r5: dict, _: Mapping[str, Any]) -> dict | None:
-    pair = SEVERITY_R4.get(_grade_code(r5))
-    return concept(coding(THO + "adverse-event-severity", *pair)) if pair else None
-
-
-def r4_outcome(r5: dict, _: Mapping[str, Any]) -> dict | None:
-    """R4 outcome (0..1, required binding): the R4 code of AEOUT beside the R5 codings; none if AEOUT has no R4 code."""
-    outcome = (r5.get("outcome") or [{}])[0]
-    pair = AEOUT_R4.get(outcome.get("text", ""))
-    if pair is None:
-        return None
-    return concept(coding(THO + "adverse-event-outcome", *pair), *outcome.get("coding", []), text=outcome["text"])
-
-
-def r4_suspects(r5: dict, _: Mapping[str, Any]) -> list[dict]:
-    return [prune({"instance": s["instanceReference"],
-                   "causality": [{"assessment": s["causality"]["entityRelatedness"]}] if "causality" in s else None})
-            for s in r5.get("suspectEntity", [])]
-
-
-R4 = R4Differences(
-    recast("extension", r4_extensions),
-    recast("identifier", r4_identifier),
-    drop("status", "no R4 element: the outcome (ongoing, resolved...) and the occurrence end say it"),
-    rename("code", "event"),
-    recast("date", r4_date),
-    drop("occurrencePeriod", "R4 date holds the onset; the whole period is in the extension "
-                             "http://hl7.org/fhir/5.0/StructureDefinition/extension-AdverseEvent.occurrence"),
-    recast("severity", r4_severity),
-    recast("outcome", r4_outcome),
-    recast("suspectEntity", r4_suspects),
-    drop("mitigatingAction", "no R4 element: AEACN is in the note 'Action taken with study treatment: ...'"),
-    drop("supportingInfo", "no R4 element: each SUPPAE qualifier is in a note '<QLABEL>: <QVAL>'"),
-    drop("note", "no R4 element: each note is in the extension "
-                 "http://hl7.org/fhir/5.0/StructureDefinition/extension-AdverseEvent.note"),
-)
 
 
 def build(inp: FhirInput, release: str, r5: list[dict] | None = None) -> list[dict]:
@@ -468,7 +274,7 @@ def unplaced(inp: FhirInput, release: str) -> list[Finding]:
             rows = ae["AEOUT"] == value
             found.append(finding("FHIR-AE-OUTCOME-R4", where(rows, "outcome"), [value], value=value,
                                  count=int(rows.sum())))
-    supp = _supp(inp, ae)
+    supp = suppae(inp, ae)
     orphans = supp.loc[supp["row"] < 0]
     if len(orphans):
         found.append(finding("FHIR-AE-SUPP-UNPLACED", "SUPPAE",

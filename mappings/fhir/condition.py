@@ -23,7 +23,6 @@ import pandas as pd
 from trialbridge.mappings.fhir.common import (
     SNOMED,
     FhirInput,
-    R4Differences,
     coding,
     concept,
     fhir_date,
@@ -37,6 +36,7 @@ from trialbridge.mappings.fhir.common import (
     sdtm_columns,
     system,
 )
+from trialbridge.mappings.fhir.r4_differences import R4Differences
 from trialbridge.mappings.fhir.registry import MESH, module
 
 SYSTEM_CONDITION = "urn:trialbridge:condition"  # a subject's study condition: "<USUBJID>/<condition name>"

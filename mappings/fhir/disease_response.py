@@ -22,7 +22,6 @@ from trialbridge.mappings.fhir.common import (
     EXTENSION_RESEARCH_STUDY,
     NCIT,
     FhirInput,
-    R4Differences,
     coding,
     concept,
     fhir_datetime,
@@ -36,6 +35,7 @@ from trialbridge.mappings.fhir.common import (
     system,
 )
 from trialbridge.mappings.fhir.observation import number_text
+from trialbridge.mappings.fhir.r4_differences import R4Differences
 from trialbridge.mappings.fhir.research_study import study_key
 from trialbridge.schemas.sdtm_spec import terminology
 

@@ -25,21 +25,17 @@ from trialbridge.mappings.fhir.common import (
     SNOMED,
     UCUM,
     FhirInput,
-    R4Differences,
     coding,
     concept,
     describe,
-    drop,
     identifier,
     narrative,
     prune,
-    recast,
-    rename,
     resource_id,
     system,
-    to_r4,
     with_text,
 )
+from trialbridge.mappings.fhir.r4_differences import R4Differences, drop, recast, rename, to_r4
 from trialbridge.mappings.fhir.registry import LOINC, SYSTEM_GROUP, in_order, label, module, nct_id, xver
 
 GENDER = "http://hl7.org/fhir/administrative-gender"

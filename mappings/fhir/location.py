@@ -23,22 +23,19 @@ from __future__ import annotations
 from trialbridge.mappings.fhir.common import (
     SYSTEM_SITEID,
     FhirInput,
-    R4Differences,
     concept,
     describe,
-    drop,
     identifier,
     narrative,
     prune,
-    recast,
     reference,
     resource_id,
     system,
-    to_r4,
     with_text,
 )
 from trialbridge.mappings.fhir.organization import site_key
 from trialbridge.mappings.fhir.practitioner import Person, human_name, telecom
+from trialbridge.mappings.fhir.r4_differences import R4Differences, drop, recast, to_r4
 from trialbridge.mappings.fhir.registry import SYSTEM_FACILITY, Site, dm_sites, in_order, label, module, sites
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.native import REGISTRY_FILE

@@ -22,20 +22,18 @@ from trialbridge.mappings.fhir.common import (
     SNOMED,
     SYSTEM_MEDICATION,
     FhirInput,
-    R4Differences,
     coding,
     concept,
     describe,
     identifier,
     narrative,
     prune,
-    rename,
     resource_id,
     sdtm_columns,
     system,
-    to_r4,
     with_text,
 )
+from trialbridge.mappings.fhir.r4_differences import R4Differences, rename, to_r4
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_spec import terminology
 

@@ -35,7 +35,6 @@ from trialbridge.mappings.fhir.common import (
     SYSTEM_EXPOSURE,
     UCUM,
     FhirInput,
-    R4Differences,
     coding,
     concept,
     fhir_datetime,
@@ -45,13 +44,12 @@ from trialbridge.mappings.fhir.common import (
     prefixed,
     prune,
     reference,
-    rename,
     resource_id,
     sdtm_columns,
     shortened,
     system,
-    to_r4,
 )
+from trialbridge.mappings.fhir.r4_differences import R4Differences, rename, to_r4
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_spec import terminology
 

@@ -43,7 +43,6 @@ from trialbridge.mappings.fhir.common import (
     NCIT,
     UCUM,
     FhirInput,
-    R4Differences,
     coding,
     concept,
     fhir_datetime,
@@ -56,8 +55,8 @@ from trialbridge.mappings.fhir.common import (
     sdtm_columns,
     shortened,
     system,
-    to_r4,
 )
+from trialbridge.mappings.fhir.r4_differences import R4Differences, to_r4
 from trialbridge.mappings.fhir.research_study import study_key
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_spec import terminology

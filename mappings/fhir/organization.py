@@ -25,7 +25,6 @@ from trialbridge.mappings.fhir.common import (
     SYSTEM_ORGANIZATION,
     SYSTEM_SITEID,
     FhirInput,
-    R4Differences,
     coding,
     concept,
     describe,
@@ -35,9 +34,9 @@ from trialbridge.mappings.fhir.common import (
     reference,
     resource_id,
     system,
-    to_r4,
     with_text,
 )
+from trialbridge.mappings.fhir.r4_differences import R4Differences, to_r4
 from trialbridge.mappings.fhir.registry import SYSTEM_FACILITY, Site, module, sites
 
 ORGANIZATION_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"

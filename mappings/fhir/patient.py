@@ -21,7 +21,6 @@ from trialbridge.mappings.fhir.common import (
     SYSTEM_SUBJID,
     SYSTEM_USUBJID,
     FhirInput,
-    R4Differences,
     fhir_date,
     fhir_datetime,
     identifier,
@@ -34,8 +33,8 @@ from trialbridge.mappings.fhir.common import (
     sdtm_columns,
     shortened,
     system,
-    to_r4,
 )
+from trialbridge.mappings.fhir.r4_differences import R4Differences, to_r4
 from trialbridge.schemas.findings import Finding, finding
 
 DM_CHAR = ("USUBJID", "SUBJID", "SITEID", "SEX", "BRTHDTC", "DTHDTC", "DTHFL")

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from trialbridge.mappings.fhir.common import (
     SYSTEM_PRACTITIONER,
     FhirInput,
-    R4Differences,
     coding,
     concept,
     describe,
@@ -35,10 +34,10 @@ from trialbridge.mappings.fhir.common import (
     reference,
     resource_id,
     system,
-    to_r4,
     with_text,
 )
 from trialbridge.mappings.fhir.organization import organization_reference
+from trialbridge.mappings.fhir.r4_differences import R4Differences, to_r4
 from trialbridge.mappings.fhir.registry import SYSTEM_PRACTITIONER_ROLE, label, module, nct_id
 
 PRACTITIONER_ROLE = "http://terminology.hl7.org/CodeSystem/practitioner-role"

@@ -18,23 +18,19 @@ import pandas as pd
 
 from trialbridge.mappings.fhir.common import (
     FhirInput,
-    R4Differences,
     concept,
-    drop,
     fhir_datetime,
     joined,
     narratives,
     prefixed,
     prune,
-    recast,
     reference,
-    rename,
     resource_id,
     sdtm_columns,
     system,
-    to_r4,
 )
 from trialbridge.mappings.fhir.observation import number_text
+from trialbridge.mappings.fhir.r4_differences import R4Differences, drop, recast, rename, to_r4
 from trialbridge.mappings.fhir.registry import in_order
 
 SYSTEM_PROCEDURE = "urn:trialbridge:procedure"  # one PR record: "<USUBJID>/<PRSEQ>"

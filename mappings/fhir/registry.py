@@ -22,7 +22,8 @@ from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
-from trialbridge.mappings.fhir.common import FhirInput, arm_link_id
+from trialbridge.mappings.fhir.common import FhirInput, arm_link_id, coding, concept
+from trialbridge.mappings.fhir.registry_codes import R5CS
 
 # Code and identifier systems as HL7 Terminology (THO 7.0.1) names them (NamingSystem uniqueId, preferred).
 MESH = "https://www.nlm.nih.gov/mesh"  # NamingSystem MeSH
@@ -70,6 +71,16 @@ def pattern(path: str) -> str:
 def label(enum: str) -> str:
     """A registry enumeration as a reader sees it: ACTIVE_NOT_RECRUITING -> "Active not recruiting"."""
     return {"NA": "N/A"}.get(enum, enum.replace("_", " ").capitalize())
+
+
+def yes_no(flag: Any) -> str:
+    """A registry flag as text: "Yes" or "No"."""
+    return "Yes" if flag else "No"
+
+
+def r5_coded(system: str, pair: tuple[str, str] | None, text: str) -> dict:
+    """A concept of the R5 core code system `system` (code, display) when the registry value has one, with its text."""
+    return concept(*([coding(R5CS + system, *pair)] if pair else []), text=text)
 
 
 # ------------------------------------------------------------------------------------ sites

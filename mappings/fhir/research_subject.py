@@ -40,25 +40,21 @@ from trialbridge.mappings.fhir.common import (
     NCIT,
     SYSTEM_USUBJID,
     FhirInput,
-    R4Differences,
     arm_link_id,
     coding,
     concept,
-    drop,
     fhir_datetime,
     identifier,
     joined,
     narratives,
     prefixed,
     prune,
-    recast,
     reference,
-    rename,
     resource_id,
     sdtm_columns,
     system,
-    to_r4,
 )
+from trialbridge.mappings.fhir.r4_differences import R4Differences, drop, recast, rename, to_r4
 from trialbridge.schemas.findings import Finding
 from trialbridge.schemas.sdtm_spec import terminology
 
