@@ -32,7 +32,8 @@ from trialbridge.mappings.spec.dates import ALTERNATIVES, DateFormatError, layou
 from trialbridge.mappings.spec.model import Source, Step
 from trialbridge.mappings.spec.steps import ALGORITHMS, DOMAIN_STEPS, ct_lookup
 from trialbridge.schemas.findings import Finding, finding, has_errors
-from trialbridge.schemas.sdtm_spec import SPONSOR_CODELIST, SUPP_MODEL, sdtmig_variables, terminology
+from trialbridge.schemas.sdtm_spec import SPONSOR_CODELIST, SUPP_MODEL
+from trialbridge.schemas.sdtm_standards import sdtmig_variables, terminology
 
 CT_STEPS = ("assign_ct", "hardcode_ct")
 COLUMN_ARGUMENTS = ("reference", "first", "last", "factor")  # arguments that name a column

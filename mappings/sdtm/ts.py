@@ -58,7 +58,7 @@ from trialbridge.mappings.sdtm.algorithms import (
 )
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.native import REGISTRY_FILE
-from trialbridge.schemas.sdtm_spec import SDTMIG_VERSION, terminology
+from trialbridge.schemas.sdtm_standards import SDTMIG_VERSION, terminology
 
 
 # Registry enumerations -> CDISC CT submission values.
