@@ -34,6 +34,7 @@ import pandas as pd
 
 from trialbridge.converters.fhir_bundle import ENTRIES, FIRST_TYPE, ReleaseWriter, bundle_order
 from trialbridge.converters.fhir_chunk import Chunk, Placed, Serialised, labels_of, pack, serialise
+from trialbridge.converters.processes import release_free_memory
 from trialbridge.mappings.fhir.common import FhirInput
 from trialbridge.mappings.studyid import registry_study_identifier
 from trialbridge.mappings.study import StudyInfo
@@ -222,6 +223,7 @@ def prepared_blocks(inp: FhirInput, releases: Sequence[str], size: int, workers:
         yield from (prepare(block_at(inp, index, size, rows), releases, SUBJECT_MODULES) for index in range(count))
         return
     _JOB.update(inp=inp, releases=list(releases), size=size, rows=rows)
+    release_free_memory()  # the heap's free pages: not inherited, so not copied by the workers
     gc.freeze()  # the inherited objects stay out of the workers' collections: no copy-on-write of the heap
     try:
         # long-lived workers: a fresh worker per block (maxtasksperchild=1) holds less memory (at 10,000 subjects

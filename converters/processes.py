@@ -17,6 +17,8 @@
   (SIGKILL) still makes the child clean up and exit; if the child itself is killed outright, the
   parent runs `cleanup` (remove what the child left). Only a SIGKILL of both at once leaves a work
   folder, which the next run into the same `--out` removes (`converters/outdir.py`).
+- `release_free_memory()`: hands the C heap's free pages back to the system (glibc `malloc_trim`), so a
+  process about to fork workers neither counts them nor lets its workers copy them on write.
 - `checkpoint(name)`: a test hook. When the environment variable TRIALBRIDGE_PAUSE_AT names this
   checkpoint, the process prints `trialbridge: paused at NAME (pid N)` on stderr and waits for a
   signal, so tests interrupt a run at a known point without any timing assumption.
@@ -115,6 +117,21 @@ def worker_setup() -> None:
 def forked_workers_follow_parent() -> None:
     """From now on every process forked by this one (from Python) runs `worker_setup` first."""
     os.register_at_fork(after_in_child=worker_setup)
+
+
+def release_free_memory() -> bool:
+    """Return the free pages of the C heap to the system (glibc's `malloc_trim(0)`); False where there is none.
+
+    After the SDTM mapping the heap keeps the pages its intermediate columns freed (about 0.65 GB at
+    10,000 subjects): resident, inherited by every forked worker, and copied by the first worker that
+    allocates into them. Trimmed before forking, they are neither counted nor copied.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL(None).malloc_trim(0))
+    except (OSError, AttributeError):  # a C library without malloc_trim (musl)
+        return False
 
 
 def checkpoint(name: str) -> None:

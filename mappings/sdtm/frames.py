@@ -146,3 +146,15 @@ def finalize(table: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
     order = [c for c in ("USUBJID", *seq) if c in out.columns]
     out = out.sort_values(order, kind="mergesort") if order else out
     return out.reset_index(drop=True)
+
+
+def compact_text(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with each character column (every value a `str`, none missing) held as pandas' `str` dtype.
+
+    The same values, compared, cut and written as before; held as Arrow strings (offsets and bytes) instead
+    of one Python object per cell: about a quarter of the memory, and nothing a forked worker reads raises
+    a reference count, so the pages it inherits stay shared (see `converters/fhir_stage.py`).
+    """
+    text = [name for name in table.columns if table[name].dtype == object
+            and pd.api.types.infer_dtype(table[name], skipna=False) == "string"]
+    return table.astype(dict.fromkeys(text, "str")) if text else table
