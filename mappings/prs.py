@@ -24,7 +24,8 @@ from trialbridge.mappings.prs_codes import (
     DOCUMENT_TYPES, EXPANDED_STATUS, HELD, IPD, IPD_TYPES, PRS_NS, RESPONSIBLE, ROLE, SECONDARY_ID, STATUS,
 )
 from trialbridge.mappings.prs_design import arms_and_interventions, eligibility, outcomes, study_design
-from trialbridge.mappings.prs_elements import Omitted, add_block, add_text, date_type, items_at, value_at, yes_no
+from trialbridge.mappings.prs_elements import Omitted, add_block, add_text, date_type, items_at, yes_no
+from trialbridge.mappings.registry.common import value_at
 
 
 def _id_info(study: etree._Element, p: Mapping[str, Any]) -> None:

@@ -13,7 +13,8 @@ from trialbridge.mappings.prs_codes import (
     ALLOCATION, ARM_TYPE, ASSIGNMENT, INTERVENTION_TYPE, MASKED, OBSERVATIONAL_MODEL, PHASE, PURPOSE, RETENTION,
     SAMPLING, SEX, STUDY_TYPE, TIMING,
 )
-from trialbridge.mappings.prs_elements import Omitted, add_block, add_text, items_at, value_at, yes_no
+from trialbridge.mappings.prs_elements import Omitted, add_block, add_text, items_at, yes_no
+from trialbridge.mappings.registry.common import value_at
 
 
 def _interventional(design: etree._Element, d: Mapping[str, Any], arms: int, omitted: Omitted) -> None:

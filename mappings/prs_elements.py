@@ -4,18 +4,11 @@
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from lxml import etree
 
-
-def value_at(node: Any, path: str, default: Any = None) -> Any:
-    """The value at a dotted `path` of the record, `default` when a step is missing."""
-    for key in path.split("."):
-        if not isinstance(node, Mapping) or key not in node:
-            return default
-        node = node[key]
-    return node
+from trialbridge.mappings.registry.common import value_at
 
 
 def items_at(node: Any, path: str) -> list:
