@@ -185,30 +185,36 @@ class _Planner:
     def _value_lists(self, dataset: Dataset, facts: DatasetFacts) -> dict[str, tuple[str, bool]]:
         """ValueListDefs of one dataset: one per described variable, one entry per key value present.
 
+        A variable may be described by several key variables (PRTRT by PRSCAT for the conditioning and by
+        PRDECOD for the transplant): its one ValueListDef lists the entries of each in turn.
         Returns variable -> (ValueListDef OID, whether its entries name codelists of their own).
         """
-        declared: dict[tuple[str, str], dict[str, ValueLevel]] = {}
+        declared: dict[str, dict[str, dict[str, ValueLevel]]] = {}
         for entry in self.spec.values_of(dataset.name):
-            declared.setdefault((entry.variable, entry.where_variable), {})[entry.where_value] = entry
+            declared.setdefault(entry.variable, {}).setdefault(entry.where_variable, {})[entry.where_value] = entry
         if "QVAL" in facts.variables and "QNAM" in facts.variables:
-            declared.setdefault(("QVAL", "QNAM"), {})
+            declared.setdefault("QVAL", {}).setdefault("QNAM", {})
         oids: dict[str, tuple[str, bool]] = {}
-        for (variable, where), entries in declared.items():
-            if variable not in facts.variables or where not in facts.variables:
-                continue
-            present = facts.where_values(where)
-            ordered = [k for k in entries if k in present] + [k for k in present if k not in entries]
-            refs = [self._value_ref(dataset, facts, variable, where, key, entries.get(key), n)
-                    for n, key in enumerate(ordered, start=1)]
-            refs = [r for r in refs if r is not None]
+        for variable, by_where in declared.items():
+            wheres = [w for w in by_where if variable in facts.variables and w in facts.variables]
+            refs: list[RefPlan] = []
+            for where in wheres:
+                entries, present = by_where[where], facts.where_values(where)
+                ordered = [k for k in entries if k in present] + [k for k in present if k not in entries]
+                for key in ordered:
+                    ref = self._value_ref(dataset, facts, variable, where, key, entries.get(key), len(refs) + 1,
+                                          len(wheres) > 1)
+                    refs += [ref] if ref is not None else []
             if refs:
                 oid = f"VL.{dataset.name}.{variable}"
                 self.plan.value_lists[oid] = refs
-                oids[variable] = (oid, any(e.codelist for e in entries.values()))
+                oids[variable] = (oid, any(e.codelist for w in wheres for e in by_where[w].values()))
         return oids
 
     def _value_ref(self, dataset: Dataset, facts: DatasetFacts, variable: str, where: str, key: str,
-                   entry: ValueLevel | None, order: int) -> RefPlan | None:
+                   entry: ValueLevel | None, order: int, by_where: bool = False) -> RefPlan | None:
+        """One value-level entry; `by_where`: the variable has several key variables, so the ItemDef OID
+        names the key variable too (IT.PR.PRTRT.PRSCAT.<value>)."""
         slice_facts = facts.value_level.get((variable, where, key))
         if slice_facts is None:
             return None
@@ -222,14 +228,15 @@ class _Planner:
                                parent_var.method if origin == "Derived" else "")
             self.plan.findings.append(finding("DEFINE-VLM-UNSPECIFIED", location, (key,), dataset=dataset.name,
                                               variable=variable, where=f"{where} = {key}"))
-        oid = item_oid(dataset.name, variable, key)
+        slice_key = f"{where}.{key}" if by_where else key
+        oid = item_oid(dataset.name, variable, slice_key)
         data_type, length, digits = value_shape(entry, slice_facts)
         label = f"{entry.label} ({entry.unit})" if entry.unit else entry.label
         self.plan.items[oid] = ItemPlan(
             oid=oid, name=variable, label=label or key, data_type=data_type, length=length,
             significant_digits=digits, origin=make_origin(entry.origin, entry.source, entry.pages),
             codelist_oid=self._use_ct(entry.codelist, slice_facts.values, location),
-            comment_oid=self._comment([entry.comment], f"{dataset.name}.{variable}.{oid_part(key)}"),
+            comment_oid=self._comment([entry.comment], f"{dataset.name}.{variable}.{oid_part(slice_key)}"),
         )
         where_oid = f"WC.{dataset.name}.{where}.{oid_part(key)}"
         self.plan.where_clauses[where_oid] = WherePlan(where_oid, item_oid(dataset.name, where), key)

@@ -2,13 +2,14 @@
 
 StudyName, StudyDescription and ProtocolName come from the registry record; the MedDRA versions from the
 columns the row schemas mark `x-version-of: MedDRA` and the spec's VERSION.MEDDRA; the CTCAE version from
-the protocol text; the planned DataType of each collected date column from the row schemas.
+the protocol text; the LOINC release from the spec's VERSION.LOINC; the planned DataType of each collected
+date column from the row schemas.
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from trialbridge.mappings.sdtm.algorithms import study_identifier
@@ -32,6 +33,7 @@ class StudyInfo:
     meddra_versions: tuple[str, ...] = ()  # MedDRA versions the AE coding used, highest last
     ctcae_version: str = ""  # CTCAE version the protocol grades toxicity with
     planned_kinds: tuple[tuple[str, str], ...] = ()  # ("<file> <column>", planned DataType) of the row schemas
+    loinc_version: str = ""  # the LOINC release the lab test catalogue's codes come from (spec VERSION.LOINC)
 
     @property
     def meddra_version(self) -> str:
@@ -40,7 +42,7 @@ class StudyInfo:
     @property
     def dictionaries(self) -> dict[str, str]:
         return {name: v for name, v in ((MEDDRA, self.meddra_version), (CTCAE, self.ctcae_version),
-                                        (ISO_3166, ISO_3166_VERSION)) if v}
+                                        (ISO_3166, ISO_3166_VERSION), (LOINC, self.loinc_version)) if v}
 
 
 # --------------------------------------------------------------------------------------- study info
@@ -80,7 +82,9 @@ def study_info(registry: Mapping[str, Any], meddra_versions: Iterable[str] = (),
 
 def trial_study_info(trial: Trial) -> StudyInfo:
     """StudyInfo of a trial read by its spec: the MedDRA versions of the columns its row schemas mark
-    `x-version-of: MedDRA` and of the study's VERSION.MEDDRA, and the planned DataType of every date column of its row schemas."""
+    `x-version-of: MedDRA` and of the study's VERSION.MEDDRA, the LOINC release its VERSION.LOINC states
+    (never guessed: without it define.xml says so in a finding), and the planned DataType of every date
+    column of its row schemas."""
     from trialbridge.converters.sdtm_package import study_mapping
 
     forms = [s.form for s in study_mapping(trial).sources if s.form is not None]
@@ -88,7 +92,8 @@ def trial_study_info(trial: Trial) -> StudyInfo:
                 for dictionary, column in form.versions().items() if dictionary.upper() == MEDDRA.upper()
                 and column in trial.forms[form.name].columns for value in trial.forms[form.name][column].unique()]
     versions += trial.meddra_versions()  # the spec's VERSION.MEDDRA: a version, or RAW.COLUMN of any source
-    return study_info(trial.registry, versions, planned_kinds(forms))
+    loinc = (trial.mapping.study.extra.get(f"VERSION.{LOINC}", "") if trial.mapping else "").strip()
+    return replace(study_info(trial.registry, versions, planned_kinds(forms)), loinc_version=loinc)
 
 
 def planned_kinds(forms: Iterable[FormSchema]) -> tuple[tuple[str, str], ...]:

@@ -31,6 +31,7 @@ from trialbridge.schemas.define_checks import check_define_against_data, validat
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.clinical_checks import check_clinical
 from trialbridge.schemas.sdtm_checks import RuleResult, check_sdtm
+from trialbridge.schemas.sdtm_permissible import without_empty_permissible
 from trialbridge.schemas.sdtm_spec import with_continuations
 from trialbridge.schemas.trial_design_spec import with_ietest_texts
 
@@ -185,9 +186,11 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
         spec = with_continuations(spec, "TS", list(sdtm.tables["TS"].columns))
     if "TI" in sdtm.tables:  # a criterion over 200 characters: its full text in define.xml (TI assumption 4)
         spec = with_ietest_texts(spec, shortened_criteria(trial.registry))
+    spec, tables, empty = without_empty_permissible(spec, sdtm.tables)  # a Permissible variable nothing fills
     # the XPT writer's stages, run once: their tables are checked and written, their findings reported below
-    staged = {name: prepare_for_xpt(table, spec.dataset(name), placeholder) for name, table in sdtm.tables.items()}
-    stage_findings = [f for name in spec.datasets if name in staged for f in staged[name][1]]
+    staged = {name: prepare_for_xpt(table, spec.dataset(name), placeholder) for name, table in tables.items()}
+    stage_findings = empty + [f for name in spec.datasets if name in staged for f in staged[name][1]]
+    del tables  # the staged tables are what gets written
     if has_errors(stage_findings):  # a dataset that cannot be written stops the package: nothing is written
         blocked = sorted(name for name, (_, found) in staged.items() if has_errors(found))
         stop = [finding("PACKAGE-STOPPED", ", ".join(n.lower() + ".xpt" for n in blocked), blocked,

@@ -155,6 +155,14 @@ def test_a_word_longer_than_200_characters_is_cut_at_200():
     assert parts.iloc[0].tolist() == ["x" * 200, "x" * 50]
 
 
+def test_the_cut_counts_the_bytes_the_xpt_file_will_hold():
+    parts, _ = split_long_text(rows(T=["\u0153" * 150]), "T", "T")  # 150 characters, 300 bytes as "oe"
+    assert parts.iloc[0].tolist() == ["\u0153" * 100, "\u0153" * 50]
+    degrees = "a" * 150 + " " + "\u00b0" * 20 + " b"  # 173 characters, 213 bytes once each ° is "deg"
+    parts, _ = split_long_text(rows(T=[degrees]), "T", "T")
+    assert parts.iloc[0].tolist() == ["a" * 150, "\u00b0" * 20 + " b"]
+
+
 def test_short_text_needs_no_supp_and_no_finding():
     parts, findings = split_long_text(rows(T=["a" * 200]), "T", "T")
     assert parts.columns.tolist() == ["T"] and findings == []

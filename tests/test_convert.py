@@ -21,6 +21,7 @@ from trialbridge.converters.sdtm_package import map_sdtm
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
 from trialbridge.converters.fhir_bundle import read_bundles
 from trialbridge.converters.xpt import prepare_for_xpt, read_xpt
+from trialbridge.schemas.sdtm_permissible import without_empty_permissible
 from trialbridge.schemas.sdtm_standards import sdtmig_variables
 from revallo_domains import study_spec
 
@@ -63,8 +64,8 @@ def test_every_native_row_is_written_or_rejected_and_the_counts_are_in_findings_
 
 def test_xpt_files_read_back_to_exactly_the_values_the_mappings_produced(revallo):
     trial, _ = read_native(EXAMPLE)
-    spec = study_spec()
-    for name, table in map_sdtm(trial).tables.items():
+    spec, tables, _ = without_empty_permissible(study_spec(), map_sdtm(trial).tables)  # as the package does
+    for name, table in tables.items():
         expected, _ = prepare_for_xpt(table, spec.dataset(name))
         frame, meta = read_xpt(revallo / "sdtm" / f"{name.lower()}.xpt")
         assert meta.dataset == name

@@ -2,6 +2,7 @@
 codelists, TSVAL value-level metadata, annotated CRF pages and the reviewer's guide; still valid against the XSD."""
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from trialbridge.converters.cli import main
 from trialbridge.converters.define import build_define, plan_define, study_info, trial_study_info
 from trialbridge.converters.define_facts import facts_from_package
 from trialbridge.converters.native_reader import read_native
-from trialbridge.schemas.define_checks import define_schema
+from trialbridge.schemas.define_checks import check_define_against_data, define_schema
 from revallo_domains import study_spec
 
 REVALLO = Path(__file__).resolve().parents[1] / "examples" / "revallo"
@@ -141,3 +142,50 @@ def test_procedures_and_death_details_are_described_with_their_cdisc_codelists(r
     assert origin(root, "IT.DD.DDSTRESC") == ("Predecessor", None, "DD.DDORRES")
     donor = root.findall(".//def:ValueListDef[@OID='VL.SUPPPR.QVAL']/odm:ItemRef", NS)
     assert [r.get("ItemOID") for r in donor] == ["IT.SUPPPR.QVAL.DONOR", "IT.SUPPPR.QVAL.HLAMATCH"]
+
+
+def test_prtrt_has_a_value_level_origin_per_record_kind(root, sdtm):
+    """PRTRT: the conditioning regimen is collected verbatim, the transplant is the procedure the protocol
+    names; one ValueListDef with an entry per key variable (PRSCAT, PRDECOD) covers every PR record."""
+    refs = root.findall(".//def:ValueListDef[@OID='VL.PR.PRTRT']/odm:ItemRef", NS)
+    assert [(r.get("ItemOID"), r.get("OrderNumber")) for r in refs] == [
+        ("IT.PR.PRTRT.PRSCAT.REDUCED-INTENSITY_CONDITIONING", "1"),
+        ("IT.PR.PRTRT.PRDECOD.ALLOGENEIC_STEM_CELL_TRANSPLANT", "2")]
+    assert origin(root, "IT.PR.PRTRT.PRSCAT.REDUCED-INTENSITY_CONDITIONING") == (
+        "Collected", "Investigator", "CRF form enrolment.csv, column CONDIT")
+    assert origin(root, "IT.PR.PRTRT.PRDECOD.ALLOGENEIC_STEM_CELL_TRANSPLANT")[:2] == ("Protocol", "Sponsor")
+    assert root.find(".//odm:ItemDef[@OID='IT.PR.PRTRT']/def:ValueListRef", NS).get("ValueListOID") == "VL.PR.PRTRT"
+    assert check_define_against_data(sdtm / "define.xml", sdtm) == []  # every PR row is described, none twice
+
+
+def test_loinc_is_an_external_codelist_only_with_the_release_the_spec_states(tmp_path, sdtm, root):
+    assert root.find(".//odm:ExternalCodeList[@Dictionary='LOINC']", NS) is None  # REVALLO's spec states none
+    assert root.find(".//odm:ItemDef[@OID='IT.LB.LBLOINC']/odm:CodeListRef", NS) is None
+    study = tmp_path / "revallo"
+    shutil.copytree(REVALLO, study)
+    with (study / "spec" / "study.csv").open("a", encoding="utf-8") as handle:
+        handle.write("VERSION.LOINC,2.78\n")
+    trial, _ = read_native(study)
+    info = trial_study_info(trial)
+    assert info.loinc_version == "2.78"
+    spec = study_spec()
+    plan = plan_define(spec, facts_from_package(sdtm, spec), info)
+    assert not [f for f in plan.findings if f.rule == "DEFINE-DICTIONARY-VERSION"]
+    tree = build_define(plan, datetime(2015, 7, 23), info)
+    loinc = tree.getroot().find(".//odm:CodeList[@OID='CL.LOINC']", NS)
+    external = loinc.find("odm:ExternalCodeList", NS)
+    assert (external.get("Dictionary"), external.get("Version"), external.get("href")) == (
+        "LOINC", "2.78", "https://loinc.org/")
+    for oid in ("IT.LB.LBLOINC", "IT.CP.CPLOINC"):
+        assert tree.getroot().find(f".//odm:ItemDef[@OID='{oid}']/odm:CodeListRef", NS).get("CodeListOID") == "CL.LOINC"
+    schema = define_schema()
+    assert schema.validate(tree), schema.error_log
+
+
+def test_without_a_loinc_release_a_finding_names_the_variables(sdtm):
+    trial, _ = read_native(REVALLO)
+    spec = study_spec()
+    plan = plan_define(spec, facts_from_package(sdtm, spec), trial_study_info(trial))
+    missing = [f for f in plan.findings if f.rule == "DEFINE-DICTIONARY-VERSION"]
+    assert [(f.location, f.values) for f in missing] == [("lb:LBLOINC", ("lb:LBLOINC", "cp:CPLOINC"))]
+    assert "VERSION.LOINC" in missing[0].hint

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trialbridge.converters.xpt_ascii import transliterate
 from trialbridge.mappings.trial import Trial
 from trialbridge.converters.synth_forms import FORM_NAMES
 from revallo_domains import map_dd, map_dm, map_ex, map_pr, study_spec
@@ -83,6 +84,23 @@ def test_a_cause_over_200_characters_continues_in_suppdd():
     assert list(rest.index) == ["DDORRES1", "DDORRES2"]
     assert " ".join([first, *rest]).split() == cause.split()
     assert set(result.supp["IDVAR"]) == {"DDSEQ"} and set(result.supp["IDVARVAL"]) == {"1"}
+
+
+def test_a_cause_whose_ascii_form_is_longer_is_cut_to_fit_the_xpt_limit():
+    """`œ` becomes `oe` and `°` `deg` in the XPT file: a cut at 200 characters would give 203 bytes, which
+    XPT v5 refuses; the cut counts the bytes the file will hold, so every part fits once transliterated."""
+    cause = ("Œdème pulmonaire aigu et cœur pulmonaire sur sepsis ° évolution défavorable malgré traitement; "
+             "progression du myélome avec plasmocytome œsophagien, insuffisance rénale aiguë nécessitant "
+             "hémodialyse, détresse respiratoire terminale; soins palliatifs décidés avec la famille")
+    end = END_OF_STUDY.copy()
+    end.loc[0, "DTHCAUSE"] = cause
+    study = trial(end_of_study=end)
+    result = map_dd(study, tables(study))
+    first = result.table.iloc[0]["DDORRES"]
+    parts = [first, *result.supp["QVAL"]]
+    assert [len(transliterate(p).replacement) <= 200 for p in parts] == [True] * len(parts)
+    assert len(transliterate(first).replacement) > 180  # cut as late as the limit allows, at a word boundary
+    assert " ".join(parts).split() == cause.split()  # nothing lost
 
 
 def test_dm_and_supp_no_longer_carry_what_pr_and_dd_hold():

@@ -14,6 +14,7 @@ import pandas as pd
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
 from trialbridge.mappings.sdtm.frames import _char, _records, _shown, _text
 from trialbridge.schemas.findings import Finding, finding
+from trialbridge.schemas.xpt_ascii import written_width
 
 SUPP_COLUMNS: tuple[str, ...] = (
     "STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QLABEL", "QVAL", "QORIG", "QEVAL",
@@ -25,25 +26,48 @@ def split_long_text(table: pd.DataFrame, variable: str, supp_qnam_prefix: str,
                     length: int = MAX_TEXT) -> tuple[pd.DataFrame, list[Finding]]:
     """SDTMIG 4.5.3.2: text over `length` characters keeps its first part in `variable` and the rest in
     SUPP-- qualifiers `<prefix>1`, `<prefix>2`, ..., each cut at a word boundary (at `length` characters
-    only when a single word is longer). Returns the parts as columns [variable, prefix1, ...] aligned on
-    the table, and an info finding per split value."""
+    only when a single word is longer). Lengths are counted as the XPT file will hold the text, in ASCII
+    bytes (`written_width`: `coeur` for `cœur`, `deg` for `°`), so no part outgrows the 200-byte limit
+    once transliterated. Returns the parts as columns [variable, prefix1, ...] aligned on the table, and
+    an info finding per split value."""
     rest = _text(table[variable])
     parts: dict[str, pd.Series] = {}
-    pattern = rf"^(.{{0,{length - 1}}}\S)(?:\s+|$)(.*)$"
     index = 0
     while True:
-        long = rest.str.len() > length
+        long = written_width(rest) > length
         if not long.any():
             parts[variable if index == 0 else f"{supp_qnam_prefix}{index}"] = rest
             break
-        cut = rest[long].str.extract(pattern, flags=re.DOTALL)
-        head = cut[0].where(cut[0].notna(), rest[long].str[:length])
-        tail = cut[1].where(cut[0].notna(), rest[long].str[length:])
+        head, tail = _fit_cut(rest[long], length)
         parts[variable if index == 0 else f"{supp_qnam_prefix}{index}"] = rest.where(~long, head)
         rest = _char(rest.index).where(~long, tail).where(long, "")
         index += 1
     frame = pd.DataFrame({name: _text(values) for name, values in parts.items()}, index=table.index)
     return frame, _split_report(table, frame, variable, length, "SDTM-TEXT-SPLIT", "qnams")
+
+
+def _cut(values: pd.Series, budget: int) -> tuple[pd.Series, pd.Series]:
+    """(head, tail) of each value: the head at most `budget` characters, ending at a word boundary (cut
+    inside a word only when the first word is longer), the tail what follows the spaces after it."""
+    cut = values.str.extract(rf"^(.{{0,{budget - 1}}}\S)(?:\s+|$)(.*)$", flags=re.DOTALL)
+    head = cut[0].where(cut[0].notna(), values.str[:budget])
+    tail = cut[1].where(cut[0].notna(), values.str[budget:])
+    return head, tail
+
+
+def _fit_cut(values: pd.Series, length: int) -> tuple[pd.Series, pd.Series]:
+    """`_cut` at `length` characters, cut again shorter (by the excess) where the head's ASCII form is
+    wider than `length` bytes; the budgets only shrink, so this ends in a few rounds."""
+    head, tail = _cut(values, length)
+    budgets = pd.Series(length, index=values.index)
+    while True:
+        excess = written_width(head) - length
+        wide = excess > 0
+        if not wide.any():
+            return head, tail
+        budgets[wide] = (budgets[wide] - excess[wide]).clip(lower=1)
+        for budget, rows in budgets[wide].groupby(budgets[wide]):  # a few distinct budgets, never per row
+            head[rows.index], tail[rows.index] = _cut(values[rows.index], int(budget))
 
 
 def _split_report(table: pd.DataFrame, parts: pd.DataFrame, variable: str, length: int, rule_id: str,
