@@ -55,15 +55,19 @@ def _waivers(waivers: WaiverSource) -> list[Waiver]:
 def convert(source: str | Path, out: str | Path, *, fhir: Sequence[str] = ("R4", "R5"),
             created: datetime | None = None, waivers: WaiverSource = None, force: bool = False,
             dataset_json: Sequence[str] = (), ascii_placeholder: bool = False,
-            progress: Progress | None = None) -> RunResult:
+            progress: Progress | None = None, spec: str | Path | None = None, bundle_entries: int | None = None,
+            bundle_type: str = "transaction", fhir_workers: int | None = None) -> RunResult:
     """`trialbridge convert SOURCE --out OUT`: a native record folder into SDTM, FHIR and the reports.
 
+    The keywords are the command's options (`--spec`, `--bundle-entries`, `--bundle-type`, `--fhir-workers`, ...).
     `result.outputs` lists every file written (nothing when `result.exit_code` is 2)."""
     from trialbridge.converters import pipeline
 
     return pipeline.convert(Path(source), Path(out), created=created, fhir_releases=tuple(fhir),
                             ascii_placeholder=ascii_placeholder, dataset_json=tuple(dataset_json), force=force,
-                            waivers=_waivers(waivers), progress=progress)
+                            waivers=_waivers(waivers), progress=progress,
+                            spec=Path(spec) if spec is not None else None, bundle_entries=bundle_entries,
+                            bundle_type=bundle_type, fhir_workers=fhir_workers)
 
 
 def validate(path: str | Path, *, report: str | Path | None = None, waivers: WaiverSource = None,

@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="at most N entries per FHIR Bundle (default 50: Medplum's limit of updates per transaction)")
     convert.add_argument("--bundle-type", choices=("transaction", "batch"), default="transaction",
                          help="FHIR Bundle type: transaction (all or nothing per Bundle; default) or batch")
+    convert.add_argument("--fhir-workers", type=_positive_int, default=None, metavar="N",
+                         help="processes that build and check the FHIR resources (default: the CPUs, at most 8); "
+                              "fewer hold less memory, the files are the same")
     convert.add_argument("--created", type=_timestamp, default=None, metavar="ISO-DATETIME",
                          help="creation timestamp stamped into every output (default: the registry record's last update)")
     convert.add_argument("--ascii-placeholder", action="store_true",
@@ -355,7 +358,8 @@ def _run(args: argparse.Namespace) -> int:
     result = pipeline.convert(args.input, args.out, created=args.created, fhir_releases=args.fhir,
                               bundle_entries=args.bundle_entries, bundle_type=args.bundle_type,
                               ascii_placeholder=args.ascii_placeholder, dataset_json=args.dataset_json,
-                              spec=args.spec, force=args.force, waivers=waivers, progress=progress)
+                              spec=args.spec, force=args.force, waivers=waivers, progress=progress,
+                              fhir_workers=args.fhir_workers)
     _finish_log(progress, result)
     _render(result.findings, args)
     if args.format == "table" and args.log_format == "text":
@@ -371,7 +375,9 @@ def _batch(args: argparse.Namespace, waivers: list, progress) -> int:
 
     result = convert_batch(args.input, args.out, jobs=args.jobs, progress=progress, created=args.created,
                            fhir_releases=args.fhir, ascii_placeholder=args.ascii_placeholder,
-                           dataset_json=args.dataset_json, force=args.force, waivers=waivers)
+                           dataset_json=args.dataset_json, force=args.force, waivers=waivers,
+                           bundle_entries=args.bundle_entries, bundle_type=args.bundle_type, spec=args.spec,
+                           fhir_workers=args.fhir_workers)
     progress.event("result", exit_code=result.exit_code, studies=len(result.runs),
                    failed=sum(1 for r in result.runs if r.exit_code >= 2), outputs=len(result.outputs))
     if args.format == "json":

@@ -176,7 +176,8 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
             fhir_releases: tuple[str, ...] = ("R4", "R5"), ascii_placeholder: bool = False,
             dataset_json: tuple[str, ...] = (), force: bool = False, waivers: Sequence[Waiver] = (),
             reports: bool = True, progress: Progress | None = None, bundle_entries: int | None = None,
-            bundle_type: str = "transaction", spec: Path | None = None) -> RunResult:
+            bundle_type: str = "transaction", spec: Path | None = None,
+            fhir_workers: int | None = None) -> RunResult:
     """Read and check `source`; on bad input write nothing and return exit code 2.
 
     Otherwise write, whole or not at all, `out/sdtm/` (XPT v5 files, define.xml, define2-1.xsl,
@@ -188,13 +189,14 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     `force`), and must not overlap `source` (`converters/outdir.py`); else exit 2, nothing touched.
     `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/report_doc.py`);
     `waivers` mark the findings they match as explained. `progress` is told each stage as it starts.
+    `fhir_workers`: the FHIR stage's processes (default `fhir_stage.WORKERS`); the files do not depend on it.
     """
     progress = progress or Progress()
     try:
         with claim_output(Path(out), (Path(source),), force):
             return _convert_claimed(Path(source), Path(out), created, split_threshold, fhir_releases,
                                     ascii_placeholder, dataset_json, waivers, reports, progress,
-                                    bundle_entries, bundle_type, spec)
+                                    bundle_entries, bundle_type, spec, fhir_workers)
     except OutputRefused as refused:
         return RunResult(refused.findings, 2, f"{out}: refused, nothing written")
     finally:
@@ -217,7 +219,8 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                      fhir_releases: tuple[str, ...], ascii_placeholder: bool,
                      dataset_json: tuple[str, ...] = (), waivers: Sequence[Waiver] = (),
                      reports: bool = True, progress: Progress | None = None, bundle_entries: int | None = None,
-                     bundle_type: str = "transaction", spec: Path | None = None) -> RunResult:
+                     bundle_type: str = "transaction", spec: Path | None = None,
+                     fhir_workers: int | None = None) -> RunResult:
     """`convert` once `out` is held (`outdir.claim_output`)."""
     from trialbridge.converters.fhir_bundle import ENTRIES
     from trialbridge.converters.fhir_stage import write_fhir
@@ -252,7 +255,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                 findings = findings + write_fhir(trial.registry, mapped.tables, work / "fhir", fhir_releases,
                                                  study=fhir_study(study, trial), entries=bundle_entries or ENTRIES,
                                                  bundle_type=bundle_type, created=stamp,
-                                                 loinc_names=loinc_names(trial))
+                                                 loinc_names=loinc_names(trial), workers=fhir_workers)
                 checkpoint("fhir")
             progress.stage("SDTM package: XPT, define.xml, checks")
             package = write_sdtm_package(trial, work / "sdtm", stamp, split_threshold or SPLIT_THRESHOLD,

@@ -64,3 +64,45 @@ def test_the_python_api(studies, tmp_path):
     with pytest.raises(ValueError, match="w.csv:2"):
         (tmp_path / "w.csv").write_text("rule,dataset,variable,pattern,justification,author,date\nNOPE,,,,x,y,2024-01-01\n")
         trialbridge.validate(tmp_path / "alpha" / "sdtm", waivers=tmp_path / "w.csv")
+
+
+def test_the_fhir_options_reach_every_study_of_a_batch(studies, tmp_path):
+    """--bundle-entries and --bundle-type apply to each study of a batch as to a single convert."""
+    out = tmp_path / "out"
+    code = main(["convert", str(studies / "alpha"), str(studies / "bravo"), "--out", str(out), "--fhir", "R4",
+                 "--bundle-entries", "7", "--bundle-type", "batch", "--fhir-workers", "1"])
+    assert code in (0, 1)
+    for name in ("alpha", "bravo"):
+        bundles = [json.loads(line) for line in (out / name / "fhir" / "R4" / "bundles.ndjson").read_text().splitlines()]
+        assert len(bundles) > 1
+        assert {b["type"] for b in bundles} == {"batch"}
+        assert max(len(b["entry"]) for b in bundles) == 7
+
+
+def test_the_number_of_fhir_workers_changes_no_byte(tmp_path, monkeypatch):
+    """`--fhir-workers`: blocks of 2 subjects built in the command's process or in two forked workers,
+    the same FHIR files."""
+    from trialbridge.converters import fhir_stage
+
+    monkeypatch.setattr(fhir_stage, "BLOCK_SUBJECTS", 2)
+    pipeline.synthesise(tmp_path / "study", 7, 5)
+    seen: list[int] = []
+    prepared = fhir_stage.prepared_blocks
+    monkeypatch.setattr(fhir_stage, "prepared_blocks",
+                        lambda inp, releases, size, workers, aside=None: seen.append(workers)
+                        or prepared(inp, releases, size, workers, aside))
+    for workers in ("1", "2"):
+        assert main(["convert", str(tmp_path / "study"), "--out", str(tmp_path / workers), "--fhir", "R4,R5",
+                     "--fhir-workers", workers, "--quiet"]) in (0, 1)
+    assert seen == [1, 2]
+    for release in ("R4", "R5"):
+        files = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1" / "fhir" / release).rglob("*")
+                       if p.is_file())
+        assert files and all((tmp_path / "1" / f).read_bytes() == (tmp_path / "2" / f).read_bytes() for f in files)
+
+
+def test_fhir_workers_must_be_a_positive_number(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["convert", str(tmp_path), "--out", str(tmp_path / "out"), "--fhir-workers", "0"])
+    assert stop.value.code == 2 and "--fhir-workers" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
