@@ -110,7 +110,7 @@ DESIGN_VARIABLES = {
 
 def _dataset(name: str):
     """A design dataset with its SDTMIG variables, as a spec declaring it would describe it."""
-    from trialbridge.schemas.sdtm_spec import spec_from_tables
+    from trialbridge.schemas.sdtm_spec_tables import spec_from_tables
 
     names = DESIGN_VARIABLES[name].split()
     tables = {"datasets": pd.DataFrame({"dataset": [name], "parent": [""], "keys": ["STUDYID"], "label": [""]}),
