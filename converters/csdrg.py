@@ -22,7 +22,8 @@ from typing import Any, Iterable, Mapping, Union
 import pandas as pd
 
 from trialbridge.schemas.findings import Finding
-from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION, StudySpec
+from trialbridge.schemas.sdtm_spec import StudySpec
+from trialbridge.schemas.sdtm_standards import CT_VERSION, SDTMIG_VERSION
 
 GUIDE_MD, GUIDE_HTML = "csdrg.md", "csdrg.html"
 TODO = "[Sponsor to complete: {}]"

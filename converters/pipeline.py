@@ -228,7 +228,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     from trialbridge.converters.sdtm_package import map_sdtm, study_mapping, write_package_guide, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
     from trialbridge.mappings.spec.engine import SpecRunError, spec_error_finding
-    from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION
+    from trialbridge.schemas.sdtm_standards import CT_VERSION, SDTMIG_VERSION
 
     started = time.monotonic()
     progress = progress or Progress()

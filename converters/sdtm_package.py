@@ -70,7 +70,8 @@ def map_sdtm(trial: Trial, design: TrialDesign | None = None) -> SdtmTables:
         tables[domain] = mapped.table
         findings += mapped.findings
     if "SE" in tables:  # EPOCH of every domain with a derive_epoch step: the subject's element on the record's date
-        tables = with_epochs(tables, tables["SE"], mapping.epoch_dates())
+        tables, unplaced = with_epochs(tables, tables["SE"], mapping.epoch_dates())
+        findings += unplaced
     # the hub's text columns held compactly (Arrow strings): a quarter of the memory, shared by forked workers
     return SdtmTables({name: compact_text(table) for name, table in tables.items()}, findings, result.rejected)
 

@@ -24,15 +24,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from trialbridge.converters.readers import oak_spec, spec_files
-from trialbridge.converters.readers.tabular import read_sources
+from trialbridge.converters.readers import spec_files
+from trialbridge.converters.spec_check_inputs import raw_datasets, sdtmig_names, spec_sources, spec_steps, spec_tables
 from trialbridge.mappings.spec.conditions import ConditionError, columns_named, evaluate, parse_condition
 from trialbridge.converters.readers.spec_metadata import model_allows
 from trialbridge.mappings.spec.dates import ALTERNATIVES, DateFormatError, layout_pattern
-from trialbridge.mappings.spec.model import Source, Step
+from trialbridge.mappings.spec.model import Step
 from trialbridge.mappings.spec.steps import ALGORITHMS, DOMAIN_STEPS, ct_lookup
 from trialbridge.schemas.findings import Finding, finding, has_errors
-from trialbridge.schemas.sdtm_spec import SPONSOR_CODELIST, SUPP_MODEL, sdtmig_variables, terminology
+from trialbridge.schemas.sdtm_spec import SPONSOR_CODELIST, SUPP_MODEL
+from trialbridge.schemas.sdtm_standards import terminology
 
 CT_STEPS = ("assign_ct", "hardcode_ct")
 COLUMN_ARGUMENTS = ("reference", "first", "last", "factor")  # arguments that name a column
@@ -80,52 +81,6 @@ def _kept(table: pd.DataFrame, condition: str) -> pd.Series:
         return everything
 
 
-def _tables(location: Path) -> tuple[dict[str, tuple[pd.DataFrame, str]], list[Finding]]:
-    if oak_spec.is_oak_folder(location):
-        return oak_spec.oak_tables(location)
-    return spec_files.read_tables(location)
-
-
-def _steps(tables: dict[str, tuple[pd.DataFrame, str]]) -> tuple[list[Step], list[Finding]]:
-    """The steps that name a domain, and the findings on those that do not (as `convert` reads them)."""
-    rows, findings = spec_files._mapped_rows(tables)
-    return [Step(domain=row["domain"].upper(), variable=row["variable"], algorithm=row["algorithm"].lower(),
-                 source=row.get("source", ""), source_variable=row.get("source_variable", ""),
-                 codelist=row.get("codelist", ""), value=row.get("value", ""), condition=row.get("condition", ""),
-                 arguments=spec_files._arguments(row.get("arguments", "")), comment=row.get("comment", ""), where=where)
-            for row, where in rows], findings
-
-
-def _sources(tables: dict[str, tuple[pd.DataFrame, str]]) -> list[Source]:
-    return [Source(name=row["dataset"], file=row["file"], format=(row.get("format") or "csv").lower(),
-                   delimiter=row.get("delimiter") or ",", decimal=row.get("decimal") or ".",
-                   encoding=row.get("encoding") or "utf-8", sheet=row.get("sheet", ""), subject=row.get("subject", ""),
-                   rename=spec_files._pairs(row.get("rename", "")), where=where)
-            for row, where in spec_files._rows(tables, "sources")]
-
-
-def _sdtmig() -> dict[str, set[str]]:
-    ig = sdtmig_variables()
-    return {name: set(group) for name, group in ig.groupby("Dataset Name")["Variable Name"]}
-
-
-def _raw(folder: Path | None, sources: list[Source]) -> tuple[dict[str, pd.DataFrame] | None, list[Finding]]:
-    """The raw datasets (None when no raw folder is known): native forms through the native reader."""
-    if folder is None:
-        return None, []
-    raw = read_sources(folder, [s for s in sources if s.format != "native"])
-    datasets, findings = dict(raw.datasets), list(raw.findings)
-    native = [s for s in sources if s.format == "native"]
-    if native:
-        from trialbridge.converters.native_reader import read_native
-
-        trial, found = read_native(folder)
-        findings += found
-        if trial is not None:
-            datasets.update({s.name: trial.forms[s.name] for s in native if s.name in trial.forms})
-    return datasets, findings
-
-
 def _add(out: list[Finding], rule: str, step_or_where: Step | str, at: str, shown: str, **fields: object) -> None:
     """A finding at a step's column `at` (or at a location given as text), showing the value `shown`."""
     where = step_or_where.where.at(at) if isinstance(step_or_where, Step) else step_or_where
@@ -135,7 +90,7 @@ def _add(out: list[Finding], rule: str, step_or_where: Step | str, at: str, show
 class _Checker:
     def __init__(self, tables: dict[str, tuple[pd.DataFrame, str]], raw: dict[str, pd.DataFrame] | None) -> None:
         self.tables, self.raw = tables, raw
-        self.ig = _sdtmig()
+        self.ig = sdtmig_names()
         self.ct = terminology()
         study_ct = tables["ct"][0] if "ct" in tables else pd.DataFrame(columns=["codelist_code"])
         for column in ("codelist_code", "term_value", "collected_value", "term_synonyms"):
@@ -388,14 +343,14 @@ def default_raw_folder(spec: Path) -> Path | None:
 def check_spec(spec: Path, raw_folder: Path | None = None) -> CheckResult:
     """Every problem of a spec (and, with the raw folder, of the raw data against it) at once."""
     spec = Path(spec)
-    tables, findings = _tables(spec)
+    tables, findings = spec_tables(spec)
     if not tables:
         return CheckResult(findings, f"{spec}: not a study mapping specification")
     folder = Path(raw_folder) if raw_folder is not None else default_raw_folder(spec)
-    sources = _sources(tables)
-    raw, found = _raw(folder, sources)
+    sources = spec_sources(tables)
+    raw, found = raw_datasets(folder, sources)
     findings += found
-    steps, untargeted = _steps(tables)
+    steps, untargeted = spec_steps(tables)
     findings += untargeted
     checker = _Checker(tables, raw)
     checker.run(steps)

@@ -26,7 +26,7 @@ from trialbridge.converters.readers.tabular import read_source
 from trialbridge.mappings.spec.dates import layout_pattern, parse_layout
 from trialbridge.mappings.spec.model import Source
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import CT_VERSION, sdtmig_variables, terminology
+from trialbridge.schemas.sdtm_standards import CT_VERSION, sdtmig_variables, terminology
 
 SUBJECT_NAMES = ("USUBJID", "SUBJID", "SUBJECT", "PATNUM", "PATIENT", "PATID", "SUBJECT_ID", "RECORD_ID")
 LAYOUTS = ("iso", "dd-MMM-yyyy", "dd-MMM-yy", "dd MMM yyyy", "dd/MM/yyyy", "MM/dd/yyyy", "yyyy/MM/dd", "dd.MM.yyyy",

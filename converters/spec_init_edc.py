@@ -35,7 +35,7 @@ from trialbridge.converters.readers.edc import read_source as read_edc, source_m
 from trialbridge.converters.readers.odm_meta import DECODE_SUFFIX, REDCAP_KEYS, UNIT_SUFFIX
 from trialbridge.mappings.edc_metadata import EdcMetadata, ItemMeta, RawColumn, RawDatasetMeta
 from trialbridge.schemas.findings import Finding
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 DATE_TYPES = ("date", "datetime", "partialDate", "partialDatetime", "time", "partialTime", "incompleteDatetime")
 NUMBER_TYPES = ("integer", "float", "double", "decimal")

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from trialbridge.converters.synth_ae import NO_DATE, adverse_event_rows
-from trialbridge.converters.synth_course import (
-    CHANGE_REASONS, CONDITIONING, DEATH_CAUSES, DOSES, EOS_REASONS, EOT_REASONS, Course, simulate_course,
+from trialbridge.converters.synth_course import simulate_course
+from trialbridge.converters.synth_protocol import (
+    CHANGE_REASONS, CONDITIONING, DEATH_CAUSES, DOSES, EOS_REASONS, EOT_REASONS, Course,
 )
 from trialbridge.converters.synth_labs import INCLUSION, RESPONSES, VISITS, laboratory_rows
 from trialbridge.converters.synth_registry import FRENCH_SITES, Site, build_registry, registry_json_text

@@ -24,7 +24,7 @@ from typing import Sequence
 from trialbridge.converters.package_reader import describe_package, read_any_encoding, read_package
 from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
 from trialbridge.schemas.findings import Finding, finding, has_errors
-from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION
+from trialbridge.schemas.sdtm_standards import CT_VERSION, SDTMIG_VERSION
 from trialbridge.schemas.triage import triage
 from trialbridge.schemas.waivers import Waiver
 

@@ -19,198 +19,31 @@ nothing to report. The three exact layers below locate every problem of a resour
 
 The model also parses the first accepted resource of each shape, as a second opinion.
 Every problem is a Finding at its FHIR path, e.g. `Bundle.entry[3].resource.status`.
+The release files, bindings and models are loaded by `fhir_standards` (its names re-exported here).
 """
 from __future__ import annotations
 
-import importlib
 import json
 import keyword
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources as package_files
 from typing import Any, Iterator, Sequence
 
 import pandas as pd
-from jsonschema import Draft6Validator
 from pydantic import ValidationError
 
 from trialbridge.schemas import fhir_fast
+from trialbridge.schemas.fhir_standards import (
+    KNOWN_UCUM, MODEL_PACKAGE, QUANTITY_TYPES, RELEASES, REQUIRED_BINDINGS, UCUM, ValueSetCodes, element_children,
+    fhir_schema, model_class, require_release, schema_validator, value_set,
+)
 from trialbridge.schemas.findings import Finding, finding
 
-RELEASES: tuple[str, ...] = ("R4", "R5")
-MODEL_PACKAGE: dict[str, str] = {"R4": "fhir.resources.R4B", "R5": "fhir.resources"}
-UCUM = "http://unitsofmeasure.org"
-QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"})
-
-# Required bindings of the resources we emit and of every datatype they use, element path -> ValueSet id,
-# listed from the StructureDefinitions of the core packages (binding.strength = required). Not checked
-# here because no offline expansion exists or we never write the element: *.language and
-# Attachment.language (all-languages, BCP-47), Attachment.contentType and Signature.* (mimetypes, BCP-13),
-# Bundle.link.relation (iana-link-relations), Bundle.entry.search.mode, Timing.repeat.durationUnit/dayOfWeek/when
-# (never written).
-_COMMON_BINDINGS: dict[str, str] = {
-    "Address.type": "address-type",
-    "Address.use": "address-use",
-    "AdverseEvent.actuality": "adverse-event-actuality",
-    "Bundle.entry.request.method": "http-verb",
-    "Bundle.type": "bundle-type",
-    "ContactPoint.system": "contact-point-system",
-    "ContactPoint.use": "contact-point-use",
-    "Group.type": "group-type",
-    "HumanName.use": "name-use",
-    "Identifier.use": "identifier-use",
-    "Location.mode": "location-mode",
-    "Location.status": "location-status",
-    "Medication.status": "medication-status",
-    "MedicationAdministration.status": "medication-admin-status",
-    "MedicationRequest.intent": "medicationrequest-intent",
-    "MedicationRequest.status": "medicationrequest-status",
-    "Narrative.status": "narrative-status",
-    "Observation.status": "observation-status",
-    "Patient.contact.gender": "administrative-gender",
-    "Patient.gender": "administrative-gender",
-    "Patient.link.type": "link-type",
-    "Condition.clinicalStatus": "condition-clinical",
-    "Condition.verificationStatus": "condition-ver-status",
-    "Procedure.status": "event-status",
-    "Practitioner.gender": "administrative-gender",
-    "Quantity.comparator": "quantity-comparator",
-    "RelatedArtifact.type": "related-artifact-type",
-    "Specimen.status": "specimen-status",
-    "Timing.repeat.periodUnit": "units-of-time",
-}
-REQUIRED_BINDINGS: dict[str, dict[str, str]] = {
-    "R4": {
-        **_COMMON_BINDINGS,
-        "AdverseEvent.outcome": "adverse-event-outcome",
-        "AdverseEvent.severity": "adverse-event-severity",
-        "Location.hoursOfOperation.daysOfWeek": "days-of-week",
-        "PractitionerRole.availableTime.daysOfWeek": "days-of-week",
-        "ResearchStudy.status": "research-study-status",
-        "ResearchSubject.status": "research-subject-status",
-    },
-    "R5": {
-        **_COMMON_BINDINGS,
-        "AdverseEvent.status": "adverse-event-status",
-        "Availability.availableTime.daysOfWeek": "days-of-week",
-        "Group.membership": "group-membership-basis",
-        "Observation.triggeredBy.type": "observation-triggeredbytype",
-        "RelatedArtifact.publicationStatus": "publication-status",
-        "ResearchStudy.status": "publication-status",
-        "ResearchSubject.progress.subjectState": "research-subject-state",
-        "ResearchSubject.status": "publication-status",
-        "Specimen.combined": "specimen-combined",
-    },
-}
-
-# UCUM units this tool knows to be valid (case-sensitive UCUM codes); others get a warning, not an error.
-KNOWN_UCUM: frozenset[str] = frozenset({
-    "1", "%", "mg", "g", "kg", "ug", "ng", "mg/d", "mg/kg", "mg/m2", "m2", "kg/m2", "cm", "m",
-    "L", "dL", "mL", "uL", "fL", "pg", "a", "mo", "wk", "d", "h", "min", "s",
-    "g/L", "g/dL", "mg/dL", "mg/L", "umol/L", "mmol/L", "U/L", "[iU]/L", "/uL", "/mm3", "/L",
-    "10*3/uL", "10*6/uL", "10*6/L", "10*9/L", "10*12/L", "{cells}/uL", "mm[Hg]", "Cel", "[degF]",
-})
-
-
-# ------------------------------------------------------------------------------------ loading
-def _package_text(*parts: str) -> str:
-    return package_files.files("trialbridge.schemas").joinpath("fhir", *parts).read_text(encoding="utf-8")
-
-
-def _require_release(release: str) -> str:
-    if release not in RELEASES:
-        raise ValueError(f"unknown FHIR release {release!r}; known: {', '.join(RELEASES)}")
-    return release
-
-
-@lru_cache(maxsize=None)
-def fhir_schema(release: str) -> dict[str, Any]:
-    """The official FHIR JSON Schema of the release, as published."""
-    return json.loads(_package_text(_require_release(release), "fhir.schema.json"))
-
-
-@lru_cache(maxsize=None)
-def schema_validator(release: str, resource_type: str) -> Draft6Validator | None:
-    """The exact (pure Python) validator of one resource type, used to locate every problem of a resource
-    the compiled check (`fhir_fast`) refused; None when the release has no such resource."""
-    schema = fhir_schema(release)
-    definition = schema["definitions"].get(resource_type)
-    if definition is None or "resourceType" not in definition.get("properties", {}):
-        return None
-    return Draft6Validator({**definition, "definitions": schema["definitions"]})
-
-
-@lru_cache(maxsize=None)
-def _children(release: str) -> dict[str, dict[str, str]]:
-    """Definition name -> {property: definition name of its value}, from the schema (`_x` keys left out)."""
-    out: dict[str, dict[str, str]] = {}
-    for name, definition in fhir_schema(release)["definitions"].items():
-        props = definition.get("properties")
-        if not props:
-            continue
-        kids: dict[str, str] = {}
-        for key, prop in props.items():
-            if key.startswith("_"):
-                continue
-            ref = prop.get("$ref") or prop.get("items", {}).get("$ref")
-            if isinstance(ref, str):
-                kids[key] = ref.rsplit("/", 1)[-1]
-            elif "enum" in prop or "enum" in prop.get("items", {}):
-                kids[key] = "code"  # the R4 schema writes a required code binding as an inline enum
-        out[name] = kids
-    return out
-
-
-@dataclass(frozen=True)
-class ValueSetCodes:
-    """The expansion of a simple ValueSet: its canonical URL and its (system, code) pairs."""
-
-    url: str
-    pairs: frozenset[tuple[str, str]]
-
-    @property
-    def codes(self) -> frozenset[str]:
-        return frozenset(code for _, code in self.pairs)
-
-
-def _concept_codes(concepts: list[dict[str, Any]]) -> Iterator[str]:
-    for concept in concepts:
-        yield concept["code"]
-        yield from _concept_codes(concept.get("concept", []))
-
-
-@lru_cache(maxsize=None)
-def _code_systems(release: str) -> dict[str, frozenset[str]]:
-    folder = package_files.files("trialbridge.schemas").joinpath("fhir", _require_release(release), "terminology")
-    out: dict[str, frozenset[str]] = {}
-    for item in sorted(folder.iterdir(), key=lambda p: p.name):
-        if item.name.startswith("CodeSystem-"):
-            system = json.loads(item.read_text(encoding="utf-8"))
-            out[system["url"]] = frozenset(_concept_codes(system.get("concept", [])))
-    return out
-
-
-@lru_cache(maxsize=None)
-def value_set(release: str, name: str) -> ValueSetCodes:
-    """Expand `ValueSet-<name>.json` of the release: `compose.include` of whole code systems or concepts."""
-    vs = json.loads(_package_text(_require_release(release), "terminology", f"ValueSet-{name}.json"))
-    systems = _code_systems(release)
-    pairs: set[tuple[str, str]] = set()
-    for include in vs["compose"]["include"]:
-        if "filter" in include or "valueSet" in include:
-            raise ValueError(f"ValueSet {name}: only whole code systems and concept lists are expanded")
-        system = include["system"]
-        codes = [c["code"] for c in include["concept"]] if "concept" in include else systems[system]
-        pairs.update((system, code) for code in codes)
-    return ValueSetCodes(vs["url"], frozenset(pairs))
-
-
-@lru_cache(maxsize=None)
-def model_class(release: str, resource_type: str) -> Any:
-    """The fhir.resources model class of a resource type (R5: fhir.resources; R4: fhir.resources.R4B)."""
-    package = importlib.import_module(MODEL_PACKAGE[_require_release(release)])
-    return package.get_fhir_model_class(resource_type)
+__all__ = [
+    "KNOWN_UCUM", "QUANTITY_TYPES", "RELEASES", "REQUIRED_BINDINGS", "UCUM", "Coded", "ValueSetCodes", "binding_findings",
+    "check_codes", "check_resources", "coded_elements", "fhir_schema", "model_class", "model_findings",
+    "resource_location", "schema_findings", "schema_validator", "value_set",
+]
 
 
 # ------------------------------------------------------------------------------------ locations
@@ -302,7 +135,7 @@ def coded_elements(node: dict[str, Any], release: str, definition: str, element:
     element path such as `Bundle.entry.request`), so a child's path is looked up in REQUIRED_BINDINGS.
     """
     bindings = REQUIRED_BINDINGS[release]
-    children = _children(release)
+    children = element_children(release)
     kids = children.get(definition, {})
     if definition in QUANTITY_TYPES and node.get("system") == UCUM and "code" in node:
         yield Coded("Quantity.code", f"{location}.code", node["code"])
@@ -409,7 +242,7 @@ def check_resources(resources: Sequence[dict[str, Any]], release: str, base_path
     are all in the compiled layers; see README). Resource `i` is located at `<base_path>[start + i].resource`
     (a bundle entry), or at `<Type>/<id>` when `base_path` is "".
     """
-    _require_release(release)
+    require_release(release)
     out: list[Finding] = []
     coded: list[Coded] = []
     shapes: set[tuple[str, ...]] = set()

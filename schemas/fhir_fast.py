@@ -38,7 +38,7 @@ def _ref_name(prop: dict[str, Any]) -> str | None:
 def element_paths(release: str) -> dict[str, str]:
     """Definition name -> FHIR element path: `Patient` -> `Patient`, `Bundle_Request` -> `Bundle.entry.request`,
     Quantity's profiles (Age, Count, Distance, Duration, SimpleQuantity, MoneyQuantity) -> `Quantity`."""
-    from trialbridge.schemas.fhir_checks import QUANTITY_TYPES, fhir_schema
+    from trialbridge.schemas.fhir_standards import QUANTITY_TYPES, fhir_schema
 
     definitions = fhir_schema(release)["definitions"]
     out = {name: ("Quantity" if name in QUANTITY_TYPES else name) for name in definitions if "_" not in name}
@@ -55,7 +55,7 @@ def element_paths(release: str) -> dict[str, str]:
 
 def _model_of(release: str, definition: str) -> Any | None:
     """The fhir.resources class of a schema definition (Bundle_Request -> BundleEntryRequest), None if none."""
-    from trialbridge.schemas.fhir_checks import model_class
+    from trialbridge.schemas.fhir_standards import model_class
 
     path = element_paths(release).get(definition)
     if path is None:
@@ -82,7 +82,7 @@ def model_choice_groups(release: str, definition: str) -> list[list[str]]:
 
 def write_choice_groups(release: str) -> str:
     """The text of `fhir/<release>/choice-groups.json`: every definition's choice groups per its model."""
-    from trialbridge.schemas.fhir_checks import fhir_schema
+    from trialbridge.schemas.fhir_standards import fhir_schema
 
     groups = {name: model_choice_groups(release, name) for name in sorted(fhir_schema(release)["definitions"])}
     return json.dumps({name: g for name, g in groups.items() if g}, indent=1, sort_keys=True) + "\n"
@@ -110,7 +110,7 @@ def _pairs_schema(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
 
 
 def _binding_schema(release: str, valueset: str, target: str | None) -> dict[str, Any]:
-    from trialbridge.schemas.fhir_checks import value_set
+    from trialbridge.schemas.fhir_standards import value_set
 
     vs = value_set(release, valueset)
     if target == "CodeableConcept":
@@ -133,7 +133,7 @@ def _dispatch(types: list[str]) -> dict[str, Any]:
 
 
 def _derived_definition(release: str, name: str, definition: dict[str, Any], keep: set[str]) -> dict[str, Any]:
-    from trialbridge.schemas.fhir_checks import KNOWN_UCUM, QUANTITY_TYPES, REQUIRED_BINDINGS, UCUM
+    from trialbridge.schemas.fhir_standards import KNOWN_UCUM, QUANTITY_TYPES, REQUIRED_BINDINGS, UCUM
 
     if name == "ResourceList":  # contained resources: checked by their own type
         return _dispatch([t for t in (_ref_name(option) for option in definition.get("oneOf", [])) if t in keep])
@@ -164,7 +164,7 @@ def _derived_definition(release: str, name: str, definition: dict[str, Any], kee
 @lru_cache(maxsize=None)
 def derived_schema(release: str) -> dict[str, Any]:
     """The bindings + UCUM + choice schema of the release (draft-07), generated from the official file."""
-    from trialbridge.schemas.fhir_checks import fhir_schema
+    from trialbridge.schemas.fhir_standards import fhir_schema
 
     definitions = fhir_schema(release)["definitions"]
     keep = {name for name, d in definitions.items() if d.get("properties") or name == "ResourceList"}
@@ -191,7 +191,7 @@ def _with_patterns(node: Any) -> Any:
 @lru_cache(maxsize=None)
 def _official_definitions(release: str) -> dict[str, Any]:
     """The official schema's definitions as published, but for the one escape of `_rust_pattern`."""
-    from trialbridge.schemas.fhir_checks import fhir_schema
+    from trialbridge.schemas.fhir_standards import fhir_schema
 
     return _with_patterns(fhir_schema(release)["definitions"])
 
@@ -199,7 +199,7 @@ def _official_definitions(release: str) -> dict[str, Any]:
 @lru_cache(maxsize=None)
 def official_validator(release: str) -> Any:
     """The compiled official schema of the release, its own root (`oneOf` ResourceList: any resource)."""
-    from trialbridge.schemas.fhir_checks import fhir_schema
+    from trialbridge.schemas.fhir_standards import fhir_schema
 
     root = {k: v for k, v in fhir_schema(release).items() if k not in ("definitions", "$schema", "id")}
     return jsonschema_rs.Draft6Validator({**root, "definitions": _official_definitions(release)})

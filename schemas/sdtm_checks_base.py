@@ -19,7 +19,8 @@ import pandas as pd
 
 from trialbridge.schemas.findings import Finding, Record, finding
 from trialbridge.schemas.sdtm_checks_masks import Distinct, as_text
-from trialbridge.schemas.sdtm_spec import Dataset, StudySpec, sdtmig_variables
+from trialbridge.schemas.sdtm_spec import Dataset, StudySpec
+from trialbridge.schemas.sdtm_standards import sdtmig_variables
 
 Status = Literal["passed", "issues", "skipped", "error"]
 

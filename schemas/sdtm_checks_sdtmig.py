@@ -17,14 +17,8 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from trialbridge.schemas.sdtm_checks_base import PROVENANCE, parent_domain, sdtmig_model
-from trialbridge.schemas.sdtm_spec import (
-    Dataset,
-    StudySpec,
-    ValueLevel,
-    Variable,
-    sdtmig_datasets,
-    sdtmig_variables,
-)
+from trialbridge.schemas.sdtm_spec import Dataset, StudySpec, ValueLevel, Variable
+from trialbridge.schemas.sdtm_standards import sdtmig_datasets, sdtmig_variables
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ from trialbridge.schemas.findings import finding
 from trialbridge.schemas.sdtm_checks_masks import (
     as_text, bytes_longer_than, duplicated, is_char, is_null, longer_than, not_ascii, not_in, not_matching,
 )
-from trialbridge.schemas.sdtm_spec import SDTMIG_VERSION
+from trialbridge.schemas.sdtm_standards import SDTMIG_VERSION
 from trialbridge.schemas.sdtm_checks_base import (
     NotApplicable, Outcome, Package, _core_variables, _location, column_findings, _dm, parent_domain,
     record_findings,

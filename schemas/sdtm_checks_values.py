@@ -13,7 +13,7 @@ from trialbridge.schemas.sdtm_checks_masks import (
     NUMERIC_TEXT, day_number, differs, is_char, longer_than, not_in, not_iso8601, not_matching,
     not_real_datetime, number_in_text, per_value, study_day,
 )
-from trialbridge.schemas.sdtm_spec import CT_VERSION, terminology
+from trialbridge.schemas.sdtm_standards import CT_VERSION, terminology
 from trialbridge.schemas.sdtm_checks_base import (
     EPOCH_CODELIST, Outcome, Package, _columns, column_findings, _dm, parent_domain, record_findings,
     value_findings,

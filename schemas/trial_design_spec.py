@@ -13,7 +13,9 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Iterable
 
-from trialbridge.schemas.sdtm_spec import StudySpec, _build_dataset, _text, _ts_value_level
+from trialbridge.schemas.sdtm_spec import StudySpec
+from trialbridge.schemas.sdtm_spec_tables import build_dataset, ts_value_level
+from trialbridge.schemas.sdtm_standards import schema_text
 
 TRIAL_DESIGN_FILE = ("sdtm", "trial-design-spec.json")
 DATASETS = ("TS", "TA", "TE", "TI")
@@ -22,12 +24,12 @@ DATASETS = ("TS", "TA", "TE", "TI")
 @lru_cache(maxsize=1)
 def registry_spec() -> StudySpec:
     """TS, TA, TE and TI, in that order, with their methods."""
-    design = json.loads(_text(*TRIAL_DESIGN_FILE))
+    design = json.loads(schema_text(*TRIAL_DESIGN_FILE))
     datasets = {}
     for entry in design["datasets"]:
-        datasets[entry["name"]] = _build_dataset(entry["name"], entry["name"], entry["variables"], entry["keys"])
+        datasets[entry["name"]] = build_dataset(entry["name"], entry["name"], entry["variables"], entry["keys"])
     used = {v.method for d in datasets.values() for v in d.variables if v.method}
-    value_level = tuple(_ts_value_level())
+    value_level = tuple(ts_value_level())
     used |= {v.method for v in value_level if v.method}
     methods = {k: v for k, v in design["methods"].items() if k in used}
     undefined = sorted(used - set(methods))

@@ -17,7 +17,7 @@ import pandas as pd
 
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_checks_base import NotApplicable, Outcome, Package
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 
 @lru_cache(maxsize=1)

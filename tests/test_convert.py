@@ -22,7 +22,7 @@ from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
 from trialbridge.converters.fhir_bundle import read_bundles
 from trialbridge.converters.xpt import prepare_for_xpt, read_xpt
 from trialbridge.schemas.sdtm_permissible import without_empty_permissible
-from trialbridge.schemas.sdtm_spec import sdtmig_variables
+from trialbridge.schemas.sdtm_standards import sdtmig_variables
 from revallo_domains import study_spec
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"

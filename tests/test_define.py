@@ -26,9 +26,8 @@ from trialbridge.converters.xpt import write_xpt
 from trialbridge.mappings.trial import Trial
 from trialbridge.schemas.define_checks import STYLESHEET_NAME, check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding
-from trialbridge.schemas.sdtm_spec import (
-    SUPP_MODEL, Dataset, StudySpec, ValueLevel, Variable, sdtmig_datasets, sdtmig_variables,
-)
+from trialbridge.schemas.sdtm_spec import SUPP_MODEL, Dataset, StudySpec, ValueLevel, Variable
+from trialbridge.schemas.sdtm_standards import sdtmig_datasets, sdtmig_variables
 
 CREATED = datetime(2014, 10, 31, 17, 5, 9)
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",

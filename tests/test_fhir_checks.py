@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from trialbridge.schemas.fhir_checks import (
-    REQUIRED_BINDINGS,
-    check_codes,
-    check_resources,
-    model_class,
-    value_set,
-)
+from trialbridge.schemas.fhir_checks import check_codes, check_resources
+from trialbridge.schemas.fhir_standards import REQUIRED_BINDINGS, model_class, value_set
 
 UCUM = "http://unitsofmeasure.org"
 STATE = "http://terminology.hl7.org/CodeSystem/research-subject-state"

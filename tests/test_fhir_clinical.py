@@ -19,7 +19,8 @@ from trialbridge.converters.pipeline import read_study as read_native
 from trialbridge.converters.sdtm_package import map_sdtm
 from trialbridge.mappings.fhir import adverse_event, medication, observation, patient, research_study
 from trialbridge.mappings.fhir.common import EXTENSION_RESEARCH_STUDY, NCIT, FhirInput, reference, resource_id
-from trialbridge.schemas.fhir_checks import check_resources, fhir_schema, model_class
+from trialbridge.schemas.fhir_checks import check_resources
+from trialbridge.schemas.fhir_standards import fhir_schema, model_class
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"
 RELEASES = ("R4", "R5")

@@ -20,7 +20,8 @@ from trialbridge.mappings.fhir.practitioner import human_name
 from trialbridge.mappings.fhir.registry import XVER, leaves, pattern
 from trialbridge.mappings.fhir.registry_placement import PLACEMENTS, UNKNOWN_FIELD, field_values, placement
 from trialbridge.mappings.sdtm.algorithms import study_identifier
-from trialbridge.schemas.fhir_checks import check_resources, fhir_schema, model_class, value_set
+from trialbridge.schemas.fhir_checks import check_resources
+from trialbridge.schemas.fhir_standards import fhir_schema, model_class, value_set
 
 MODULES = (research_study, organization, location, practitioner, group)
 RELEASES = ("R4", "R5")

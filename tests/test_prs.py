@@ -9,14 +9,15 @@ from lxml import etree
 
 from trialbridge.converters.prs_writer import check_prs, prs_bytes, write_prs
 from trialbridge.converters.readers.registry import read_file
-from trialbridge.mappings import prs
-from trialbridge.mappings.prs import HELD, leaf_paths, not_held, prs_study
+from trialbridge.mappings import prs_codes
+from trialbridge.mappings.prs import leaf_paths, not_held, prs_study
+from trialbridge.mappings.prs_codes import HELD
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = sorted((FIXTURES / "prs").glob("*.xml"))
 REAL = (sorted((FIXTURES / "registry").glob("NCT*")) + sorted((FIXTURES / "ctgov").glob("NCT*.json"))
         + sorted((FIXTURES / "registry-pair").glob("NCT00023673.*")))
-DISPLAY = [v for v in vars(prs).values() if isinstance(v, dict)]
+DISPLAY = [v for v in vars(prs_codes).values() if isinstance(v, dict)]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -53,7 +54,7 @@ def _candidates(value) -> set[str]:
         return {"Yes" if value else "No"}
     text = str(value)
     found = {text} | {table[value] for table in DISPLAY if isinstance(value, str) and value in table}
-    found |= {prs.PHASE[key] for key in prs.PHASE if text in key}
+    found |= {prs_codes.PHASE[key] for key in prs_codes.PHASE if text in key}
     found |= {"Anticipated"} if text == "ESTIMATED" else {"Actual"} if text == "ACTUAL" else set()
     if text in ("PARTICIPANT", "CARE_PROVIDER", "INVESTIGATOR", "OUTCOMES_ASSESSOR", "STUDY_PROTOCOL", "SAP", "ICF",
                 "CSR", "ANALYTIC_CODE", "RESULT", "BACKGROUND", "DERIVED", "SINGLE", "DOUBLE", "TRIPLE", "QUADRUPLE",

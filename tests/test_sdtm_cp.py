@@ -11,7 +11,7 @@ import pandas as pd
 from test_sdtm_lb import DM, REGISTRY, form, lab
 from trialbridge.converters.synth_forms import FORM_NAMES
 from trialbridge.mappings.trial import Trial
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 from revallo_domains import map_cp, map_lb, study_spec
 
 

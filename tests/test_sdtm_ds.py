@@ -11,7 +11,7 @@ from revallo_domains import map_dm
 from revallo_domains import EOS_REASON_DSDECOD, EOT_DSDECOD, map_ds
 from revallo_domains import map_ex
 from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file, form_schema
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 from revallo_domains import study_spec
 
 REGISTRY = {"protocolSection": {"identificationModule": {"acronym": "REVALLO"},

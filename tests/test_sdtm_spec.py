@@ -6,12 +6,7 @@ from importlib import resources
 
 import pytest
 
-from trialbridge.schemas.sdtm_spec import (
-    CT_VERSION,
-    SDTMIG_VERSION,
-    sdtmig_variables,
-    terminology,
-)
+from trialbridge.schemas.sdtm_standards import CT_VERSION, SDTMIG_VERSION, sdtmig_variables, terminology
 from revallo_domains import study_spec
 
 SHA256 = {  # the sums of shared/standards/MANIFEST.sha256: the copies are unmodified

@@ -8,10 +8,10 @@ import pytest
 
 from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry
 from trialbridge.mappings.trial import Trial
-from trialbridge.mappings.sdtm.ts import iso_duration
+from trialbridge.mappings.sdtm.ts_record import iso_duration
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.schemas.ts_checks import missing_parameters
-from trialbridge.schemas.sdtm_spec import CT_VERSION, terminology
+from trialbridge.schemas.sdtm_standards import CT_VERSION, terminology
 from revallo_domains import map_ts, study_info_of, study_spec
 
 DM = pd.DataFrame({"USUBJID": [f"REVALLO-01-{i:03d}" for i in range(1, 14)], "COUNTRY": "FRA"})

@@ -110,7 +110,7 @@ DESIGN_VARIABLES = {
 
 def _dataset(name: str):
     """A design dataset with its SDTMIG variables, as a spec declaring it would describe it."""
-    from trialbridge.schemas.sdtm_spec import spec_from_tables
+    from trialbridge.schemas.sdtm_spec_tables import spec_from_tables
 
     names = DESIGN_VARIABLES[name].split()
     tables = {"datasets": pd.DataFrame({"dataset": [name], "parent": [""], "keys": ["STUDYID"], "label": [""]}),
@@ -134,3 +134,23 @@ def test_epoch_is_the_element_on_the_record_date_treatment_days_first():
     dtc = pd.Series(list(dates))
     assert epoch_of(pd.Series("S-1", index=dtc.index), dtc, se).tolist() == list(dates.values())
     assert epoch_of(pd.Series("S-2", index=dtc.index), dtc, se).tolist() == [""] * len(dates)  # no SE records
+
+
+def test_every_dated_record_left_without_epoch_is_accounted_for_by_reason():
+    from trialbridge.mappings.sdtm.epoch import OUTSIDE, SPANNING, with_epochs
+
+    se = pd.DataFrame({"USUBJID": "S-1", "EPOCH": ["SCREENING", "TREATMENT"],
+                       "SESTDTC": ["2020-01-01", "2020-01-10"], "SEENDTC": ["2020-01-10", "2020-04-10"]})
+    ae = pd.DataFrame({"USUBJID": ["S-1"] * 5 + ["S-2"], "EPOCH": "",
+                       "AESTDTC": ["2020-02-01",  # placed: TREATMENT
+                                   "2020-01",  # a month over screening and treatment
+                                   "2019-12-31", "2020-05-01",  # before consent, after the last element
+                                   "",  # undated: nothing to place
+                                   "2020-02-01"],  # a subject without SE records (never enrolled)
+                       "_file": "ae.csv", "_line": [2, 3, 4, 5, 6, 7]})
+    tables, findings = with_epochs({"AE": ae}, se, {"AE": "AESTDTC"})
+    assert tables["AE"]["EPOCH"].tolist() == ["TREATMENT", "", "", "", "", ""]
+    assert [(f.rule, f.location, f.message.split(" keep ")[0]) for f in findings] == [
+        ("EPOCH-NOT-PLACED", "ae.csv:3:AESTDTC", f"AE: 1 record(s) {SPANNING}"),
+        ("EPOCH-NOT-PLACED", "ae.csv:4:AESTDTC", f"AE: 2 record(s) {OUTSIDE}"),
+    ]

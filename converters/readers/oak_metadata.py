@@ -9,7 +9,7 @@ import pandas as pd
 
 from trialbridge.converters.readers import spec_files
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 Tables = dict[str, tuple[pd.DataFrame, str]]
 Declared = dict[tuple[str, str], dict[str, str]]  # (domain or SUPP--, variable) -> origin, text, raw, file, ...

@@ -19,7 +19,7 @@ from trialbridge.converters.readers.spec_metadata import infer_metadata
 from trialbridge.mappings.spec.model import Source, SpecLocation, Step, StudyMapping
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import spec_from_tables
+from trialbridge.schemas.sdtm_spec_tables import spec_from_tables
 
 TABLES: dict[str, tuple[str, ...]] = {
     "study": ("key", "value"),

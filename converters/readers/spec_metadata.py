@@ -24,7 +24,7 @@ import pandas as pd
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_checks_sdtmig import CODELIST_BY_CATEGORY
 from trialbridge.schemas.sdtm_model import class_variable
-from trialbridge.schemas.sdtm_spec import sdtmig_datasets, sdtmig_variables
+from trialbridge.schemas.sdtm_standards import sdtmig_datasets, sdtmig_variables
 from trialbridge.schemas.trial_design_spec import registry_spec
 
 Tables = dict[str, tuple[pd.DataFrame, str]]

@@ -74,7 +74,7 @@ from trialbridge.mappings.fhir.r4_differences import to_r4
 from trialbridge.mappings.fhir.registry import in_order
 from trialbridge.mappings.fhir.research_study import study_key
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 
 # ------------------------------------------------------------------------------------------ keys

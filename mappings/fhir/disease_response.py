@@ -37,7 +37,7 @@ from trialbridge.mappings.fhir.common import (
 from trialbridge.mappings.fhir.observation import number_text
 from trialbridge.mappings.fhir.r4_differences import R4Differences
 from trialbridge.mappings.fhir.research_study import study_key
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 SYSTEM_RESPONSE = "urn:trialbridge:disease-response"  # one RS record: "<USUBJID>/<RSSEQ>"
 TEST_CODELIST, RESULT_CODELIST = "C96782", "C96785"  # CDISC Oncology Response Assessment Test Code / Result

@@ -35,7 +35,7 @@ from trialbridge.mappings.fhir.common import (
 )
 from trialbridge.mappings.fhir.r4_differences import R4Differences, rename, to_r4
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 DOSE_FORM_CODELIST = "C66726"  # CDISC Pharmaceutical Dosage Form (EXDOSFRM)
 

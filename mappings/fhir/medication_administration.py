@@ -51,7 +51,7 @@ from trialbridge.mappings.fhir.common import (
 )
 from trialbridge.mappings.fhir.r4_differences import R4Differences, rename, to_r4
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 ROUTE_CODELIST = "C66729"  # CDISC Route of Administration (EXROUTE)
 # SNOMED CT routes (descendants of 284009009 Route of administration value: FHIR route-codes).

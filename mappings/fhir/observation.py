@@ -59,7 +59,7 @@ from trialbridge.mappings.fhir.common import (
 from trialbridge.mappings.fhir.r4_differences import R4Differences, to_r4
 from trialbridge.mappings.fhir.research_study import study_key
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 SYSTEM_LAB_RESULT = "urn:trialbridge:lab-result"  # one LB record: "<USUBJID>/<LBSEQ>"
 SYSTEM_LBTESTCD = "urn:trialbridge:lbtestcd"  # a sponsor-defined LBTESTCD (no NCI C-code)

@@ -56,7 +56,7 @@ from trialbridge.mappings.fhir.common import (
 )
 from trialbridge.mappings.fhir.r4_differences import R4Differences, drop, recast, rename, to_r4
 from trialbridge.schemas.findings import Finding
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 DM_CHAR = ("USUBJID", "RFICDTC", "RFXSTDTC", "RFXENDTC", "RFPENDTC", "DTHDTC", "DTHFL", "ARMCD", "ARM",
            "ACTARMCD", "ACTARM")

@@ -9,7 +9,7 @@ caller can report it; nothing is guessed.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 # ------------------------------------------------------------------------------------------- enumerations
 # Display text (upper case, every run of non-letters/digits as "_") -> API v2 value, where they differ.
@@ -182,3 +182,12 @@ def prune(node: Any) -> Any:
 
 
 Problem = Callable[[str, str, str], None]  # (path, value, what was expected): report a value not carried
+
+
+def value_at(node: Any, path: str, default: Any = None) -> Any:
+    """The value at a dotted `path` of a record (`a.b.c`), `default` when any step is missing."""
+    for key in path.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return default
+        node = node[key]
+    return node

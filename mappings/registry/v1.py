@@ -11,23 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from trialbridge.mappings.registry.common import Problem, age, enum, integer, iso_date, phases, prune, yes_no
+from trialbridge.mappings.registry.common import (
+    Problem, age, enum, integer, iso_date, phases, prune, value_at, yes_no,
+)
 
 RESULTS_SECTIONS = ("ResultsSection", "AnnotationSection", "DocumentSection")
 
 
-def get(node: Any, path: str, default: Any = None) -> Any:
-    """The value at a dotted PascalCase path, `default` when any step is missing."""
-    for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return default
-        node = node[key]
-    return node
-
-
 def items(node: Any, path: str) -> list:
     """A v1 list (`XList.X`), always a list."""
-    found = get(node, path, [])
+    found = value_at(node, path, [])
     return found if isinstance(found, list) else [found]
 
 
@@ -60,13 +53,13 @@ def _identification(m: dict) -> dict:
     return {
         "nctId": m.get("NCTId", ""),
         "nctIdAliases": items(m, "NCTIdAliasList.NCTIdAlias"),
-        "orgStudyIdInfo": {"id": get(m, "OrgStudyIdInfo.OrgStudyId", ""),
-                           "type": enum("secondary_id_type", get(m, "OrgStudyIdInfo.OrgStudyIdType", "")),
-                           "link": get(m, "OrgStudyIdInfo.OrgStudyIdLink", "")},
+        "orgStudyIdInfo": {"id": value_at(m, "OrgStudyIdInfo.OrgStudyId", ""),
+                           "type": enum("secondary_id_type", value_at(m, "OrgStudyIdInfo.OrgStudyIdType", "")),
+                           "link": value_at(m, "OrgStudyIdInfo.OrgStudyIdLink", "")},
         "secondaryIdInfos": [{"id": s.get("SecondaryId", ""), "type": enum("secondary_id_type", s.get("SecondaryIdType", "")),
                               "domain": s.get("SecondaryIdDomain", ""), "link": s.get("SecondaryIdLink", "")}
                              for s in items(m, "SecondaryIdInfoList.SecondaryIdInfo")],
-        "organization": {"fullName": get(m, "Organization.OrgFullName", ""), "class": enum("agency_class", get(m, "Organization.OrgClass", ""))},
+        "organization": {"fullName": value_at(m, "Organization.OrgFullName", ""), "class": enum("agency_class", value_at(m, "Organization.OrgClass", ""))},
         "briefTitle": m.get("BriefTitle", ""),
         "officialTitle": m.get("OfficialTitle", ""),
         "acronym": m.get("Acronym", ""),
@@ -109,8 +102,8 @@ def _sponsors(m: dict, problem: Problem) -> dict:
             "oldNameTitle": party.get("ResponsiblePartyOldNameTitle", ""),
             "oldOrganization": party.get("ResponsiblePartyOldOrganization", ""),
         },
-        "leadSponsor": {"name": get(m, "LeadSponsor.LeadSponsorName", ""),
-                        "class": _enum("agency_class", get(m, "LeadSponsor.LeadSponsorClass"), "LeadSponsorClass", problem)},
+        "leadSponsor": {"name": value_at(m, "LeadSponsor.LeadSponsorName", ""),
+                        "class": _enum("agency_class", value_at(m, "LeadSponsor.LeadSponsorClass"), "LeadSponsorClass", problem)},
         "collaborators": [{"name": c.get("CollaboratorName", ""),
                            "class": _enum("agency_class", c.get("CollaboratorClass"), "CollaboratorClass", problem)}
                           for c in items(m, "CollaboratorList.Collaborator")],
@@ -132,7 +125,7 @@ def _design(m: dict, problem: Problem) -> dict:
     if len(found_phases) < len(phase_list):
         problem("DesignModule.PhaseList.Phase", "/".join(phase_list), "phases such as 'Phase 1' or 'Not Applicable'")
     study_type = m.get("StudyType", "")
-    count = integer(get(m, "EnrollmentInfo.EnrollmentCount", ""))
+    count = integer(value_at(m, "EnrollmentInfo.EnrollmentCount", ""))
     head = str(masking.get("DesignMasking", "")).partition("(")[0]
     return {
         "studyType": _enum("study_type", study_type, "DesignModule.StudyType", problem),
@@ -152,9 +145,9 @@ def _design(m: dict, problem: Problem) -> dict:
                             "maskingDescription": masking.get("DesignMaskingDescription", ""),
                             "whoMasked": [w for w in (enum("who_masked", x) for x in items(masking, "DesignWhoMaskedList.DesignWhoMasked")) if w]},
         },
-        "bioSpec": {"retention": enum("retention", get(m, "BioSpec.BioSpecRetention", "")),
-                    "description": get(m, "BioSpec.BioSpecDescription", "")},
-        "enrollmentInfo": {"count": count, "type": enum("enrollment_type", get(m, "EnrollmentInfo.EnrollmentType", ""))}
+        "bioSpec": {"retention": enum("retention", value_at(m, "BioSpec.BioSpecRetention", "")),
+                    "description": value_at(m, "BioSpec.BioSpecDescription", "")},
+        "enrollmentInfo": {"count": count, "type": enum("enrollment_type", value_at(m, "EnrollmentInfo.EnrollmentType", ""))}
         if count is not None else {},
     }
 
@@ -265,8 +258,8 @@ def v1_to_v2(study: dict, problem: Problem) -> dict:
             "statusModule": _status(p.get("StatusModule", {}), problem),
             "sponsorCollaboratorsModule": _sponsors(p.get("SponsorCollaboratorsModule", {}), problem),
             "oversightModule": _oversight(p.get("OversightModule", {})),
-            "descriptionModule": {"briefSummary": get(p, "DescriptionModule.BriefSummary", ""),
-                                  "detailedDescription": get(p, "DescriptionModule.DetailedDescription", "")},
+            "descriptionModule": {"briefSummary": value_at(p, "DescriptionModule.BriefSummary", ""),
+                                  "detailedDescription": value_at(p, "DescriptionModule.DetailedDescription", "")},
             "conditionsModule": {"conditions": items(p, "ConditionsModule.ConditionList.Condition"),
                                  "keywords": items(p, "ConditionsModule.KeywordList.Keyword")},
             "designModule": _design(p.get("DesignModule", {}), problem),
@@ -278,7 +271,7 @@ def v1_to_v2(study: dict, problem: Problem) -> dict:
             "ipdSharingStatementModule": _ipd(p.get("IPDSharingStatementModule", {})),
         },
         "derivedSection": {
-            "miscInfoModule": {"versionHolder": _date(get(d, "MiscInfoModule.VersionHolder"), "VersionHolder", problem)},
+            "miscInfoModule": {"versionHolder": _date(value_at(d, "MiscInfoModule.VersionHolder"), "VersionHolder", problem)},
             "conditionBrowseModule": _browse(d.get("ConditionBrowseModule", {}), "Condition"),
             "interventionBrowseModule": _browse(d.get("InterventionBrowseModule", {}), "Intervention"),
         },

@@ -36,7 +36,7 @@ from trialbridge.mappings.sdtm.timing import (
     assign_datetime, coalesce, derive_age, derive_epoch, derive_latest, derive_study_day,
 )
 from trialbridge.schemas.findings import Finding, finding
-from trialbridge.schemas.sdtm_spec import terminology
+from trialbridge.schemas.sdtm_standards import terminology
 
 __all__ = [  # the mapping vocabulary: defined here or in the modules named in the docstring
     "Arm", "MAX_TEXT", "Mapped", "PROVENANCE", "RECORDS_SHOWN", "REJECTED_COLUMNS", "SUPP_COLUMNS", "assign_ct",

@@ -15,7 +15,7 @@ import pandas as pd
 from trialbridge.mappings.study import StudyInfo
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.native import REGISTRY_FILE
-from trialbridge.schemas.sdtm_spec import CT_VERSION, terminology
+from trialbridge.schemas.sdtm_standards import CT_VERSION, terminology
 
 SDTM_VERSION = "2.0"  # the SDTM model version SDTMIG 3.4 implements
 TSPARMCD_CODELIST, TSPARM_CODELIST = "C66738", "C67152"

@@ -7,130 +7,37 @@ catalogue, build a whole dataset from the registry). Names follow sdtm.oak where
 """
 from __future__ import annotations
 
-import re
-
 from typing import Callable
 
 import pandas as pd
 
 from trialbridge.mappings.sdtm import algorithms as alg
 from trialbridge.mappings.spec.dates import DateFormatError, combine_date_time, parse_layout
+from trialbridge.mappings.spec.domain_steps import DOMAIN_STEPS
 from trialbridge.mappings.spec.engine import DomainRun, RecordSet, SpecRunError
 from trialbridge.mappings.spec.model import Step
+from trialbridge.mappings.spec.step_inputs import (
+    TEMPLATE_FIELD, filled_template, key_list, matches_package, other_domain, source_columns, source_frame, step_value,
+    value_map,
+)
 from trialbridge.schemas.findings import finding
-
-SOURCE_FILE, SOURCE_LINE = alg.PROVENANCE
-
-
-# ----------------------------------------------------------------------------------------- helpers
-def _frame(run: DomainRun, step: Step, refs: list[str]) -> pd.DataFrame:
-    """The referenced columns side by side on the current records, with their provenance; with a `pattern`
-    argument, each column is the part of the value the pattern's first group captures."""
-    target = run.target
-    frame = pd.DataFrame({ref: run.column(ref, step) for ref in refs}, index=target.index)
-    frame[SOURCE_FILE] = target[SOURCE_FILE]
-    frame[SOURCE_LINE] = target[SOURCE_LINE]
-    pattern = step.argument("pattern")
-    if pattern:
-        for ref in refs:
-            frame[ref] = _captured(run, step, frame, ref, pattern)
-    return frame
-
-
-def _captured(run: DomainRun, step: Step, frame: pd.DataFrame, ref: str, pattern: str) -> pd.Series:
-    """The first group of `pattern` in each value (the whole match without a group); a value the pattern
-    does not match becomes empty and is reported, never passed on half-read."""
-    try:
-        compiled = re.compile(pattern)
-    except re.error as error:
-        raise SpecRunError(step, f"pattern {pattern!r} is not a regular expression: {error}", "arguments") from None
-    text = alg._text(frame[ref])
-    found = text.str.extract(compiled if compiled.groups else re.compile(f"({pattern})"), expand=True)[0]
-    missed = (text != "") & found.isna()
-    if missed.any():
-        run.findings += alg.report_values(frame, ref, missed, "SPEC-PATTERN-NO-MATCH", pattern=pattern,
-                                          variable=step.variable)
-    return found.fillna("").astype(object)
-
-
-def _one(step: Step, count: int = 1) -> list[str]:
-    refs = step.source_variables
-    if len(refs) != count:
-        raise SpecRunError(step, f"{step.algorithm} reads {count} source variable(s); the step names {len(refs)}",
-                           "source_variable")
-    return refs
-
-
-TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
-
-
-def _value(run: DomainRun, step: Step) -> str:
-    return step.value.replace("{STUDYID}", run.mapping.study.studyid)
-
-
-def _template(run: DomainRun, step: Step, text: str) -> pd.Series:
-    """A value written with `{COLUMN}` fields (`01-{PATNUM}`), filled per record; a record where any field
-    is empty gets no value (never a half-built identifier)."""
-    pieces = TEMPLATE_FIELD.split(text)  # literal, field, literal, field, ...
-    index = run.target.index
-    out = pd.Series(pieces[0], index=index, dtype=object)
-    empty = pd.Series(False, index=index)
-    for position, piece in enumerate(pieces[1:], start=1):
-        if position % 2:
-            values = alg._text(run.column(piece.strip(), step))
-            empty |= values == ""
-            out = out + values
-        else:
-            out = out + piece
-    return out.where(~empty, "")
-
-
-def _map(run: DomainRun, step: Step) -> dict[str, str] | None:
-    name = step.argument("map") or step.codelist
-    return run.mapping.value_map(name) or None if name else None
-
-
-CT_MATCHING = ("cdisc", "exact")
-
-
-def _matches_package(run: DomainRun, step: Step) -> bool:
-    """Whether values the study CT does not map are matched to the CDISC terms they name (`match=` on the
-    step, else the study's `ct_match`, else `cdisc`) or kept exactly as collected (`exact`)."""
-    how = (step.argument("match") or run.mapping.study.extra.get("ct_match", "") or "cdisc").strip().lower()
-    if how not in CT_MATCHING:
-        raise SpecRunError(step, f"match={how!r}: expected cdisc or exact (also the study's ct_match)", "arguments")
-    return how == "cdisc"
-
-
-def _keys(text: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-    return tuple(k.strip() for k in text.replace(";", ",").split(",") if k.strip()) or default
-
-
-def _other(run: DomainRun, step: Step, ref: str) -> tuple[pd.DataFrame, str]:
-    """A `DOMAIN.VAR` reference as (that domain's table, VAR); the current domain means its table so far."""
-    prefix, _, name = ref.partition(".")
-    frame = run.frame(prefix) if name else None
-    if frame is None or name not in frame.columns:
-        raise SpecRunError(step, f"{ref!r} must name a variable of this domain or of a domain built before it "
-                                 f"(DOMAIN.VARIABLE)", "source_variable")
-    return frame, name
 
 
 # ------------------------------------------------------------------------------ assign / hardcode
 def hardcode_no_ct(run: DomainRun, step: Step) -> pd.Series:
-    value = _value(run, step)
+    value = step_value(run, step)
     if TEMPLATE_FIELD.search(value):
-        return _template(run, step, value)
+        return filled_template(run, step, value)
     return alg.hardcode_no_ct(run.target, value)
 
 
 def hardcode_ct(run: DomainRun, step: Step) -> pd.Series:
-    return alg.hardcode_ct(run.target, _value(run, step), step.codelist)
+    return alg.hardcode_ct(run.target, step_value(run, step), step.codelist)
 
 
 def assign_no_ct(run: DomainRun, step: Step) -> pd.Series:
-    ref = _one(step)[0]
-    return alg.assign_no_ct(_frame(run, step, [ref]), ref, _map(run, step))
+    ref = source_columns(step)[0]
+    return alg.assign_no_ct(source_frame(run, step, [ref]), ref, value_map(run, step))
 
 
 def ct_lookup(ct: pd.DataFrame, name: str, values: pd.Series) -> dict[str, str]:
@@ -160,25 +67,25 @@ def _ct_map(run: DomainRun, step: Step, values: pd.Series) -> dict[str, str] | N
 
 
 def assign_ct(run: DomainRun, step: Step) -> pd.Series:
-    ref = _one(step)[0]
-    frame = _frame(run, step, [ref])
+    ref = source_columns(step)[0]
+    frame = source_frame(run, step, [ref])
     frame[ref] = alg._text(frame[ref]).str.strip()  # a blank-only cell is no value
     values, found = alg.assign_ct(frame, ref, step.codelist, _ct_map(run, step, frame[ref]),
-                                  step.variables[0] if step.variables else ref, _matches_package(run, step))
+                                  step.variables[0] if step.variables else ref, matches_package(run, step))
     run.findings += found
     return values
 
 
 def assign_numeric(run: DomainRun, step: Step) -> pd.Series:
-    ref = _one(step)[0]
-    values, found = alg.assign_numeric(_frame(run, step, [ref]), ref, step.variables[0] if step.variables else ref)
+    ref = source_columns(step)[0]
+    values, found = alg.assign_numeric(source_frame(run, step, [ref]), ref, step.variables[0] if step.variables else ref)
     run.findings += found
     return values
 
 
 def copy(run: DomainRun, step: Step) -> pd.Series:
     """The column as it is (its type kept): e.g. RFSTDTC = DM.RFXSTDTC."""
-    return run.column(_one(step)[0], step)
+    return run.column(source_columns(step)[0], step)
 
 
 def assign_datetime(run: DomainRun, step: Step) -> pd.Series:
@@ -188,7 +95,7 @@ def assign_datetime(run: DomainRun, step: Step) -> pd.Series:
     if not 1 <= len(refs) <= 2:
         raise SpecRunError(step, "assign_datetime reads a date column and optionally a time column", "source_variable")
     layouts = [f.strip() for f in step.argument("format", "iso").split(";")] + ["iso", "HH:nn"]
-    frame = _frame(run, step, refs)
+    frame = source_frame(run, step, refs)
     parts = []
     for ref, layout in zip(refs, layouts if len(refs) > 1 or ";" in step.argument("format", "") else [layouts[0]]):
         try:
@@ -227,17 +134,17 @@ def derive_first_dtc(run: DomainRun, step: Step) -> pd.Series:
     if step.source:
         current, dates, by = _raw_dates(run, step)
         return alg.derive_first_dtc(current, dates, dates.columns[-1], by)
-    frame, name = _other(run, step, _one(step)[0])
-    return alg.derive_first_dtc(run.target, frame, name, _keys(step.argument("by"), ("USUBJID",)))
+    frame, name = other_domain(run, step, source_columns(step)[0])
+    return alg.derive_first_dtc(run.target, frame, name, key_list(step.argument("by"), ("USUBJID",)))
 
 
 def derive_last_dtc(run: DomainRun, step: Step) -> pd.Series:
     if step.source:
         current, dates, by = _raw_dates(run, step)
         return alg.derive_last_dtc(current, dates, [c for c in dates.columns if c.startswith("_dtc")], by)
-    pairs = [_other(run, step, ref) for ref in step.source_variables]
+    pairs = [other_domain(run, step, ref) for ref in step.source_variables]
     frame = pairs[0][0]
-    return alg.derive_last_dtc(run.target, frame, [name for _, name in pairs], _keys(step.argument("by"), ("USUBJID",)))
+    return alg.derive_last_dtc(run.target, frame, [name for _, name in pairs], key_list(step.argument("by"), ("USUBJID",)))
 
 
 def _raw_dates(run: DomainRun, step: Step) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
@@ -249,7 +156,7 @@ def _raw_dates(run: DomainRun, step: Step) -> tuple[pd.DataFrame, pd.DataFrame, 
     if raw is None:
         raise SpecRunError(step, f"no raw dataset {step.source!r} (raw datasets: {', '.join(run.raw)})", "source")
     declared = run.mapping.source(step.source)
-    by = _keys(step.argument("by"), (declared.subject,) if declared is not None and declared.subject else ())
+    by = key_list(step.argument("by"), (declared.subject,) if declared is not None and declared.subject else ())
     if not by:
         raise SpecRunError(step, "by=<subject column> is needed to read dates from a raw dataset", "arguments")
     missing = [k for k in by if k not in raw.columns]
@@ -275,7 +182,7 @@ def _raw_dates(run: DomainRun, step: Step) -> tuple[pd.DataFrame, pd.DataFrame, 
 def derive_last_contact(run: DomainRun, step: Step) -> pd.Series:
     """The latest date any raw dataset holds for the subject: every column the spec reads with
     assign_datetime, in its layout (the last known contact, e.g. RFPENDTC without an end-of-study date)."""
-    by = _keys(step.argument("by"), ("SUBJID",))
+    by = key_list(step.argument("by"), ("SUBJID",))
     layouts: dict[str, str] = {}
     for other in run.mapping.steps:
         if other.algorithm.lower() == "assign_datetime":
@@ -292,41 +199,41 @@ def derive_last_contact(run: DomainRun, step: Step) -> pd.Series:
 
 
 def derive_age(run: DomainRun, step: Step) -> pd.Series:
-    birth, reference = _one(step, 2)
+    birth, reference = source_columns(step, 2)
     return alg.derive_age(run.column(birth, step), run.column(reference, step))
 
 
 def derive_study_day(run: DomainRun, step: Step) -> pd.Series:
-    return alg.derive_study_day(run.column(_one(step)[0], step),
+    return alg.derive_study_day(run.column(source_columns(step)[0], step),
                                 run.column(step.argument("reference", "DM.RFSTDTC"), step))
 
 
 def derive_epoch(run: DomainRun, step: Step) -> pd.Series:
-    return alg.derive_epoch(run.column(_one(step)[0], step),
+    return alg.derive_epoch(run.column(source_columns(step)[0], step),
                             run.column(step.argument("first", "DM.RFXSTDTC"), step),
                             run.column(step.argument("last", "DM.RFXENDTC"), step))
 
 
 def derive_seq(run: DomainRun, step: Step) -> pd.Series:
-    order = _keys(step.argument("order"))
+    order = key_list(step.argument("order"))
     frame = run.target
     missing = [c for c in order if c not in frame.columns]
     if missing:
         raise SpecRunError(step, f"derive_seq orders by {missing}, which this domain does not hold yet", "arguments")
-    return alg.derive_seq(frame, _keys(step.argument("by"), ("USUBJID",)), order)
+    return alg.derive_seq(frame, key_list(step.argument("by"), ("USUBJID",)), order)
 
 
 def derive_blfl(run: DomainRun, step: Step) -> pd.Series:
-    result, dtc = (_other(run, step, ref)[1] for ref in _one(step, 2))
+    result, dtc = (other_domain(run, step, ref)[1] for ref in source_columns(step, 2))
     return alg.derive_blfl(run.target, result, dtc, run.column(step.argument("reference", "DM.RFSTDTC"), step),
-                           _keys(step.argument("by"), ("USUBJID",)), _keys(step.argument("order")))
+                           key_list(step.argument("by"), ("USUBJID",)), key_list(step.argument("order")))
 
 
 def assign_visitnum(run: DomainRun, step: Step) -> pd.Series:
-    ref = _one(step)[0]
+    ref = source_columns(step)[0]
     visits = run.mapping.visits
     schedule = dict(zip(visits["visit"], pd.to_numeric(visits["VISITNUM"]).astype("float64")))
-    values, found = alg.assign_visitnum(_frame(run, step, [ref]), ref, schedule)
+    values, found = alg.assign_visitnum(source_frame(run, step, [ref]), ref, schedule)
     run.findings += found
     return values
 
@@ -334,7 +241,7 @@ def assign_visitnum(run: DomainRun, step: Step) -> pd.Series:
 def assign_visit(run: DomainRun, step: Step) -> pd.Series:
     """VISIT of the collected visit from the `visits` table (its name as submitted, e.g. `Week 2` -> `WEEK 2`);
     a visit the table does not list keeps its collected name (assign_visitnum reports it)."""
-    ref = _one(step)[0]
+    ref = source_columns(step)[0]
     visits = run.mapping.visits
     names = dict(zip(visits["visit"], visits["VISIT"])) if "VISIT" in visits.columns else {}
     collected = alg._text(run.column(ref, step))
@@ -344,19 +251,19 @@ def assign_visit(run: DomainRun, step: Step) -> pd.Series:
 # ------------------------------------------------------------------------------ findings results
 def derive_std_result(run: DomainRun, step: Step) -> tuple[pd.Series, pd.Series]:
     """(--STRESC, --STRESN) of a collected result times `factor` (a column, e.g. TEST.factor)."""
-    ref = _one(step)[0]
-    frame = _frame(run, step, [ref])
+    ref = source_columns(step)[0]
+    frame = source_frame(run, step, [ref])
     return alg.derive_std_result(frame, ref, run.column(step.argument("factor", "TEST.factor"), step))
 
 
 def derive_nrind(run: DomainRun, step: Step) -> pd.Series:
-    refs = _one(step, 3)
-    return alg.derive_nrind(_frame(run, step, refs), *refs)
+    refs = source_columns(step, 3)
+    return alg.derive_nrind(source_frame(run, step, refs), *refs)
 
 
 def derive_toxgr(run: DomainRun, step: Step) -> pd.Series:
     """The CTCAE grade of (--STRESN, --STNRLO, --STNRHI) from the test catalogue's ctcae_* columns."""
-    names = [_other(run, step, ref)[1] for ref in _one(step, 3)]
+    names = [other_domain(run, step, ref)[1] for ref in source_columns(step, 3)]
     by = step.argument("by", "")
     tests = run.mapping.tests
     grading = tests[tests["ctcae_direction"] != ""].drop_duplicates(by)
@@ -369,9 +276,9 @@ def derive_toxgr(run: DomainRun, step: Step) -> pd.Series:
 
 def report(run: DomainRun, step: Step) -> None:
     """A finding (`rule` argument) per distinct value of the source column on the rows of the condition."""
-    ref = _one(step)[0]
+    ref = source_columns(step)[0]
     mask = run.condition(step)
-    frame = _frame(run, step, [ref])
+    frame = source_frame(run, step, [ref])
     run.findings += alg.report_values(frame, ref, mask if mask is not None else pd.Series(True, index=frame.index),
                                       step.argument("rule"))
 
@@ -397,7 +304,5 @@ ALGORITHMS: dict[str, Callable[[DomainRun, Step], object]] = {
     "derive_blfl": derive_blfl, "assign_visitnum": assign_visitnum, "assign_visit": assign_visit, "derive_std_result": derive_std_result,
     "derive_nrind": derive_nrind, "derive_toxgr": derive_toxgr, "report": report, "not_submitted": not_submitted,
 }
-
-from trialbridge.mappings.spec.domain_steps import DOMAIN_STEPS  # noqa: E402  (they use the helpers above)
 
 __all__ = ["ALGORITHMS", "DOMAIN_STEPS", "RecordSet"]
