@@ -1,7 +1,7 @@
 """Speed and memory of the FHIR stage: N generated subjects -> SDTM -> FHIR R4 + R5 (bundles.ndjson, NDJSON), timed.
 
 Run: `.venv/bin/python bench/bench_fhir.py [subjects] [workers]` (default 10,000 subjects and
-`fhir_stage.WORKERS`). The native folder is generated (`write_synthetic`, seed 1), read and mapped to
+`fhir_stage.default_workers()`). The native folder is generated (`write_synthetic`, seed 1), read and mapped to
 SDTM first; then, on the same SDTM tables:
 1. the stage as convert runs it (`write_fhir`, both releases, every check, `workers` processes): wall
    and CPU seconds, resources/s, peak RSS of this process (sampled every 10 ms) and of the largest worker,
@@ -192,4 +192,4 @@ def main(subjects: int, workers: int) -> None:
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000,
-         int(sys.argv[2]) if len(sys.argv) > 2 else fhir_stage.WORKERS)
+         int(sys.argv[2]) if len(sys.argv) > 2 else fhir_stage.default_workers())

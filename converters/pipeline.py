@@ -189,7 +189,7 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     `force`), and must not overlap `source` (`converters/outdir.py`); else exit 2, nothing touched.
     `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/report_doc.py`);
     `waivers` mark the findings they match as explained. `progress` is told each stage as it starts.
-    `fhir_workers`: the FHIR stage's processes (default `fhir_stage.WORKERS`); the files do not depend on it.
+    `fhir_workers`: the FHIR stage's processes (default `fhir_stage.default_workers()`); the files do not depend on it.
     """
     progress = progress or Progress()
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -313,3 +315,27 @@ def test_findings_point_at_the_written_entry_whatever_the_blocks_and_workers(rev
                            and e["resource"]["identifier"][0]["value"] == last)
         assert [f.location for f in findings if f.rule == "FHIR-BINDING"] == [
             f"{size}/R5/bundles.ndjson:{line}:Bundle.entry[{index}].resource.gender"]
+
+
+@pytest.mark.parametrize("free_gb, cpus, expected", [
+    (None, 2, 2),     # free memory unknown: the CPUs
+    (64, 2, 2),       # plenty: the CPUs
+    (64, 32, 8),      # many CPUs: at most MAX_WORKERS
+    (3.5, 8, 3),      # one worker per WORKER_BYTES of free memory
+    (0.2, 8, 1),      # almost none: still one (the stage then runs in the command's process)
+])
+def test_the_default_number_of_fhir_workers_fits_cpus_and_free_memory(monkeypatch, free_gb, cpus, expected):
+    from trialbridge.converters import fhir_stage
+
+    monkeypatch.setattr(fhir_stage.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(fhir_stage, "available_memory",
+                        lambda: None if free_gb is None else int(free_gb * fhir_stage.WORKER_BYTES))
+    assert fhir_stage.default_workers() == expected
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MemAvailable: /proc/meminfo, Linux only")
+def test_available_memory_is_read_from_the_system():
+    from trialbridge.converters import fhir_stage
+
+    free = fhir_stage.available_memory()
+    assert free is not None and 0 < free <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
