@@ -115,17 +115,23 @@ def arm_link_id(armcd: str) -> str:
 
 def sdtm_columns(inp: FhirInput, dataset: str, char: Sequence[str], num: Sequence[str] = ()) -> pd.DataFrame:
     """The columns of an SDTM table a mapping reads; those the table lacks (permissible variables not
-    submitted, or no such table at all) are null: "" for Char, NaN for Num. Row order kept."""
+    submitted, or no such table at all) are null: "" for Char, NaN for Num. Row order kept. A Char column
+    held as pandas' `str` dtype stays so (Arrow strings: no Python object per cell, see `compact_text`)."""
     table = inp.sdtm.get(dataset)
     index = table.index if table is not None else pd.RangeIndex(0)
     out = pd.DataFrame(index=index)
     for name in char:
         present = table is not None and name in table.columns
-        out[name] = table[name].fillna("").astype(object) if present else pd.Series("", index=index, dtype=object)
+        out[name] = _char_column(table[name]) if present else pd.Series("", index=index, dtype=object)
     for name in num:
         present = table is not None and name in table.columns
         out[name] = table[name].astype("float64") if present else pd.Series(float("nan"), index=index)
     return out
+
+
+def _char_column(values: pd.Series) -> pd.Series:
+    filled = values.fillna("")
+    return filled if filled.dtype == "str" else filled.astype(object)
 
 
 def per_value(values: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
