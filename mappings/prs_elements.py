@@ -18,10 +18,12 @@ def items_at(node: Any, path: str) -> list:
 
 
 def yes_no(value: Any) -> str | None:
+    """A registry flag as PRS text: "Yes", "No", or None when the record does not say."""
     return None if value is None else ("Yes" if value else "No")
 
 
 def date_type(value: Any) -> str | None:
+    """A registry date type as PRS text: ACTUAL -> "Actual", ESTIMATED -> "Anticipated"."""
     return {"ACTUAL": "Actual", "ESTIMATED": "Anticipated"}.get(str(value)) if value else None
 
 
@@ -44,6 +46,7 @@ class Omitted(list):
     """The PRS elements left out because the record lacks a fact the schema requires in them."""
 
     def note(self, element: str, missing: str) -> None:
+        """`element` is left out: the record lacks `missing`."""
         self.append((element, missing))
 
     def lacks(self, element: str, module: str, facts: Iterable[tuple[str, Any]]) -> bool:
