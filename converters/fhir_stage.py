@@ -250,9 +250,9 @@ def prepared_blocks(inp: FhirInput, releases: Sequence[str], size: int, workers:
     release_free_memory()  # the heap's free pages: not inherited, so not copied by the workers
     gc.freeze()  # the inherited objects stay out of the workers' collections: no copy-on-write of the heap
     try:
-        # long-lived workers: a fresh worker per block (maxtasksperchild=1) holds less memory (at 10,000 subjects
-        # the PSS of all the stage's processes 4.1 GB instead of 5.4 GB) but re-copies the inherited pages it
-        # touches for every block: 204 s CPU instead of 146 s, 106 s wall instead of 76 s (bench/bench_fhir.py)
+        # long-lived workers: the SDTM text columns are Arrow strings (no reference count to raise), so the pages
+        # they inherit stay shared; at 10,000 subjects the PSS of all the stage's processes peaks at 3.2 GB
+        # (bench/bench_fhir.py; 5.4 GB when the columns were Python objects)
         with multiprocessing.get_context("fork").Pool(min(workers, count)) as pool:
             # at most `workers` + 1 blocks in flight: results never pile up in this process's memory
             ahead = min(workers, count) + 1
