@@ -58,6 +58,13 @@ class Package:
     def declared(self, name: str) -> Dataset | None:
         return self.spec.datasets.get(name)
 
+    def declared_datasets(self) -> Iterator[tuple[str, Dataset]]:
+        """(name, its study-spec dataset) for each table of the package the spec declares, in table order."""
+        for name in self.tables:
+            declared = self.declared(name)
+            if declared is not None:
+                yield name, declared
+
     def distinct(self, name: str, variable: str) -> Distinct:
         """A column factorised once for all the rules that test its values."""
         key = (name, variable)

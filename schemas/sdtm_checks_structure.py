@@ -30,10 +30,7 @@ def check_dataset_declared(package: Package) -> Outcome:
 def check_variable_declared(package: Package) -> Outcome:
     """Every column written is a variable the study specification declares for its dataset."""
     found, checked = [], []
-    for name in package.tables:
-        declared = package.declared(name)
-        if declared is None:
-            continue
+    for name, declared in package.declared_datasets():
         checked.append(name)
         known = {v.name for v in declared.variables}
         found += [finding("SD-VAR-DECLARED", _location(name, c), (c,), dataset=name, variable=c)
@@ -237,10 +234,7 @@ def check_xpt_labels(package: Package) -> Outcome:
     """Dataset and variable labels (from the study spec, as the writer will write them): at most 40
     ASCII characters."""
     found, checked = [], []
-    for name in package.tables:
-        declared = package.declared(name)
-        if declared is None:
-            continue
+    for name, declared in package.declared_datasets():
         checked.append(name)
         if _label_problem(declared.label):
             found.append(finding("SD-XPT-LABEL", _location(name), (declared.label,), what="Dataset", name=name,

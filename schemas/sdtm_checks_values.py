@@ -25,10 +25,8 @@ def _bindings(package: Package) -> Iterator[tuple[str, str, str, np.ndarray | No
     """(dataset, variable, codelist, records it governs or None for all) from the variable- and
     value-level metadata. A value-level entry's codelist replaces the variable's on the records it
     describes (e.g. DSDECOD is C114118 where DSCAT is PROTOCOL MILESTONE). EPOCH is left to its own rule."""
-    for name, table in package.tables.items():
-        declared = package.declared(name)
-        if declared is None:
-            continue
+    for name, declared in package.declared_datasets():
+        table = package.tables[name]
         levels: dict[str, list[tuple[str, np.ndarray]]] = {}
         for level in package.spec.value_level:
             codelist = getattr(level, "codelist", "")
