@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trialbridge.converters.package_reader import describe_package, read_any_encoding, read_package
-from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
+from trialbridge.converters.reports.document import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.sdtm_standards import CT_VERSION, SDTMIG_VERSION
 from trialbridge.schemas.triage import triage
