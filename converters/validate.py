@@ -108,7 +108,7 @@ def inspect_package(folder: Path, sdtmig: str | None = None, ct: str | None = No
     tables = {name: d.table for name, d in package.sdtm.items()}
     if tables:
         found, results = check_sdtm(tables, spec_from_sdtmig(tables))
-        result.findings += found
+        result.findings += [_not_in_sdtmig(f, package.records()) if f.rule == "SD-DATASET-DECLARED" else f for f in found]
         result.rule_results = [r.as_dict() for r in results]
     if package.adam:
         names = ", ".join(f"{n} ({d.meta.rows:,} records)" for n, d in sorted(package.adam.items()))
@@ -124,6 +124,14 @@ def inspect_package(folder: Path, sdtmig: str | None = None, ct: str | None = No
         result.findings.append(finding("VALIDATE-PATH", str(folder), (), path=str(folder), detail="no XPT file here"))
         result.rejected = True
     return result
+
+
+def _not_in_sdtmig(declared: Finding, records: dict[str, int]) -> Finding:
+    """SD-DATASET-DECLARED of a package someone else made: no study specification is there to declare a
+    dataset, only SDTMIG; a dataset SDTMIG does not define is a custom (or other-IG) domain, said as such."""
+    name = declared.values[0] if declared.values else declared.location
+    return finding("PACKAGE-DATASET-NOT-SDTMIG", declared.location, (name,), dataset=name, version=SDTMIG_VERSION,
+                   records=f"{records.get(name, 0):,}")
 
 
 def _is_edc(path: Path) -> bool:
