@@ -1,6 +1,7 @@
 """The pipeline: native folder -> checked Trial -> outputs, with every finding collected on the way."""
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,7 @@ from trialbridge.converters.input_limits import check_input_limits
 from trialbridge.converters.native_reader import read_native, read_registry
 from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.processes import checkpoint
-from trialbridge.converters.progress import Progress
+from trialbridge.converters.progress import WIDTH, Progress, fit
 from trialbridge.converters.readers.spec_files import find_spec, read_spec
 from trialbridge.converters.readers.tabular import read_sources
 from trialbridge.mappings.study import StudyInfo
@@ -76,9 +77,9 @@ def describe_trial(trial: Trial) -> str:
     """What was read: the study, its subjects and the rows of each form."""
     ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
     study = trial.mapping.study.studyid if trial.mapping else ident.get("acronym", "")
-    lines = [f"read {trial.source}: {ident.get('nctId', '')} {study}".replace("  ", " ").rstrip(),
+    lines = [*_wrap(f"read {trial.source}: {ident.get('nctId', '')} {study}".replace("  ", " ").rstrip()),
              f"  subjects enrolled        {len(trial.subjects):>10,}"]
-    lines += [f"  {name:24} {rows:>10,} rows" for name, rows in trial.row_counts().items()]
+    lines += [f"  {fit(name, 24):24} {rows:>10,} rows" for name, rows in trial.row_counts().items()]
     return "\n".join(lines)
 
 
@@ -297,23 +298,31 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                                              reason=f"{error.strerror or error} ({error.filename or out})")],
                          2, f"{out}: cannot be written, nothing written")
     exit_code = 1 if has_errors(findings) else 0
-    lines = [describe_trial(trial), f"wrote {out}/sdtm: {', '.join(n.lower() + '.xpt' for n in package.written)}, "
-             "define.xml, define.html (every file read back)",
-             "reconciliation (rows read = written + rejected):"]
+    lines = [describe_trial(trial),
+             *_wrap(f"wrote {out}/sdtm: {', '.join(n.lower() + '.xpt' for n in package.written)}, define.xml, "
+                    "define.html (every file read back)"),
+             "reconciliation (rows read = written + rejected; lost must be 0):",
+             f"  {'file':26}{'read':>10}{'written':>12}{'rejected':>10}{'lost':>7}"]
     for name, counts in package.reconciliation.items():
-        lines.append(f"  {name:24} read {counts['read']:>8,}  written {counts['written']:>8,}  "
-                     f"rejected {counts['rejected']:>6,}  lost {counts['lost']:>4,}")
+        lines.append(f"  {fit(name, 26):26}{counts['read']:>10,}{counts['written']:>12,}{counts['rejected']:>10,}"
+                     f"{counts['lost']:>7,}")
     accounted = [f for f in findings if f.rule in EDC_ACCOUNTING]
     if accounted:  # EDC exports: ItemData read = handed on, per form; values handed to the spec, per export
         lines.append("EDC values accounted for (nothing lost):")
         lines += [f"  {f.message}" for f in accounted]
     if dataset_json:
-        lines.append(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the XPT files")
+        lines += _wrap(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the "
+                       "XPT files")
     if fhir_releases:
-        lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundles.ndjson + {r}/ndjson/" for r in fhir_releases))
-    lines.append(f"findings: {out}/findings.json" + (", report.json, report.html, report.xlsx" if reports else ""))
+        lines += _wrap(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundles.ndjson + {r}/ndjson/" for r in fhir_releases))
+    lines += _wrap(f"findings: {out}/findings.json" + (", report.json, report.html, report.xlsx" if reports else ""))
     written = sorted(p for p in Path(out).rglob("*") if p.is_file())
     return RunResult(findings, exit_code, "\n".join(lines), outputs=written)
+
+
+def _wrap(line: str) -> list[str]:
+    """A summary line on 80-column lines (continuations indented; a path is never cut)."""
+    return textwrap.wrap(line, WIDTH, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
 
 
 def synthesise(out: Path, n_subjects: int, seed: int, force: bool = False) -> dict[str, int]:
