@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "spec":
         return _spec(args)
     if args.command == "registry":
-        from trialbridge.converters.registry_command import run_registry, summary_table
+        from trialbridge.converters.registry.command import run_registry, summary_table
 
         run = run_registry(args.records, args.out, args.fhir, args.prs, args.created, args.ascii_placeholder, args.force)
         _render(run.findings, args)
@@ -191,9 +191,9 @@ def _batch(args: argparse.Namespace, waivers: list, progress) -> int:
 
 
 def _spec(args: argparse.Namespace) -> int:
-    """`spec check` and `spec init`: the library does the work (converters/spec_check.py, spec_init.py)."""
+    """`spec check` and `spec init`: the library does the work (converters/spec_tools/check.py, init.py)."""
     if args.spec_command == "check":
-        from trialbridge.converters.spec_check import check_spec
+        from trialbridge.converters.spec_tools.check import check_spec
 
         result = check_spec(args.spec, args.raw)
         _render(result.findings, args)
@@ -201,7 +201,7 @@ def _spec(args: argparse.Namespace) -> int:
             print(result.summary, file=sys.stderr)
         return result.exit_code
     if args.spec_command == "init":
-        from trialbridge.converters.spec_init import init_spec
+        from trialbridge.converters.spec_tools.init import init_spec
         from trialbridge.schemas.findings import has_errors
 
         findings, summary = init_spec(args.raw, args.out, force=args.force)

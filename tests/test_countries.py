@@ -8,7 +8,7 @@ import pycountry
 import pytest
 
 from trialbridge.converters.readers.registry import read_file
-from trialbridge.converters.registry_package import map_design
+from trialbridge.converters.registry.package import map_design
 from trialbridge.mappings.countries import REGISTRY_SPELLINGS, country_code
 from trialbridge.mappings.registry.model import normalise
 

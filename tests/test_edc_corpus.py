@@ -15,8 +15,8 @@ from lxml import etree
 
 from trialbridge.converters.pipeline import convert
 from trialbridge.converters.readers.odm import read_odm_counts
-from trialbridge.converters.spec_check import check_spec
-from trialbridge.converters.spec_init import init_spec
+from trialbridge.converters.spec_tools.check import check_spec
+from trialbridge.converters.spec_tools.init import init_spec
 from trialbridge.converters.xpt import read_xpt
 
 EDC = Path(__file__).resolve().parent / "fixtures" / "edc"

@@ -12,8 +12,8 @@ import pytest
 from lxml import etree
 
 from trialbridge.converters.pipeline import convert
-from trialbridge.converters.spec_check import check_spec
-from trialbridge.converters.spec_init import init_spec
+from trialbridge.converters.spec_tools.check import check_spec
+from trialbridge.converters.spec_tools.init import init_spec
 from trialbridge.converters.xpt import read_xpt
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -85,7 +85,7 @@ def test_a_form_with_a_column_per_test_gives_one_record_per_value(converted):
 
 
 def test_spec_check_agrees_with_convert_on_the_example():
-    from trialbridge.converters.spec_check import check_spec
+    from trialbridge.converters.spec_tools.check import check_spec
 
     result = check_spec(EXAMPLE / "spec", EXAMPLE)
     assert [(f.rule, f.location) for f in result.findings if f.severity in ("error", "warning")] == []

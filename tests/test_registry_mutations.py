@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trialbridge.converters.readers.registry import read_registry_files
-from trialbridge.converters.registry_package import write_record
+from trialbridge.converters.registry.package import write_record
 from trialbridge.mappings.registry.model import normalise
 
 FIXTURES = Path(__file__).parent / "fixtures"

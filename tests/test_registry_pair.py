@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trialbridge.converters.readers.registry import read_file
-from trialbridge.converters.registry_package import map_design
+from trialbridge.converters.registry.package import map_design
 from trialbridge.mappings.sdtm.ti import criteria, criterion_parts
 
 PAIR = Path(__file__).parent / "fixtures" / "registry-pair"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from trialbridge.converters.readers.registry import read_file
-from trialbridge.converters.registry_package import map_design
+from trialbridge.converters.registry.package import map_design
 
 REGISTRY = Path(__file__).parent / "fixtures" / "registry"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trialbridge.converters.cli import main
-from trialbridge.converters.spec_check import check_spec
+from trialbridge.converters.spec_tools.check import check_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 VS, CM = ROOT / "examples" / "sdtm-oak-vs", ROOT / "examples" / "sdtm-oak-cm"

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from trialbridge.converters.cli import main
-from trialbridge.converters.spec_check import check_spec
-from trialbridge.converters.spec_init import init_spec
+from trialbridge.converters.spec_tools.check import check_spec
+from trialbridge.converters.spec_tools.init import init_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -201,7 +201,7 @@ def _identifier_rows(domain: str, source: Source, table: pd.DataFrame, variables
 def init_spec(raw_folder: Path, out: Path, force: bool = False) -> tuple[list[Finding], str]:
     """Write a starting spec for the raw datasets of `raw_folder` into `out`, whole or not at all; `out` must be
     new, empty or (with `force`) an earlier trialbridge output (converters/outdir.py), else OUT-* findings."""
-    from trialbridge.converters.spec_init_edc import edc_parts, is_edc_file, skipped_dictionaries
+    from trialbridge.converters.spec_tools.init_edc import edc_parts, is_edc_file, skipped_dictionaries
 
     raw_folder, out = Path(raw_folder), Path(out)
     files = _files(raw_folder)

@@ -4,7 +4,7 @@ design package per study, each in its own subfolder named by its NCT number, and
 ```
 DIR/summary.json           one row per study (and per file that gave none): source, form, STUDYID,
                            exit code, errors, warnings, outputs; plus the findings about whole files
-DIR/<NCT number>/          the study's package (converters/registry_package.py)
+DIR/<NCT number>/          the study's package (converters/registry/package.py)
 ```
 One bad file or record does not stop the others: a file that cannot be read is a row with exit code 2;
 a record whose conversion stops with an internal error is a row with exit code 3 (REGISTRY-RECORD-FAILED,
@@ -26,7 +26,7 @@ from typing import Sequence
 from trialbridge.converters.atomic import atomic_output_dir
 from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.readers.registry import read_registry_files
-from trialbridge.converters.registry_package import write_record
+from trialbridge.converters.registry.package import write_record
 from trialbridge.mappings.registry.model import RegistryRecord
 from trialbridge.schemas.findings import Finding, finding
 

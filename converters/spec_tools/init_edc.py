@@ -22,7 +22,7 @@ REDCap instrument), so every `sources` row (`format` odm / redcap, `sheet` = the
   ODM's SubjectKey; an item named `<FORM>.<FIELD>` (Rave) also matches an SDTMIG variable by its field;
 - date layouts: ODM dates are ISO 8601 (`iso`); text items with data are screened like raw CSV columns;
 - the study events become candidate `visits` rows (VISITNUM in protocol order) and a `VISIT` study map.
-Nothing is written here (converters/spec_init.py writes the tables).
+Nothing is written here (converters/spec_tools/init.py writes the tables).
 """
 from __future__ import annotations
 
@@ -203,7 +203,7 @@ def subject_label(table: pd.DataFrame | None) -> str:
 
 def _dataset_rows(name: str, ds: RawDatasetMeta, metadata: EdcMetadata, table: pd.DataFrame | None, domain: str,
                   ig: pd.DataFrame, file: str, parts: EdcParts) -> None:
-    from trialbridge.converters.spec_init import MAPPINGS, _layout
+    from trialbridge.converters.spec_tools.init import MAPPINGS, _layout
 
     label = subject_label(table)
     subject = LABEL_COLUMN if label else SUBJECT
@@ -337,7 +337,7 @@ def edc_parts(path: Path, relative: str, ig: pd.DataFrame, by_name) -> tuple[Edc
 
 
 def _spec_name(name: str) -> str:
-    from trialbridge.converters.spec_init import _name
+    from trialbridge.converters.spec_tools.init import _name
 
     return _name(name)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from trialbridge.converters.readers import spec_files
-from trialbridge.converters.spec_check_inputs import raw_datasets, sdtmig_names, spec_sources, spec_steps, spec_tables
+from trialbridge.converters.spec_tools.check_inputs import raw_datasets, sdtmig_names, spec_sources, spec_steps, spec_tables
 from trialbridge.mappings.spec.conditions import ConditionError, columns_named, evaluate, parse_condition
 from trialbridge.converters.readers.spec_metadata import model_allows
 from trialbridge.mappings.spec.dates import ALTERNATIVES, DateFormatError, layout_pattern
