@@ -1,9 +1,10 @@
-"""`validate` on define.xml files others made: the CDISC pilot's own Define-XML 1.0 (ODM 1.2, SDTMIG 3.1.2;
-trimmed to AE, tests/fixtures/thirdparty/define-1.0) beside the pilot's AE, and the official Define-XML 2.0
-examples from ../shared. Each is judged by its own version's rules: 1.0 by the data cross-checks with its
-def:Label labels and its date types, 2.0 by its own schema."""
+"""`validate` on define.xml and Dataset-JSON files others made: the CDISC pilot's own Define-XML 1.0 (ODM 1.2,
+SDTMIG 3.1.2; trimmed to AE, tests/fixtures/thirdparty/define-1.0) beside the pilot's AE, the official
+Define-XML 2.0 examples from ../shared, and CDISC's Dataset-JSON 1.1 examples. Each define is judged by its own
+version's rules: 1.0 by the data cross-checks with its def:Label labels and its date types, 2.0 by its own schema."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -71,3 +72,17 @@ def test_official_define_20_examples_pass_their_own_schema(name):
     found = rules(result)
     assert [f.values for f in found["DEFINE-VERSION"]] == [("2.0",)]
     assert "DEFINE-XSD-VERSION" not in found and "DEFINE-XSD" not in found
+
+
+def test_cdisc_dataset_json_examples_are_dataset_json_not_fhir():
+    folder = FIXTURES / "dataset-json"
+    result = validate(folder)
+    found = rules(result)
+    assert found["VALIDATE-KIND"][0].values == ("Dataset-JSON",) and result.exit_code == 0
+    dm = json.loads((folder / "dm.json").read_text(encoding="utf-8"))
+    ae_lines = (folder / "ae.ndjson").read_text(encoding="utf-8").splitlines()
+    assert f"DM, {len(dm['rows'])} row(s), {len(dm['columns'])} column(s)" in result.summary  # 18 rows, 26 columns
+    assert f"AE, {len(ae_lines) - 1} row(s)" in result.summary and len(ae_lines) - 1 == 74
+    assert not any(rule.startswith("FHIR-") for rule in found)
+    one = validate(folder / "dm.json")  # blank dates are "" in CDISC's own examples: no error
+    assert rules(one)["VALIDATE-KIND"][0].values == ("Dataset-JSON",) and one.exit_code == 0
