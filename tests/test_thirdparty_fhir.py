@@ -64,6 +64,11 @@ def test_a_repeat_and_a_dangling_uuid_inside_one_bundle_are_errors(tmp_path):
     assert [f.values for f in found["FHIR-REFERENCE-UNRESOLVED"]] == [("urn:uuid:00000000-0000-4000-8000-000000000000",)]
 
 
+def test_an_r4_resource_type_r4b_dropped_is_checked_by_the_r4_schema_alone():
+    result = validate(FIXTURES / "fhir-r4" / "MedicinalProduct-example.json", fhir_release="R4")
+    assert result.exit_code == 0 and "FHIR-MODEL" not in by_rule(result)  # R4B (the R4 model package) has none
+
+
 def test_r4_fhir_version_401_and_r5_null_placeholders_follow_the_schema(tmp_path):
     capability = validate(FIXTURES / "fhir-r4" / "CapabilityStatement-messagedefinition.json", fhir_release="R4")
     assert capability.exit_code == 0 and "FHIR-SCHEMA" not in by_rule(capability)
