@@ -86,3 +86,13 @@ def test_cdisc_dataset_json_examples_are_dataset_json_not_fhir():
     assert not any(rule.startswith("FHIR-") for rule in found)
     one = validate(folder / "dm.json")  # blank dates are "" in CDISC's own examples: no error
     assert rules(one)["VALIDATE-KIND"][0].values == ("Dataset-JSON",) and one.exit_code == 0
+
+
+def test_an_upper_case_file_is_the_dataset_its_lower_case_leaf_names(tmp_path):
+    shutil.copy(DEFINE_10 / "define.xml", tmp_path / "define.xml")
+    shutil.copy(DEFINE_10 / "ae.xpt", tmp_path / "AE.XPT")  # made on Windows: define.xml says ae.xpt
+    found = rules(validate(tmp_path))
+    assert [f.values for f in found["PACKAGE-XPT-CASE"]] == [("AE.XPT",)]
+    assert [f.values for f in found["DEFINE-XPT-MISSING"]] == [("blankcrf.pdf",)]  # ae.xpt is AE.XPT
+    assert "DEFINE-DATASET-NOT-IN-DEFINE" not in found
+    assert {v for f in found["DEFINE-VARIABLE-NOT-IN-DEFINE"] for v in f.values} == {"EPOCH", "AEDY"}  # checked
