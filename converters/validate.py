@@ -240,7 +240,10 @@ def inspect_fhir(path: Path, release: str | None = None, own: bool = False) -> I
     from trialbridge.converters.fhir_validate import check_fhir_files
 
     release_used, count, found = check_fhir_files(path, release, own=own)
+    if count == 0 and not any(f.rule == "VALIDATE-PATH" for f in found):
+        found = found + [finding("VALIDATE-PATH", str(path), (), path=str(path), detail="no FHIR resource here")]
     return Inspection(kind=f"{KIND_FHIR} ({release_used})", findings=found, standards={"FHIR": release_used},
+                      rejected=count == 0,
                       summary=[f"checked {count:,} FHIR {release_used} resource(s) in {path}"],
                       datasets={"FHIR": count})
 
