@@ -135,13 +135,30 @@ def release_free_memory() -> bool:
 
 
 def checkpoint(name: str) -> None:
-    """Test hook (see the module docstring): pause here when TRIALBRIDGE_PAUSE_AT names `name`."""
+    """Test hook (see the module docstring): pause here when TRIALBRIDGE_PAUSE_AT names `name`.
+
+    SIGINT and SIGTERM are blocked before the paused line is printed and then taken with `sigwait`, so
+    a signal sent as soon as the line is read is never lost: with `signal.pause()` a signal arriving
+    between the print and the pause ran no handler and left the run paused for good (a test hung).
+    """
     if os.environ.get(PAUSE_VARIABLE) != name:
         return
+    wanted = set(SIGNAL_EXIT)
+    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
     sys.stderr.write(f"trialbridge: paused at {name} (pid {os.getpid()})\n")
     sys.stderr.flush()
     while True:
-        signal.pause()
+        _deliver(signal.sigwait(wanted), wanted)
+
+
+def _deliver(signum: int, blocked: set[int]) -> None:
+    """Act on a signal taken by `sigwait` as its disposition says: the handler, the default action, or nothing."""
+    handler = signal.getsignal(signum)
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+        os.kill(os.getpid(), signum)             # unblocked: the default action (exit) happens here
 
 
 def _exit_status(status: int) -> int:

@@ -148,3 +148,22 @@ def test_forked_workers_die_with_the_run_when_it_is_killed_outright(tmp_path):
     code, err = interrupted_run(["convert", str(big), "--out", str(out), "--fhir", "R4"], "worker", signal.SIGKILL)
     assert code == -signal.SIGKILL                      # no process of the run is left (checked in the helper)
     assert_nothing_left(tmp_path, {"big"})
+
+
+def test_a_signal_pending_when_the_pause_point_is_reached_is_not_lost():
+    """The hook once printed its line and then called `signal.pause()`: a SIGTERM arriving in between ran no
+    handler and the run stayed paused for good (test_interrupt hung under load). Modelled without timing: the
+    signal is made pending (blocked, sent) before the checkpoint; the checkpoint must take it and stop."""
+    code = (
+        "import os, signal\n"
+        "from trialbridge.converters.processes import checkpoint, raise_on_signals\n"
+        "raise_on_signals()\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "checkpoint('here')\n"
+    )
+    env = {**os.environ, "TRIALBRIDGE_PAUSE_AT": "here"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 143
+    assert done.stderr.splitlines() == ["trialbridge: paused at here (pid %s)" % done.stderr.split("pid ")[1].split(")")[0],
+                                        "trialbridge: stopped by SIGTERM"]
