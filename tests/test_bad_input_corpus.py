@@ -83,6 +83,17 @@ def test_windows_line_ends_and_a_byte_order_mark_are_read_as_the_same_records(tm
     assert report["reconciliation"]["dosing.csv"]["written"] == 26
 
 
+def test_lines_ended_by_a_lone_cr_are_read_as_the_same_records(tmp_path):
+    """Classic-Mac line ends in a file longer than the field limit: the limits check read the whole file as one
+    over-long line and crashed on its CRs (exit 3); the records must be read as with LF."""
+    case = Case("cr", lambda f: (f / A).write_bytes((f / A).read_bytes().replace(b"\n", b"\r")), 0, "", "", "")
+    folder = altered(tmp_path, case)
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=())
+    assert result.exit_code in (0, 1), [f.message for f in result.findings if f.severity == "error"][:3]
+    report = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert report["reconciliation"]["adverse_events.csv"]["written"] == 56
+
+
 def test_with_the_placeholder_opt_in_the_emoji_case_converts_and_reports(tmp_path):
     case = Case("emoji", set_cell(A, 2, "AETERM", "Fièvre 🤒 発熱"), 0, "", "", "")
     folder = altered(tmp_path, case)
