@@ -7,6 +7,7 @@ with the error) never stops the others. The exit code of the batch is the worst 
 """
 from __future__ import annotations
 
+import textwrap
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -15,7 +16,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Sequence
 
-from trialbridge.converters.progress import Progress, fit
+from trialbridge.converters.progress import WIDTH, Progress, fit
 
 
 @dataclass(frozen=True)
@@ -98,16 +99,27 @@ def convert_one(name: str, source: Path, out: Path, options: dict[str, Any]) -> 
                     seconds=time.monotonic() - started, reason=reason, outputs=tuple(result.outputs))
 
 
+def _wrapped(reason: str, lines: int = 3) -> list[str]:
+    """The reason of a failure on at most `lines` indented lines of 80 columns (the end shortened, never the
+    middle: the file, line and field come first, the expectation after them)."""
+    indent = "    "
+    wrapped = textwrap.wrap(" ".join(reason.split()), WIDTH - len(indent)) or [""]
+    if len(wrapped) > lines:
+        wrapped = wrapped[: lines - 1] + [textwrap.shorten(" ".join(wrapped[lines - 1:]), WIDTH - len(indent),
+                                                           placeholder=" ...")]
+    return [indent + line for line in wrapped]
+
+
 def summary_table(runs: Sequence[StudyRun]) -> str:
     """The batch table, one study per line, 80 columns."""
     lines = [f"{'study':<28} {'exit':>4} {'errors':>7} {'warnings':>8} {'seconds':>8}  result"]
     for run in runs:
         verdict = {0: "converted", 1: "converted, errors", 2: "failed: bad input", 3: "failed: internal"}.get(
             run.exit_code, "failed")
-        lines.append(fit(f"{fit(run.name, 28):<28} {run.exit_code:>4} {run.errors:>7} {run.warnings:>8} "
-                         f"{run.seconds:>8.1f}  {verdict}"))
+        lines.append(f"{fit(run.name, 28):<28} {run.exit_code:>4} {run.errors:>7} {run.warnings:>8} "
+                     f"{run.seconds:>8.1f}  {verdict}")
         if run.reason and run.exit_code >= 2:
-            lines.append(fit(f"    {run.reason}"))
+            lines += _wrapped(run.reason)
     worst = max((r.exit_code for r in runs), default=0)
     converted = sum(1 for r in runs if r.exit_code in (0, 1))
     lines.append(f"{converted} of {len(runs)} stud{'y' if len(runs) == 1 else 'ies'} converted; exit code {worst}")

@@ -10,6 +10,13 @@ fullUrl of an entry, or `#id` of a contained resource), no resource appears twic
 identifier. Files are read line by line or Bundle by Bundle, so a large output is never in memory whole.
 The release is the one given, else a folder name on the path (`R4`, `R5`), else the release whose official
 schema the first resources follow best.
+
+`own=False` (FHIR someone else made: HL7's examples, a server's export) keeps the FHIR rules and drops
+trialbridge's own: no business identifier is required; a reference resolves to a resource of the set,
+an entry's `fullUrl` (or its `Type/id` tail); only a `urn:uuid:` or `#id` reference that resolves to
+nothing is an error (FHIR Bundle rules), any other is a note (FHIR-REFERENCE-OUTSIDE: a server resolves
+it); and a resource counts as repeated only within one document (one file, or one NDJSON line), never in
+a `history` Bundle, where versions of one resource are the point.
 """
 from __future__ import annotations
 
@@ -57,19 +64,32 @@ def _documents(file: Path) -> Iterator[tuple[str, Any]]:
 BundleFacts = tuple[str, str, list[tuple[int, str]]]  # (place, Bundle.type, [(entry index, request.method)])
 
 
-def _items(path: Path, bundles: list[BundleFacts]) -> Iterator[Item]:
-    """Every resource under `path` with its location; each Bundle's type and request methods noted on the way."""
+Document = tuple[str, str, str]  # (place of the file or NDJSON line, Bundle.type or "", entry fullUrl or "")
+
+
+def _items(path: Path, bundles: list[BundleFacts], full_urls: set[str] | None = None,
+           documents: dict[str, Document] | None = None) -> Iterator[Item]:
+    """Every resource under `path` with its location; each Bundle's type and request methods noted on the way,
+    and (when given) each entry's fullUrl in `full_urls` and each resource location's document in `documents`."""
     for file in _files(path):
         for place, document in _documents(file):
             if isinstance(document, dict) and document.get("resourceType") == "Bundle":
                 entries = [e for e in document.get("entry") or [] if isinstance(e, dict)]
-                bundles.append((place, str(document.get("type", "")),
-                                [(i, str(e["request"].get("method", ""))) for i, e in enumerate(entries)
-                                 if isinstance(e.get("request"), dict)]))
+                kind = str(document.get("type", ""))
+                bundles.append((place, kind, [(i, str(e["request"].get("method", ""))) for i, e in enumerate(entries)
+                                              if isinstance(e.get("request"), dict)]))
                 for index, entry in enumerate(entries):
+                    if full_urls is not None and isinstance(entry.get("fullUrl"), str):
+                        full_urls.add(entry["fullUrl"])
                     if isinstance(entry.get("resource"), dict):
-                        yield f"{place}:Bundle.entry[{index}].resource", entry["resource"]
+                        where = f"{place}:Bundle.entry[{index}].resource"
+                        if documents is not None:
+                            full_url = entry.get("fullUrl")
+                            documents[where] = (place, kind, full_url if isinstance(full_url, str) else "")
+                        yield where, entry["resource"]
             elif isinstance(document, dict):
+                if documents is not None:
+                    documents[place] = (place, "", "")
                 yield place, document
 
 
@@ -104,17 +124,52 @@ def _bundle_findings(bundles: list[BundleFacts], release: str) -> list[Finding]:
     return out
 
 
-def check_fhir_path(path: Path, release: str | None = None) -> tuple[str, int, list[Finding]]:
-    """Check the FHIR resources under `path` as convert checks its own: (release, resources, findings)."""
+_TAIL = re.compile(r"([A-Za-z]+/[A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?$")
+
+
+def _resolves(ref: str, labels: Counter[str], urls: set[str]) -> bool:
+    """`ref` names a resource of the set: its `Type/id`, an entry's fullUrl, or an absolute URL's `Type/id`."""
+    if ref in labels or ref in urls:
+        return True
+    tail = _TAIL.search(ref.split("|")[0])
+    return bool(tail) and tail.group(1) in labels
+
+
+def _outside_findings(pending: list[tuple[str, str]], labels: Counter[str], urls: set[str],
+                      release: str) -> list[Finding]:
+    """FHIR someone else made: an unresolved `urn:uuid:`/`#` reference is an error, any other a note."""
+    out = []
+    for location, ref in pending:
+        if _resolves(ref, labels, urls):
+            continue
+        local = ref.startswith(("urn:uuid:", "urn:oid:", "#"))
+        out.append(finding("FHIR-REFERENCE-UNRESOLVED" if local else "FHIR-REFERENCE-OUTSIDE", location, [ref],
+                           reference=ref, release=release))
+    return out
+
+
+def _repeats(seen: Counter[tuple[str, str, str]]) -> list[Finding]:
+    """One finding per resource found more than once in one document with one fullUrl and meta.versionId
+    (FHIR bdl-7); entries of a `history` Bundle and entries without an id (to be created) are not repeats."""
+    return [finding("FHIR-DUPLICATE-RESOURCE", f"{place}:{label}", [label], resource=label, count=n)
+            for (place, label, key), n in seen.items()
+            if n > 1 and not label.endswith("/None") and not key.endswith("|history")]
+
+
+def check_fhir_path(path: Path, release: str | None = None, own: bool = True) -> tuple[str, int, list[Finding]]:
+    """Check the FHIR resources under `path` as convert checks its own (`own`), or as FHIR someone else
+    made (see the module doc): (release, resources, findings)."""
     path = Path(path)
     bundles: list[BundleFacts] = []
     findings: list[Finding] = []
     labels: Counter[str] = Counter()
     urls: set[str] = set()
+    documents: dict[str, Document] = {}
+    in_document: Counter[tuple[str, str, str]] = Counter()
     pending: list[tuple[str, str]] = []  # (location, reference) not yet resolved when read
     count = 0
     try:
-        items = _items(path, bundles)
+        items = _items(path, bundles, None if own else urls, None if own else documents)
         head = [item for item in (next(items, None) for _ in range(SAMPLE)) if item is not None]
         chosen = detect_release(path, [r for _, r in head], release)
         chunk: list[Item] = []
@@ -123,7 +178,11 @@ def check_fhir_path(path: Path, release: str | None = None) -> tuple[str, int, l
             label = f"{resource.get('resourceType')}/{resource.get('id')}"
             labels[label] += 1
             urls.add(f"urn:uuid:{resource.get('id')}")
-            if first_identifier(resource) is None:
+            if not own:
+                place, kind, full_url = documents.pop(where, (where, "", ""))
+                version = str((resource.get("meta") or {}).get("versionId", ""))
+                in_document[(place, label, full_url + "|" + version + ("|history" if kind == "history" else ""))] += 1
+            elif first_identifier(resource) is None:
                 findings.append(finding("FHIR-NO-IDENTIFIER", where, [label], resource=label))
             contained = {"#" + str(c.get("id")) for c in resource.get("contained") or [] if isinstance(c, dict)}
             pending += [(location, ref) for location, ref in reference_paths(resource, where)
@@ -136,6 +195,8 @@ def check_fhir_path(path: Path, release: str | None = None) -> tuple[str, int, l
     except (OSError, ValueError) as error:
         return release or "?", count, [finding("VALIDATE-PATH", str(path), (), path=str(path), detail=str(error))]
     findings += _bundle_findings(bundles, chosen)
+    if not own:
+        return chosen, count, findings + _outside_findings(pending, labels, urls, chosen) + _repeats(in_document)
     findings += [finding("FHIR-REFERENCE-UNRESOLVED", location, [ref], reference=ref, release=chosen)
                  for location, ref in pending if ref not in labels and ref not in urls]
     findings += [finding("FHIR-DUPLICATE-RESOURCE", label, [label], resource=label, count=n)

@@ -57,14 +57,15 @@ def _release_of(path: Path, resources: list[tuple[str, int, dict[str, Any]]], gi
     return min(RELEASES, key=lambda release: (errors[release], release))
 
 
-def check_fhir_files(path: Path, release: str | None = None) -> tuple[str, int, list[Finding]]:
-    """Check the FHIR resources under `path` (see the module doc)."""
+def check_fhir_files(path: Path, release: str | None = None, own: bool = True) -> tuple[str, int, list[Finding]]:
+    """Check the FHIR resources under `path` (see the module doc); `own=False`: FHIR someone else made
+    (`converters/fhir_check.py`)."""
     try:
         from trialbridge.converters.fhir_check import check_fhir_path  # the FHIR helper's, when installed
     except ImportError:
         check_fhir_path = None
     if check_fhir_path is not None:
-        result = check_fhir_path(Path(path), release)
+        result = check_fhir_path(Path(path), release, own=own)
         return result if isinstance(result, tuple) else (release or "detected", -1, list(result))
     from trialbridge.schemas.fhir_checks import check_resources
 

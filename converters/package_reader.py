@@ -3,7 +3,8 @@
 Files are found whatever the case of their extension (`dm.xpt`, `DM.XPT`), v5 or v8. Text is read as
 UTF-8 when it is UTF-8; otherwise as Windows-1252, then Latin-1 (which decodes any byte), and the
 encoding used is a finding: a non-UTF-8 byte never makes a dataset unreadable. Numbers stay numbers
-whatever their SAS date, time or datetime format (`read_xpt`). ADaM datasets (AD*) are read and counted
+whatever their SAS date, time or datetime format (`read_xpt`). A version 8 file (long names, labels and
+values) is read whole and said (PACKAGE-XPT-VERSION: FDA takes version 5). ADaM datasets (AD*) are read and counted
 but not checked against SDTMIG. A file that cannot be read at all is a finding about that file, and the
 summary says how many datasets were read.
 """
@@ -20,7 +21,8 @@ from trialbridge.converters.xpt import XptMeta, read_xpt
 from trialbridge.schemas.findings import Finding, finding
 
 ENCODINGS = ("UTF-8", "WINDOWS-1252", "LATIN1")  # iconv names, tried in this order
-ADAM = re.compile(r"AD[A-Z0-9]*")
+ADAM = re.compile(r"AD[A-Z0-9_]*")  # ADSL, ADAE, ADLBC ... (SAS names may hold "_": ADRS_ONCO)
+V8_HEADER = b"HEADER RECORD*******LIBV8"  # the first record of a SAS transport version 8 (or 9) file
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class ReadDataset:
     table: pd.DataFrame
     meta: XptMeta
     encoding: str
+    version: int = 5  # SAS transport version: 5, or 8 (long names, labels and values)
 
 
 @dataclass
@@ -77,6 +80,12 @@ def read_any_encoding(path: Path) -> tuple[pd.DataFrame, XptMeta, str]:
     raise last if last is not None else ValueError("no encoding")
 
 
+def transport_version(path: Path) -> int:
+    """8 when the file starts with the version 8 library header, else 5."""
+    with open(path, "rb") as handle:
+        return 8 if handle.read(len(V8_HEADER)) == V8_HEADER else 5
+
+
 def _non_ascii_example(table: pd.DataFrame) -> str:
     """The first text value holding a character outside ASCII, as 'VARIABLE: value'."""
     for column in table.columns:
@@ -110,7 +119,11 @@ def read_package(folder: Path, only: Sequence[Path] = ()) -> PackageRead:
         if encoding != "UTF-8":
             package.findings.append(finding("PACKAGE-XPT-ENCODING", path.name, (encoding,), file=path.name,
                                             encoding=encoding, example=_non_ascii_example(table)))
-        read = ReadDataset(name, path, table, meta, encoding)
+        version = transport_version(path)
+        if version != 5:
+            package.findings.append(finding("PACKAGE-XPT-VERSION", path.name, (f"v{version}",), file=path.name,
+                                            version=version))
+        read = ReadDataset(name, path, table, meta, encoding, version)
         (package.adam if ADAM.fullmatch(name) else package.sdtm)[name] = read
     return package
 

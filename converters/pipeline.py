@@ -1,6 +1,7 @@
 """The pipeline: native folder -> checked Trial -> outputs, with every finding collected on the way."""
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,12 +15,12 @@ from trialbridge.converters.input_limits import check_input_limits
 from trialbridge.converters.native_reader import read_native, read_registry
 from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.processes import checkpoint
-from trialbridge.converters.progress import Progress
+from trialbridge.converters.progress import WIDTH, Progress, fit
 from trialbridge.converters.readers.spec_files import find_spec, read_spec
 from trialbridge.converters.readers.tabular import read_sources
 from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.trial import Trial
-from trialbridge.converters.report import findings_json_text
+from trialbridge.converters.reports.findings import findings_json_text
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.triage import triage
 from trialbridge.schemas.waivers import Waiver
@@ -76,9 +77,9 @@ def describe_trial(trial: Trial) -> str:
     """What was read: the study, its subjects and the rows of each form."""
     ident = trial.registry.get("protocolSection", {}).get("identificationModule", {})
     study = trial.mapping.study.studyid if trial.mapping else ident.get("acronym", "")
-    lines = [f"read {trial.source}: {ident.get('nctId', '')} {study}".replace("  ", " ").rstrip(),
+    lines = [*_wrap(f"read {trial.source}: {ident.get('nctId', '')} {study}".replace("  ", " ").rstrip()),
              f"  subjects enrolled        {len(trial.subjects):>10,}"]
-    lines += [f"  {name:24} {rows:>10,} rows" for name, rows in trial.row_counts().items()]
+    lines += [f"  {fit(name, 24):24} {rows:>10,} rows" for name, rows in trial.row_counts().items()]
     return "\n".join(lines)
 
 
@@ -187,7 +188,7 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     dataset cannot be written (e.g. a value with no ASCII form, unless `ascii_placeholder`), nothing is
     published and the exit code is 2. `out` must be new, empty, or an earlier output (then only with
     `force`), and must not overlap `source` (`converters/outdir.py`); else exit 2, nothing touched.
-    `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/report_doc.py`);
+    `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/reports/document.py`);
     `waivers` mark the findings they match as explained. `progress` is told each stage as it starts.
     `fhir_workers`: the FHIR stage's processes (default `fhir_stage.default_workers()`); the files do not depend on it.
     """
@@ -208,7 +209,7 @@ def fhir_study(study: StudyInfo, trial: Trial) -> StudyInfo:
     highest, as define.xml states it) rather than where the spec says to find it."""
     from dataclasses import replace
 
-    from trialbridge.converters.define import trial_study_info
+    from trialbridge.converters.define.writer import trial_study_info
 
     version = trial_study_info(trial).meddra_version
     extra = {k: v for k, v in study.extra.items() if k != "VERSION.MEDDRA"}
@@ -224,7 +225,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     """`convert` once `out` is held (`outdir.claim_output`)."""
     from trialbridge.converters.fhir_bundle import ENTRIES
     from trialbridge.converters.fhir_stage import write_fhir
-    from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
+    from trialbridge.converters.reports.document import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
     from trialbridge.converters.sdtm_package import map_sdtm, study_mapping, write_package_guide, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
     from trialbridge.mappings.spec.engine import SpecRunError, spec_error_finding
@@ -297,29 +298,37 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                                              reason=f"{error.strerror or error} ({error.filename or out})")],
                          2, f"{out}: cannot be written, nothing written")
     exit_code = 1 if has_errors(findings) else 0
-    lines = [describe_trial(trial), f"wrote {out}/sdtm: {', '.join(n.lower() + '.xpt' for n in package.written)}, "
-             "define.xml, define.html (every file read back)",
-             "reconciliation (rows read = written + rejected):"]
+    lines = [describe_trial(trial),
+             *_wrap(f"wrote {out}/sdtm: {', '.join(n.lower() + '.xpt' for n in package.written)}, define.xml, "
+                    "define.html (every file read back)"),
+             "reconciliation (rows read = written + rejected; lost must be 0):",
+             f"  {'file':26}{'read':>10}{'written':>12}{'rejected':>10}{'lost':>7}"]
     for name, counts in package.reconciliation.items():
-        lines.append(f"  {name:24} read {counts['read']:>8,}  written {counts['written']:>8,}  "
-                     f"rejected {counts['rejected']:>6,}  lost {counts['lost']:>4,}")
+        lines.append(f"  {fit(name, 26):26}{counts['read']:>10,}{counts['written']:>12,}{counts['rejected']:>10,}"
+                     f"{counts['lost']:>7,}")
     accounted = [f for f in findings if f.rule in EDC_ACCOUNTING]
     if accounted:  # EDC exports: ItemData read = handed on, per form; values handed to the spec, per export
         lines.append("EDC values accounted for (nothing lost):")
         lines += [f"  {f.message}" for f in accounted]
     if dataset_json:
-        lines.append(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the XPT files")
+        lines += _wrap(f"wrote {out}/sdtm: Dataset-JSON v1.1 ({', '.join('.' + f for f in dataset_json)}) beside the "
+                       "XPT files")
     if fhir_releases:
-        lines.append(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundles.ndjson + {r}/ndjson/" for r in fhir_releases))
-    lines.append(f"findings: {out}/findings.json" + (", report.json, report.html, report.xlsx" if reports else ""))
+        lines += _wrap(f"wrote {out}/fhir: " + ", ".join(f"{r}/bundles.ndjson + {r}/ndjson/" for r in fhir_releases))
+    lines += _wrap(f"findings: {out}/findings.json" + (", report.json, report.html, report.xlsx" if reports else ""))
     written = sorted(p for p in Path(out).rglob("*") if p.is_file())
     return RunResult(findings, exit_code, "\n".join(lines), outputs=written)
+
+
+def _wrap(line: str) -> list[str]:
+    """A summary line on 80-column lines (continuations indented; a path is never cut)."""
+    return textwrap.wrap(line, WIDTH, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
 
 
 def synthesise(out: Path, n_subjects: int, seed: int, force: bool = False) -> dict[str, int]:
     """Write a synthetic native record folder into `out`, whole or not at all (OutputRefused when `out` may
     not be written: see `converters/outdir.py`)."""
-    from trialbridge.converters.synth import write_synthetic
+    from trialbridge.converters.synth.generator import write_synthetic
 
     with claim_output(Path(out), (), force), atomic_output_dir(Path(out)) as work:
         counts = write_synthetic(work, n_subjects, seed)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trialbridge.converters.package_reader import describe_package, read_any_encoding, read_package
-from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
+from trialbridge.converters.reports.document import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.sdtm_standards import CT_VERSION, SDTMIG_VERSION
 from trialbridge.schemas.triage import triage
@@ -108,7 +108,7 @@ def inspect_package(folder: Path, sdtmig: str | None = None, ct: str | None = No
     tables = {name: d.table for name, d in package.sdtm.items()}
     if tables:
         found, results = check_sdtm(tables, spec_from_sdtmig(tables))
-        result.findings += found
+        result.findings += [_not_in_sdtmig(f, package.records()) if f.rule == "SD-DATASET-DECLARED" else f for f in found]
         result.rule_results = [r.as_dict() for r in results]
     if package.adam:
         names = ", ".join(f"{n} ({d.meta.rows:,} records)" for n, d in sorted(package.adam.items()))
@@ -124,6 +124,14 @@ def inspect_package(folder: Path, sdtmig: str | None = None, ct: str | None = No
         result.findings.append(finding("VALIDATE-PATH", str(folder), (), path=str(folder), detail="no XPT file here"))
         result.rejected = True
     return result
+
+
+def _not_in_sdtmig(declared: Finding, records: dict[str, int]) -> Finding:
+    """SD-DATASET-DECLARED of a package someone else made: no study specification is there to declare a
+    dataset, only SDTMIG; a dataset SDTMIG does not define is a custom (or other-IG) domain, said as such."""
+    name = declared.values[0] if declared.values else declared.location
+    return finding("PACKAGE-DATASET-NOT-SDTMIG", declared.location, (name,), dataset=name, version=SDTMIG_VERSION,
+                   records=f"{records.get(name, 0):,}")
 
 
 def _is_edc(path: Path) -> bool:
@@ -182,13 +190,25 @@ def inspect_native(path: Path) -> Inspection:
                       reconciliation=dict(document.get("reconciliation", {})))
 
 
-def inspect_fhir(path: Path, release: str | None = None) -> Inspection:
+def inspect_fhir(path: Path, release: str | None = None, own: bool = False) -> Inspection:
+    """FHIR files: as FHIR someone else made, or (`own`: a convert output's) with trialbridge's own rules too."""
     from trialbridge.converters.fhir_validate import check_fhir_files
 
-    release_used, count, found = check_fhir_files(path, release)
+    release_used, count, found = check_fhir_files(path, release, own=own)
     return Inspection(kind=f"{KIND_FHIR} ({release_used})", findings=found, standards={"FHIR": release_used},
                       summary=[f"checked {count:,} FHIR {release_used} resource(s) in {path}"],
                       datasets={"FHIR": count})
+
+
+def _holds_fhir_json(folder: Path) -> bool:
+    """A folder of FHIR resources or Bundles as .json files (HL7's examples, a server's export): its first
+    .json file (by name) starts a JSON object with a resourceType."""
+    first = next(iter(sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".json")), None)
+    if first is None:
+        return False
+    with first.open("rb") as handle:
+        head = handle.read(4096)
+    return head.lstrip()[:1] == b"{" and b'"resourceType"' in head
 
 
 def _merge(into: Inspection, part: Inspection) -> None:
@@ -225,14 +245,14 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
         if (path / "sdtm").is_dir():
             _merge(result, inspect_package(path / "sdtm", sdtmig, ct))
         for bundle in sorted((path / "fhir").glob("R*/bundles.ndjson")):
-            _merge(result, inspect_fhir(bundle, bundle.parent.name))
+            _merge(result, inspect_fhir(bundle, bundle.parent.name, own=True))
         result.standards.pop("FHIR", None)
         result.standards["FHIR"] = ", ".join(b.parent.name for b in sorted((path / "fhir").glob("R*/bundles.ndjson")))
         return result
     if any(p.suffix.lower() == ".xpt" for p in path.iterdir()):
         return inspect_package(path, sdtmig, ct)
     if any(p.suffix.lower() == ".ndjson" for p in path.iterdir()) or (path / "bundle.json").is_file() \
-            or (path / "bundles.ndjson").is_file():
+            or (path / "bundles.ndjson").is_file() or _holds_fhir_json(path):
         return inspect_fhir(path, fhir_release)
     return Inspection(kind="unknown", rejected=True, findings=[finding(
         "VALIDATE-PATH", str(path), (), path=str(path),

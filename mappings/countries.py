@@ -15,6 +15,10 @@ from functools import lru_cache
 
 import pycountry
 
+# The edition of ISO 3166-1 whose alpha-3 codes DM.COUNTRY and TS FCNTRY hold (ISO 3166-1:2020, the edition in
+# force): TS TSVCDVER and define.xml's ISO 3166 external codelist state this one version.
+ISO_3166_EDITION = "2020"
+
 # ClinicalTrials.gov's spellings (legacy XML, v1 and v2 records) that pycountry does not resolve.
 REGISTRY_SPELLINGS = {
     "turkey": "TUR",

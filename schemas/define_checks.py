@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from trialbridge.schemas.define_measure import (
-    ISO_ADMITS, ISO_DATA_TYPES, NUMERIC_TEXT, NUMERIC_TYPES, coded_values, distinct_text, iso_shapes,
-    number_decimals, number_width,
+    ISO_ADMITS, ISO_DATA_TYPES, MAX_DECIMALS, NUMERIC_TYPES, coded_values, distinct_text, iso_shapes,
+    number_decimals,
 )
 from trialbridge.schemas.define_read import (
     DefineInfo, GroupInfo, ItemDefInfo, RefInfo, XptData, XptReader, read_define, read_xpt_file,
@@ -36,6 +36,11 @@ __all__ = [  # the names callers import from here (the schema, reading and measu
     "unsafe_href", "validate_define",
 ]
 
+# The lexical forms Define-XML (ODM 1.3.2) DataTypes take as text: xs:integer and xs:double without INF/NaN
+# ("+5", ".09", "5.", "1.5E3" are numbers; a value-level slice of a Char variable holds them as written).
+XSD_INTEGER = r"[+-]?\d+"
+XSD_FLOAT = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+
 
 def check_define_package(path: Path) -> list[Finding]:
     """Everything this module checks for a define.xml path or a folder holding one."""
@@ -49,6 +54,26 @@ def check_define_package(path: Path) -> list[Finding]:
 
 
 # ----------------------------------------------------------------------------------- cross-checks
+def _widest_value(numbers: np.ndarray) -> int:
+    """The digits of the widest single value (whole part, minus sign and its own decimals): 500 and 0.625
+    are 3 and 4 digits wide, not 6. (A Length may be larger, as trialbridge writes it: widest whole part
+    plus most decimals; it must not be smaller.)"""
+    values = np.unique(numbers)
+    decimals = np.full(values.shape, MAX_DECIMALS)
+    for places in range(MAX_DECIMALS, -1, -1):
+        exact = np.abs(np.round(values, places) - values) <= 1e-9 * np.maximum(1.0, np.abs(values))
+        decimals[exact] = places
+    whole = np.floor(np.log10(np.maximum(np.trunc(np.abs(values)), 1.0))).astype(int) + 1 + (values < 0)
+    return int((whole + decimals).max())
+
+
+def _split_part(path: Path, described: set[str]) -> bool:
+    """A part of a dataset define.xml describes whole, in the package's `split/` folder (split/lbch.xpt
+    beside lb.xpt): the FDA asks for the whole dataset in define.xml and its parts beside it (Technical
+    Conformance Guide 3.3.2), so a part is not a dataset define.xml forgot."""
+    return path.parent.name.lower() == "split" and any(path.stem.upper().startswith(name) for name in described)
+
+
 class _Checker:
     """Compares one define.xml with the XPT files of its folder."""
 
@@ -91,8 +116,9 @@ class _Checker:
                 self.add("PACKAGE-XPT-UNREADABLE", group.href, (group.href,), file=group.href, error=str(error))
                 continue
             self.dataset(group, data)
-        for path in sorted(self.xpt_dir.rglob("*.xpt")):
-            if path.resolve() not in described:
+        whole = {g.name.upper() for g in self.info.groups if g.href and (self.xpt_dir / g.href).resolve() in described}
+        for path in sorted(p for p in self.xpt_dir.rglob("*") if p.suffix.lower() == ".xpt"):
+            if path.resolve() not in described and not _split_part(path, whole):
                 name = path.stem.upper()
                 self.add("DEFINE-DATASET-NOT-IN-DEFINE", name.lower(), (path.name,), dataset=name,
                          file=str(path.relative_to(self.xpt_dir)))
@@ -158,13 +184,13 @@ class _Checker:
             if numbers.size == 0:
                 return
             decimals = number_decimals(numbers)
-            width = number_width(numbers, decimals)
             if item.data_type == "integer" and decimals:
                 self.add("DEFINE-TYPE", location, (item.data_type,), variable=item.name, define="integer",
                          data=f"numbers with up to {decimals} decimal(s)", where=where)
-            if item.length is not None and item.length < width:
-                self.add("DEFINE-LENGTH", location, (item.length, width), variable=item.name,
-                         define=f"Length {item.length}", data=f"values {width} digits wide", where=where)
+            widest = _widest_value(numbers)
+            if item.length is not None and item.length < widest:
+                self.add("DEFINE-LENGTH", location, (item.length, widest), variable=item.name,
+                         define=f"Length {item.length}", data=f"values {widest} digits wide", where=where)
             if item.data_type == "float" and (item.significant_digits or 0) < decimals:
                 self.add("DEFINE-LENGTH", location, (item.significant_digits, decimals), variable=item.name,
                          define=f"SignificantDigits {item.significant_digits}", data=f"values with {decimals} decimals",
@@ -180,12 +206,15 @@ class _Checker:
                              data="values shaped as " + ", ".join(sorted(odd)), where=where)
             return
         if declared_numeric and not present.empty:  # a value-level slice of numbers held as text (QVAL)
-            pattern = r"-?\d+" if item.data_type == "integer" else NUMERIC_TEXT
+            pattern = XSD_INTEGER if item.data_type == "integer" else XSD_FLOAT
             odd = sorted(present[~present.str.fullmatch(pattern).astype(bool)])
             if odd:
                 self.add("DEFINE-TYPE", location, tuple(odd[:20]), variable=item.name, define=item.data_type,
                          data="values such as " + ", ".join(repr(v) for v in odd[:5]), where=where)
-        longest = int(present.str.len().max()) if not present.empty else 0
+        # numbers held as text are measured as numbers are: in digits ("4.5" is 2 digits wide, as CDISC's
+        # SDTM-MSG define.xml counts them); anything else in characters
+        measured = present.str.count(r"\d") if declared_numeric else present.str.len()
+        longest = int(measured.max()) if not present.empty else 0
         if item.length is None:
             if item.data_type == "text":
                 self.add("DEFINE-LENGTH", location, (), variable=item.name, define="no Length",
@@ -196,7 +225,8 @@ class _Checker:
                      define=f"Length {item.length}", data=f"XPT length {length}", where=where)
         elif item.length < longest:
             self.add("DEFINE-LENGTH", location, (item.length, longest), variable=item.name,
-                     define=f"Length {item.length}", data=f"values up to {longest} characters", where=where)
+                     define=f"Length {item.length}",
+                     data=f"values up to {longest} {'digits' if declared_numeric else 'characters'}", where=where)
 
     def codelist(self, location: str, item: ItemDefInfo, present: pd.Series, where: str) -> None:
         if not item.codelist:

@@ -101,8 +101,40 @@ def require_release(release: str) -> str:
 
 @lru_cache(maxsize=None)
 def fhir_schema(release: str) -> dict[str, Any]:
-    """The official FHIR JSON Schema of the release, as published."""
-    return json.loads(_package_text(require_release(release), "fhir.schema.json"))
+    """The official FHIR JSON Schema of the release, as published, but for two known defects (the files in
+    schemas/fhir stay unmodified): null placeholders in primitive-extension arrays (below), and the R4 schema's
+    FHIRVersion enumerations stop at 4.0.0, so every R4 StructureDefinition, CapabilityStatement and
+    ImplementationGuide saying `"fhirVersion": "4.0.1"` (the release itself, as HL7's own examples do)
+    would fail; 4.0.1 is added where 4.0.0 is listed."""
+    schema = json.loads(_package_text(require_release(release), "fhir.schema.json"))
+    if release == "R4":
+        _add_after(schema, "4.0.0", "4.0.1")
+    _allow_null_placeholders(schema)
+    return schema
+
+
+def _allow_null_placeholders(schema: dict[str, Any]) -> None:
+    """The FHIR JSON rules let an array of primitive extensions (`_given`, `_base`) hold `null` where its
+    primitive has no extension ("null is used as a placeholder", http://hl7.org/fhir/json.html#primitive);
+    the published schemas of both releases forbid it. Their item becomes Element or null."""
+    for definition in schema.get("definitions", {}).values():
+        for name, prop in (definition.get("properties") or {}).items():
+            items = prop.get("items") if name.startswith("_") and prop.get("type") == "array" else None
+            if isinstance(items, dict) and "$ref" in items:
+                prop["items"] = {"anyOf": [items, {"type": "null"}]}
+
+
+def _add_after(node: Any, listed: str, added: str) -> None:
+    """Append `added` to every `enum` of `node` (recursively) that holds `listed` but not `added`."""
+    if isinstance(node, dict):
+        enum = node.get("enum")
+        if isinstance(enum, list) and listed in enum and added not in enum:
+            enum.append(added)
+        for value in node.values():
+            _add_after(value, listed, added)
+    elif isinstance(node, list):
+        for value in node:
+            _add_after(value, listed, added)
 
 
 @lru_cache(maxsize=None)

@@ -106,3 +106,19 @@ def test_fhir_workers_must_be_a_positive_number(tmp_path, capsys):
         main(["convert", str(tmp_path), "--out", str(tmp_path / "out"), "--fhir-workers", "0"])
     assert stop.value.code == 2 and "--fhir-workers" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_summary_table_keeps_its_columns_and_the_whole_reason_of_a_failure():
+    from trialbridge.converters.batch import StudyRun, summary_table
+
+    reason = ("NATIVE-JSON registry.json:50:30: registry.json is not valid JSON: Expecting ',' delimiter "
+              "(expected: a ClinicalTrials.gov API v2 study record)")
+    table = summary_table([StudyRun("alpha", Path("a"), Path("o/a"), 0, warnings=10, seconds=13.3),
+                           StudyRun("a-much-longer-study-name", Path("b"), Path("o/b"), 2, errors=1, seconds=0.7,
+                                    reason=reason)]).splitlines()
+    header, first, second = table[:3]
+    for row in (first, second):  # the numbers stand under their headings
+        assert row.index(" 0 " if row is first else " 2 ") + 1 == header.index("exit") + 3
+        assert row[header.index("result"):].startswith("converted" if row is first else "failed: bad input")
+    assert " ".join(line.strip() for line in table[3:5]) == reason  # said whole, wrapped, not cut in the middle
+    assert all(len(line) <= 80 for line in table)

@@ -11,7 +11,7 @@ from trialbridge.converters import csv_records as native_reader  # the byte scan
 from trialbridge.converters.csv_records import scan_records
 from trialbridge.converters.native_reader import read_native
 from trialbridge.schemas.findings import Finding, has_errors
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns
 
 from conftest import NativeFolder
 

@@ -61,3 +61,26 @@ def test_the_api_runs_silently_by_default(tmp_path, capsys):
 
 def test_fit_keeps_both_ends():
     assert fit("a" * 50 + "b" * 50) == "a" * 38 + "..." + "b" * 39 and len(fit("x" * 200)) == 80
+
+
+def test_findings_and_the_summary_fit_an_80_column_terminal_and_stay_one_line_each_in_a_file(tmp_path, monkeypatch):
+    from trialbridge.converters.reports.findings import print_findings
+    from trialbridge.schemas.findings import finding
+
+    monkeypatch.setenv("COLUMNS", "80")
+    native = write_native_folder(tmp_path / "native")
+    result = pipeline.convert(native.path, tmp_path / "out", fhir_releases=())
+    assert result.findings  # the example has warnings and notes with long messages, values and hints
+    assert all(len(line) <= 80 or " " not in line.strip() for line in result.summary.splitlines())  # a path is never cut
+    terminal, log = Tty(), io.StringIO()
+    print_findings(result.findings, terminal)
+    print_findings(result.findings, log)
+    assert max(len(line) for line in terminal.getvalue().splitlines()) <= 80
+    assert max(len(line) for line in log.getvalue().splitlines()) > 80  # a file keeps one line per finding
+    long = finding("SD-CT-EXT", "lb:LBTEST:13", ["Donor Chimerism " * 8], dataset="LB", variable="LBTEST",
+                   codelist="C67154", codelist_name="Laboratory Test Name", ct="2025-03-28")
+    heading = Tty()
+    print_findings([long], heading)
+    first, *rest = heading.getvalue().splitlines()
+    assert first.split() == ["WARNING", "SD-CT-EXT", "lb:LBTEST:13"]  # the rule and place head the block
+    assert " ".join(" ".join(line.split()) for line in rest[:-1]).startswith(" ".join(long.message.split()))

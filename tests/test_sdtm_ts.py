@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry
+from trialbridge.converters.synth.registry import REVALLO_SITE, build_registry
+from trialbridge.mappings.countries import ISO_3166_EDITION
 from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.ts_record import iso_duration
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
@@ -82,6 +83,7 @@ def test_registry_id_treatment_indication_and_country_carry_external_codes():
     assert values(ts, "FCNTRY") == [("FRA", "FRA", "ISO 3166", "")]  # the ISO 3166-1 alpha-3 code
     versions = dict(zip(ts["TSVCDREF"], ts["TSVCDVER"]))
     assert versions["UNII"] and versions["SNOMED"]  # the dictionary releases the study states
+    assert versions["ISO 3166"] == ISO_3166_EDITION == "2020"  # the edition define.xml's ISO 3166 codelist states
 
 
 def test_treatment_and_condition_codes_come_from_the_study_constants_not_from_the_mapping():

@@ -36,7 +36,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from trialbridge.mappings.countries import country_code
+from trialbridge.mappings.countries import ISO_3166_EDITION, country_code
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.sdtm.ts_parameters import PARAMETERS, READ_ELSEWHERE
@@ -66,7 +66,7 @@ def parameter_names() -> dict[str, str]:
 def _rows(record: Record, countries: list[str]) -> pd.DataFrame:
     """One row per parameter value, in PARAMETERS order (FCNTRY after the design parameters)."""
     rows = [(parmcd, *value) for parmcd, values in PARAMETERS for value in values(record)]
-    rows += [("FCNTRY", country, country, ISO_3166, record.version(ISO_3166), "") for country in countries]
+    rows += [("FCNTRY", country, country, ISO_3166, record.version(ISO_3166) or ISO_3166_EDITION, "") for country in countries]
     return pd.DataFrame(rows, columns=["TSPARMCD", "TSVAL", "TSVALCD", "TSVCDREF", "TSVCDVER", "TSVALNF"], dtype=object)
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import textwrap
 from collections import Counter
 from typing import Iterable, TextIO
 
@@ -41,13 +43,43 @@ def records_line(f: Finding, shown: int = 8) -> str:
     return text
 
 
+def _terminal_width(stream: TextIO) -> int | None:
+    """The width of the terminal `stream` writes to; None when it is not a terminal (a file, a pipe: one
+    line per finding, as scripts and grep expect)."""
+    isatty = getattr(stream, "isatty", None)
+    if not (isatty and isatty()):
+        return None
+    return max(60, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _finding_lines(f: Finding, value: str, width: int | None) -> list[str]:
+    """One finding as lines: one line each for the finding, its records, its explanation and its hint; on a
+    terminal the rule heads the block and the text is wrapped to the terminal's width under an indent."""
+    notes = [records_line(f) if f.count > 1 or f.knock_on else "",
+             f"explained: {f.explanation.justification} ({f.explanation.author}, {f.explanation.date})"
+             if f.explanation is not None else "",
+             f"hint: {f.hint}" if f.hint else ""]
+    if width is None:
+        return [f"{f.severity.upper():7} {f.rule:24} {f.location}: {f.message}{value}"] + \
+               [f"{'':33}{note}" for note in notes if note]
+    indent = " " * 8
+    lines = [f"{f.severity.upper():7} {f.rule}  {f.location}"]
+    for text in (f"{f.message}{value}", *notes):
+        if text:
+            lines += textwrap.wrap(text, width - 1, initial_indent=indent, subsequent_indent=indent + "  ",
+                                   break_on_hyphens=False) or [indent]
+    return lines
+
+
 def print_findings(findings: Iterable[Finding], stream: TextIO, max_per_rule: int = 20, show_info: bool = True) -> None:
-    """Print findings grouped by rule, at most `max_per_rule` lines each, then a count line.
+    """Print findings grouped by rule, at most `max_per_rule` each, then a count line; wrapped to the width of
+    a terminal, one line per finding elsewhere.
 
     The cap and `show_info` only filter what is shown: the omitted ones are counted on screen and are
     all in the JSON report.
     """
     ordered = sort_findings(findings)
+    width = _terminal_width(stream)
     shown: Counter[str] = Counter()
     for f in ordered:
         if f.severity == "info" and not show_info:
@@ -57,14 +89,8 @@ def print_findings(findings: Iterable[Finding], stream: TextIO, max_per_rule: in
             continue
         shown_values = ", ".join(repr(v) for v in f.values[:5]) + (", ..." if len(f.values) > 5 else "")
         value = f" [value: {shown_values}]" if f.values else ""
-        print(f"{f.severity.upper():7} {f.rule:24} {f.location}: {f.message}{value}", file=stream)
-        if f.count > 1 or f.knock_on:
-            print(f"{'':33}{records_line(f)}", file=stream)
-        if f.explanation is not None:
-            print(f"{'':33}explained: {f.explanation.justification} ({f.explanation.author}, "
-                  f"{f.explanation.date})", file=stream)
-        if f.hint:
-            print(f"{'':33}hint: {f.hint}", file=stream)
+        for line in _finding_lines(f, value, width):
+            print(line, file=stream)
     for rule, count in sorted(shown.items()):
         if count > max_per_rule:
             print(f"{'':8}{rule}: {count - max_per_rule} more not shown (all are in the JSON report)", file=stream)

@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
+from trialbridge.mappings.countries import ISO_3166_EDITION
 from trialbridge.mappings.sdtm.algorithms import study_identifier
 from trialbridge.mappings.trial import Trial
 from trialbridge.schemas.native import FormSchema
 
 MEDDRA, CTCAE, ISO_3166, LOINC = "MedDRA", "CTCAE", "ISO 3166-1 alpha-3", "LOINC"
-ISO_3166_VERSION = "2020"  # ISO 3166-1:2020, the edition in force: SDTMIG 3.4 DM.COUNTRY holds its alpha-3 codes
 ISO_KIND = {"date": "date", "partial-date": "partialDate"}  # native x-kind -> planned Define-XML DataType
 
 
@@ -42,7 +42,7 @@ class StudyInfo:
     @property
     def dictionaries(self) -> dict[str, str]:
         return {name: v for name, v in ((MEDDRA, self.meddra_version), (CTCAE, self.ctcae_version),
-                                        (ISO_3166, ISO_3166_VERSION), (LOINC, self.loinc_version)) if v}
+                                        (ISO_3166, ISO_3166_EDITION), (LOINC, self.loinc_version)) if v}
 
 
 # --------------------------------------------------------------------------------------- study info
