@@ -241,7 +241,8 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
     if (path / "registry.json").is_file() or (path / "spec").is_dir() or (path / "spec.xlsx").is_file():
         return inspect_native(path)  # a study folder: its records and the spec that names them
     if (path / "sdtm").is_dir() or (path / "fhir").is_dir():
-        result = Inspection(kind=KIND_CONVERT)
+        from trialbridge.converters.outdir import manifest_findings  # each file as written (hostile's, issue 10)
+        result = Inspection(kind=KIND_CONVERT, findings=manifest_findings(path))
         if (path / "sdtm").is_dir():
             _merge(result, inspect_package(path / "sdtm", sdtmig, ct))
         for bundle in sorted((path / "fhir").glob("R*/bundles.ndjson")):
