@@ -183,5 +183,6 @@ CASES: tuple[Case, ...] = (
     Case("registry-duplicate-key", registry_text('"acronym": "REVALLO"', '"acronym": "REVALLO", "acronym": "OTHER"'), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule", "acronym"),
     Case("registry-lone-surrogate", registry_text('"acronym": "REVALLO"', '"acronym": "REV\\ud800ALLO"'), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule.acronym", "REV\\ud800ALLO"),
     Case("registry-nan", registry_text('"acronym": "REVALLO"', '"acronym": "REVALLO", "x": NaN'), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule.x", "NaN"),
+    Case("ae-term-only-spaces", set_cell(A, 2, "AETERM", "   "), 2, "NATIVE-REQUIRED", "adverse_events.csv:2:AETERM", "only spaces"),
     Case("hla-match-unknown", set_cell(E, 2, "HLAMATCH", "8/10"), 2, "NATIVE-CODE", "enrolment.csv:2:HLAMATCH", "8/10"),
 )
