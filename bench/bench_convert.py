@@ -129,7 +129,7 @@ def convert_in_child(folder: Path, out: Path, fhir: str) -> dict[str, float]:
 
 def run(n_subjects: int, fhir: str = "none", seed: int = SEED) -> dict[str, Any]:
     """Generate `n_subjects`, convert them once as the CLI does, then once more stage by stage."""
-    from trialbridge.converters.synth import write_synthetic
+    from trialbridge.converters.synth.generator import write_synthetic
 
     with tempfile.TemporaryDirectory(prefix="bench-convert-") as work:
         folder = Path(work) / "native"

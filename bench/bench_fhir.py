@@ -28,7 +28,7 @@ import orjson
 from trialbridge.converters import fhir_bundle, fhir_stage
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.sdtm_package import map_sdtm
-from trialbridge.converters.synth import write_synthetic
+from trialbridge.converters.synth.generator import write_synthetic
 
 RELEASES = ["R4", "R5"]
 

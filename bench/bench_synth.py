@@ -21,7 +21,7 @@ DEFAULT_SIZES = (1_000, 10_000, 100_000)
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from trialbridge.converters.synth import write_synthetic
+from trialbridge.converters.synth.generator import write_synthetic
 start = time.perf_counter()
 counts = write_synthetic(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
 seconds = time.perf_counter() - start

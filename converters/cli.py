@@ -19,7 +19,7 @@ from trialbridge.converters.cli_options import (
 )
 from trialbridge.converters.outdir import OutputRefused, cleanup_after
 from trialbridge.converters.processes import interrupt_message, raise_on_signals, supervise
-from trialbridge.converters.report import findings_json_text, print_findings
+from trialbridge.converters.reports.findings import findings_json_text, print_findings
 from trialbridge.schemas.findings import Finding, finding
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from trialbridge.converters.report import print_findings
+from trialbridge.converters.reports.findings import print_findings
 from trialbridge.schemas.findings import finding
 
 EXIT_OK, EXIT_CONFORMANCE, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3

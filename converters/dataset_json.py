@@ -36,10 +36,10 @@ from typing import IO, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.define import (
+from trialbridge.converters.define.writer import (
     DEFINE_FILE, GroupPlan, Plan, StudyInfo, define_oids, plan_define, tool_version,
 )
-from trialbridge.converters.define_facts import DatasetFacts
+from trialbridge.converters.define.facts import DatasetFacts
 from trialbridge.schemas.define_read import XptReader
 from trialbridge.schemas.findings import Finding, finding
 from trialbridge.schemas.sdtm_spec import StudySpec
@@ -196,7 +196,7 @@ def write_package_dataset_json(sdtm_dir: Path, spec: StudySpec, trial, created: 
                                xpt_findings: Iterable[Finding], read: XptReader,
                                formats: Iterable[str] = FORMATS) -> list[Finding]:
     """Dataset-JSON for a package `write_sdtm_package` has just written (XPT files and define.xml)."""
-    from trialbridge.converters.define import package_facts
+    from trialbridge.converters.define.writer import package_facts
 
     facts, study = package_facts(sdtm_dir, spec, trial, xpt_findings, read)
     return write_dataset_json(sdtm_dir, spec, facts, study, created, read, formats)

@@ -20,7 +20,7 @@ from trialbridge.converters.readers.spec_files import find_spec, read_spec
 from trialbridge.converters.readers.tabular import read_sources
 from trialbridge.mappings.study import StudyInfo
 from trialbridge.mappings.trial import Trial
-from trialbridge.converters.report import findings_json_text
+from trialbridge.converters.reports.findings import findings_json_text
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.triage import triage
 from trialbridge.schemas.waivers import Waiver
@@ -188,7 +188,7 @@ def convert(source: Path, out: Path, created: datetime | None = None, split_thre
     dataset cannot be written (e.g. a value with no ASCII form, unless `ascii_placeholder`), nothing is
     published and the exit code is 2. `out` must be new, empty, or an earlier output (then only with
     `force`), and must not overlap `source` (`converters/outdir.py`); else exit 2, nothing touched.
-    `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/report_doc.py`);
+    `reports`: also `out/report.json`, `report.html`, `report.xlsx` (`converters/reports/document.py`);
     `waivers` mark the findings they match as explained. `progress` is told each stage as it starts.
     `fhir_workers`: the FHIR stage's processes (default `fhir_stage.default_workers()`); the files do not depend on it.
     """
@@ -209,7 +209,7 @@ def fhir_study(study: StudyInfo, trial: Trial) -> StudyInfo:
     highest, as define.xml states it) rather than where the spec says to find it."""
     from dataclasses import replace
 
-    from trialbridge.converters.define import trial_study_info
+    from trialbridge.converters.define.writer import trial_study_info
 
     version = trial_study_info(trial).meddra_version
     extra = {k: v for k, v in study.extra.items() if k != "VERSION.MEDDRA"}
@@ -225,7 +225,7 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
     """`convert` once `out` is held (`outdir.claim_output`)."""
     from trialbridge.converters.fhir_bundle import ENTRIES
     from trialbridge.converters.fhir_stage import write_fhir
-    from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
+    from trialbridge.converters.reports.document import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
     from trialbridge.converters.sdtm_package import map_sdtm, study_mapping, write_package_guide, write_sdtm_package
     from trialbridge.converters.xpt import SPLIT_THRESHOLD
     from trialbridge.mappings.spec.engine import SpecRunError, spec_error_finding
@@ -328,7 +328,7 @@ def _wrap(line: str) -> list[str]:
 def synthesise(out: Path, n_subjects: int, seed: int, force: bool = False) -> dict[str, int]:
     """Write a synthetic native record folder into `out`, whole or not at all (OutputRefused when `out` may
     not be written: see `converters/outdir.py`)."""
-    from trialbridge.converters.synth import write_synthetic
+    from trialbridge.converters.synth.generator import write_synthetic
 
     with claim_output(Path(out), (), force), atomic_output_dir(Path(out)) as work:
         counts = write_synthetic(work, n_subjects, seed)

@@ -16,7 +16,7 @@ from trialbridge.converters.outdir import OutputRefused, claim_output
 from trialbridge.converters.pipeline import RunResult
 from trialbridge.converters.readers.edc import read_source
 from trialbridge.converters.readers.raw import RawRead, values_in
-from trialbridge.converters.report import findings_json_text
+from trialbridge.converters.reports.findings import findings_json_text
 from trialbridge.schemas.findings import finding, has_errors
 
 ACCOUNTING_RULES = ("ODM-FORM-COUNTS", "REDCAP-COUNTS")

@@ -27,8 +27,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from trialbridge.converters.define import write_define_package
-from trialbridge.converters.report import findings_json_text
+from trialbridge.converters.define.writer import write_define_package
+from trialbridge.converters.reports.findings import findings_json_text
 from trialbridge.converters.sdtm_package import read_back, with_provenance
 from trialbridge.mappings.trial import Trial
 from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared

@@ -17,7 +17,7 @@ import pandas as pd
 
 from trialbridge.converters.csdrg import GUIDE_HTML, GuideFacts, write_reviewers_guide
 from trialbridge.converters.dataset_json import write_package_dataset_json
-from trialbridge.converters.define import write_define_package
+from trialbridge.converters.define.writer import write_define_package
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
 from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
 from trialbridge.mappings.spec.engine import run_mapping
@@ -233,7 +233,7 @@ def write_sdtm_package(trial: Trial, sdtm_dir: Path, created: datetime,
 def write_package_guide(sdtm_dir: Path, trial: Trial, records: dict[str, int], findings: list[Finding]) -> None:
     """The reviewer's guide skeleton (csdrg.md, csdrg.html; define.xml refers to it) of a package just
     written: its datasets and `records`, its TS, and `findings` as triaged (with waiver justifications)."""
-    from trialbridge.converters.define import trial_study_info
+    from trialbridge.converters.define.writer import trial_study_info
 
     spec = study_mapping(trial).sdtm
     ts = read_xpt(sdtm_dir / "ts.xpt")[0] if (sdtm_dir / "ts.xpt").is_file() else pd.DataFrame(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trialbridge.converters.package_reader import describe_package, read_any_encoding, read_package
-from trialbridge.converters.report_doc import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
+from trialbridge.converters.reports.document import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
 from trialbridge.schemas.findings import Finding, finding, has_errors
 from trialbridge.schemas.sdtm_standards import CT_VERSION, SDTMIG_VERSION
 from trialbridge.schemas.triage import triage
@@ -291,7 +291,8 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
     if (path / "registry.json").is_file() or (path / "spec").is_dir() or (path / "spec.xlsx").is_file():
         return inspect_native(path)  # a study folder: its records and the spec that names them
     if (path / "sdtm").is_dir() or (path / "fhir").is_dir():
-        result = Inspection(kind=KIND_CONVERT)
+        from trialbridge.converters.outdir import manifest_findings  # each file as written (hostile's, issue 10)
+        result = Inspection(kind=KIND_CONVERT, findings=manifest_findings(path))
         if (path / "sdtm").is_dir():
             _merge(result, inspect_package(path / "sdtm", sdtmig, ct))
         for bundle in sorted((path / "fhir").glob("R*/bundles.ndjson")):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from trialbridge.converters.synth import write_spec
-from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry, registry_json_text
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file
+from trialbridge.converters.synth.generator import write_spec
+from trialbridge.converters.synth.registry import REVALLO_SITE, build_registry, registry_json_text
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file
 from trialbridge.schemas.native import REGISTRY_FILE
 
 SITE = {"SITEID": "01"}  # REVALLO's one site, CHU Bordeaux

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bad_input_cases import CASES, A, Case, ident, registry, set_cell
+from bad_input_cases import CASES, A, L, Case, ident, registry, set_cell
 from trialbridge.converters import pipeline
 from trialbridge.converters.xpt import read_xpt
 
@@ -81,6 +81,30 @@ def test_windows_line_ends_and_a_byte_order_mark_are_read_as_the_same_records(tm
     assert result.exit_code in (0, 1)
     report = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert report["reconciliation"]["dosing.csv"]["written"] == 26
+
+
+def test_lines_ended_by_a_lone_cr_are_read_as_the_same_records(tmp_path):
+    """Classic-Mac line ends in a file longer than the field limit: the limits check read the whole file as one
+    over-long line and crashed on its CRs (exit 3); the records must be read as with LF."""
+    case = Case("cr", lambda f: (f / A).write_bytes((f / A).read_bytes().replace(b"\n", b"\r")), 0, "", "", "")
+    folder = altered(tmp_path, case)
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=())
+    assert result.exit_code in (0, 1), [f.message for f in result.findings if f.severity == "error"][:3]
+    report = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert report["reconciliation"]["adverse_events.csv"]["written"] == 56
+
+
+def test_a_40_digit_lab_result_is_a_float_in_fhir_not_a_crash(tmp_path):
+    """An integral result beyond 64 bits went into FHIR as a Python int the JSON writer cannot hold: exit 3
+    after the SDTM side had passed. Beyond 2**53 it is written as the float it is."""
+    folder = altered(tmp_path, Case("big", set_cell(L, 2, "LBRES", "1" * 40), 0, "", "", ""))
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=("R4",))
+    assert result.exit_code in (0, 1), [f.message for f in result.findings if f.severity == "error"][:3]
+    bundles = (tmp_path / "out" / "fhir" / "R4" / "bundles.ndjson").read_text(encoding="utf-8")
+    values = [e["resource"]["valueQuantity"]["value"] for line in bundles.splitlines()
+              for e in json.loads(line)["entry"] if "valueQuantity" in e["resource"]]
+    assert max(values) == pytest.approx(float("1" * 41))      # g/dL to the standard g/L: x 10
+    assert all(abs(v) < 2 ** 53 or isinstance(v, float) for v in values)
 
 
 def test_with_the_placeholder_opt_in_the_emoji_case_converts_and_reports(tmp_path):

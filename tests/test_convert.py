@@ -107,7 +107,7 @@ def test_a_rerun_is_byte_identical(revallo, tmp_path):
 
 
 def test_a_generated_study_with_several_sites_converts_without_errors(tmp_path):
-    from trialbridge.converters.synth import write_synthetic
+    from trialbridge.converters.synth.generator import write_synthetic
 
     native = tmp_path / "native"
     native.mkdir()

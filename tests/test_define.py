@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from trialbridge.converters.define import (
+from trialbridge.converters.define.writer import (
     DEFINE_FILE, HTML_FILE, StudyInfo, plan_define, planned_kinds, study_info, write_define,
 )
-from trialbridge.converters.synth_forms import revallo_forms
-from trialbridge.converters.define_facts import dataset_facts, facts_from_package
+from trialbridge.converters.synth.forms import revallo_forms
+from trialbridge.converters.define.facts import dataset_facts, facts_from_package
 from trialbridge.converters.readers.spec_files import read_spec
-from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry
+from trialbridge.converters.synth.registry import REVALLO_SITE, build_registry
 from trialbridge.converters.xpt import write_xpt
 from trialbridge.mappings.trial import Trial
 from trialbridge.schemas.define_checks import STYLESHEET_NAME, check_define_against_data, validate_define
@@ -34,7 +34,7 @@ NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns
       "xlink": "http://www.w3.org/1999/xlink"}
 RACE_NOTE = "Race is not collected: French law forbids recording it."
 
-REVALLO_SPEC = Path(__file__).resolve().parents[1] / "converters" / "revallo_spec"
+REVALLO_SPEC = Path(__file__).resolve().parents[1] / "converters" / "synth" / "revallo_spec"
 
 
 # ------------------------------------------------------------------------------- the mini package

@@ -16,7 +16,7 @@ from lxml import etree, html
 from conftest import write_native_folder
 from test_define import NS, write_package
 from test_define_xsd import convert_to_sdtm
-from trialbridge.converters.define import DEFINE_FILE, HTML_FILE
+from trialbridge.converters.define.writer import DEFINE_FILE, HTML_FILE
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 

@@ -11,8 +11,8 @@ import pytest
 from lxml import etree
 
 from trialbridge.converters.cli import main
-from trialbridge.converters.define import build_define, plan_define, study_info, trial_study_info
-from trialbridge.converters.define_facts import facts_from_package
+from trialbridge.converters.define.writer import build_define, plan_define, study_info, trial_study_info
+from trialbridge.converters.define.facts import facts_from_package
 from trialbridge.converters.native_reader import read_native
 from trialbridge.schemas.define_checks import check_define_against_data, define_schema
 from revallo_domains import study_spec

@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from test_define import write_package
-from trialbridge.converters.define import DEFINE_FILE
+from trialbridge.converters.define.writer import DEFINE_FILE
 from trialbridge.schemas.define_checks import check_define_against_data, check_define_package
 from trialbridge.schemas.define_schema import DEFINE_DIR, define_schema, no_network_parser, validate_define
 
@@ -111,7 +111,7 @@ def convert_to_sdtm(native: Path, out: Path) -> list:
 
     import pandas as pd
 
-    from trialbridge.converters.define import write_define_package
+    from trialbridge.converters.define.writer import write_define_package
     from trialbridge.converters.pipeline import read_study as read_native
     from trialbridge.converters.xpt import write_xpt
     from revallo_domains import study_spec
@@ -140,7 +140,7 @@ def test_the_define_of_the_hand_written_study_is_valid_and_agrees_with_its_data(
 
 
 def test_the_define_of_a_generated_study_is_valid_and_agrees_with_its_data(tmp_path):
-    from trialbridge.converters.synth import write_synthetic
+    from trialbridge.converters.synth.generator import write_synthetic
 
     native = tmp_path / "native"
     native.mkdir()

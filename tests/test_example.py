@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from trialbridge.converters.pipeline import read_study as read_native
-from trialbridge.converters.synth import write_synthetic
+from trialbridge.converters.synth.generator import write_synthetic
 from trialbridge.schemas.findings import has_errors
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"

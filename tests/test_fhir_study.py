@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from jsonschema import Draft6Validator
 
-from trialbridge.converters.synth_registry import FRENCH_SITES, REVALLO_SITE, build_registry
+from trialbridge.converters.synth.registry import FRENCH_SITES, REVALLO_SITE, build_registry
 from trialbridge.mappings.fhir import group, location, organization, practitioner, research_study
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.mappings.fhir.common import SYSTEM_NCT, SYSTEM_ORG_STUDY_ID, SYSTEM_SITEID, FhirInput, resource_id

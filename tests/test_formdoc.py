@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from trialbridge.converters.formdoc import native_format_markdown
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns
 
 PAGE = Path(__file__).parent.parent / "docs" / "native-format.md"
 SPEC = Path(__file__).parent.parent / "examples" / "revallo" / "spec"

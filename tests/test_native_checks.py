@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from trialbridge.schemas.findings import Finding
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file, form_schema, revallo_form
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file, form_schema, revallo_form
 from trialbridge.schemas.native_checks import (
     SCHEMA_RULES,
     UnsupportedSchema,
@@ -94,7 +94,7 @@ def test_flagged_by_the_schema_rules_iff_jsonschema_rejects_the_row(form: str) -
 
 
 def test_generated_rows_agree_with_jsonschema(tmp_path: Path) -> None:
-    synth = pytest.importorskip("trialbridge.converters.synth")
+    synth = pytest.importorskip("trialbridge.converters.synth.generator")
     synth.write_synthetic(tmp_path, 12, 3)
     from trialbridge.converters.native_reader import read_form
 

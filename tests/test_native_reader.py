@@ -11,7 +11,7 @@ from trialbridge.converters import csv_records as native_reader  # the byte scan
 from trialbridge.converters.csv_records import scan_records
 from trialbridge.converters.native_reader import read_native
 from trialbridge.schemas.findings import Finding, has_errors
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns
 
 from conftest import NativeFolder
 
@@ -116,7 +116,7 @@ def test_required_value_is_empty(native_folder: NativeFolder) -> None:
     native_folder.set_cell("dosing", 4, "DOSE", "")
     finding = the_one(rejected(native_folder), "NATIVE-REQUIRED")
     assert (finding.location, finding.values) == ("dosing.csv:4:DOSE", ("",))
-    assert finding.message.startswith("DOSE is empty; expected a value: Daily dose taken in the period")
+    assert finding.message.startswith("DOSE is empty (or only spaces); expected a value: Daily dose taken in the period")
 
 
 def test_unknown_code(native_folder: NativeFolder) -> None:

@@ -64,7 +64,7 @@ def test_fit_keeps_both_ends():
 
 
 def test_findings_and_the_summary_fit_an_80_column_terminal_and_stay_one_line_each_in_a_file(tmp_path, monkeypatch):
-    from trialbridge.converters.report import print_findings
+    from trialbridge.converters.reports.findings import print_findings
     from trialbridge.schemas.findings import finding
 
     monkeypatch.setenv("COLUMNS", "80")

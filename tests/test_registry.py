@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from trialbridge.converters.synth_registry import (
+from trialbridge.converters.synth.registry import (
     FRENCH_SITES,
     REVALLO_SITE,
     build_registry,

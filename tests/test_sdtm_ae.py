@@ -9,7 +9,7 @@ import pytest
 
 from trialbridge.mappings.trial import Trial
 from revallo_domains import map_ae
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file
 from revallo_domains import study_spec
 
 REGISTRY = {"protocolSection": {"identificationModule": {"acronym": "REVALLO"}}}

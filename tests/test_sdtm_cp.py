@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from test_sdtm_lb import DM, REGISTRY, form, lab
-from trialbridge.converters.synth_forms import FORM_NAMES
+from trialbridge.converters.synth.forms import FORM_NAMES
 from trialbridge.mappings.trial import Trial
 from trialbridge.schemas.sdtm_standards import terminology
 from revallo_domains import map_cp, map_lb, study_spec

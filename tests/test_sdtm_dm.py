@@ -9,7 +9,7 @@ import pytest
 from trialbridge.mappings.trial import Trial
 from revallo_domains import map_dm
 from revallo_domains import map_ex
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file
 from trialbridge.schemas.sdtm_standards import terminology
 from revallo_domains import study_spec
 

@@ -10,7 +10,7 @@ from trialbridge.mappings.trial import Trial
 from revallo_domains import map_dm
 from revallo_domains import EOS_REASON_DSDECOD, EOT_DSDECOD, map_ds
 from revallo_domains import map_ex
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file, form_schema
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file, form_schema
 from trialbridge.schemas.sdtm_standards import terminology
 from revallo_domains import study_spec
 
@@ -172,7 +172,7 @@ def _study(kind: str, tmp_path: Path) -> Path:
         if not (EXAMPLE / "registry.json").is_file():
             pytest.skip("examples/revallo is not there yet")
         return EXAMPLE
-    from trialbridge.converters.synth import write_synthetic
+    from trialbridge.converters.synth.generator import write_synthetic
 
     write_synthetic(tmp_path, 60, 11)
     return tmp_path

@@ -7,7 +7,7 @@ import pandas as pd
 
 from trialbridge.mappings.trial import Trial
 from revallo_domains import map_ex
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file
 from revallo_domains import study_spec
 
 REGISTRY = {"protocolSection": {"identificationModule": {"acronym": "REVALLO"},

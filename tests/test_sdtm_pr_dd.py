@@ -9,7 +9,7 @@ import pandas as pd
 
 from trialbridge.converters.xpt_ascii import transliterate
 from trialbridge.mappings.trial import Trial
-from trialbridge.converters.synth_forms import FORM_NAMES
+from trialbridge.converters.synth.forms import FORM_NAMES
 from revallo_domains import map_dd, map_dm, map_ex, map_pr, study_spec
 from test_sdtm_dm import DOSING, END_OF_STUDY, ENROLMENT, REGISTRY, form, subject
 

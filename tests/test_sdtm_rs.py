@@ -8,7 +8,7 @@ import pytest
 
 from trialbridge.mappings.trial import Trial
 from revallo_domains import map_rs
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file, form_schema
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file, form_schema
 from trialbridge.schemas.sdtm_standards import terminology
 from revallo_domains import study_spec
 

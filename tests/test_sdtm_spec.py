@@ -77,7 +77,7 @@ def test_origins_sources_and_methods_are_complete():
 
 
 def test_collected_sources_name_real_form_columns():
-    from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file
+    from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file
 
     columns = {form_file(f): set(form_columns(f)) for f in FORM_NAMES}
     spec = study_spec()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry
+from trialbridge.converters.synth.registry import REVALLO_SITE, build_registry
 from trialbridge.mappings.countries import ISO_3166_EDITION
 from trialbridge.mappings.trial import Trial
 from trialbridge.mappings.sdtm.ts_record import iso_duration

@@ -9,7 +9,7 @@ import pytest
 
 from trialbridge.converters.readers.spec_files import read_spec
 
-REVALLO_SPEC = Path(__file__).resolve().parents[1] / "converters" / "revallo_spec"
+REVALLO_SPEC = Path(__file__).resolve().parents[1] / "converters" / "synth" / "revallo_spec"
 
 
 @pytest.fixture(scope="module")

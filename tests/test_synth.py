@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from jsonschema import Draft202012Validator
 
-from trialbridge.converters import synth
-from trialbridge.converters.synth import sites_for, write_synthetic
-from trialbridge.converters.synth_registry import REVALLO_SITE, build_registry, registry_json_text
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file, form_schema
+from trialbridge.converters.synth import generator as synth
+from trialbridge.converters.synth.generator import sites_for, write_synthetic
+from trialbridge.converters.synth.registry import REVALLO_SITE, build_registry, registry_json_text
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file, form_schema
 
 EXAMPLE = (13, 20110823)
 CASES = [EXAMPLE, (300, 1), (300, 7), (3000, 7)]

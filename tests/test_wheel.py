@@ -38,7 +38,7 @@ def test_wheel_holds_only_the_trialbridge_namespace_and_its_schema_files(wheel):
     assert top_level == {"trialbridge"}
     assert "trialbridge/schemas/native/registry.schema.json" in names
     for form in ["enrolment", "dosing", "adverse_events", "response", "laboratory", "end_of_study"]:
-        assert f"trialbridge/converters/revallo_spec/forms/{form}.schema.json" in names  # the generator's spec
+        assert f"trialbridge/converters/synth/revallo_spec/forms/{form}.schema.json" in names  # the generator's spec
     assert "trialbridge/schemas/catalogue.json" in names
 
 

@@ -4,7 +4,7 @@ sites and arms to the SDTM tables, and writing an R5 element into R4.
 ResearchStudy, Organization, Location, Practitioner/PractitionerRole and the eligibility Group come from
 the registry record (`FhirInput.registry`); the SDTM tables only lend them their keys:
 - sites: the distinct DM.SITEID values, in natural order ("01" before "02" before "10"), are paired by
-  position with `contactsLocationsModule.locations`, which `converters/synth_registry.py` writes in site-id
+  position with `contactsLocationsModule.locations`, which `converters/synth/registry.py` writes in site-id
   order (site "01" first). A real downloaded record carries no site ids: with no DM (or fewer sites in DM
   than locations) each location left over is keyed by its position ("location", "3"), and a DM site with
   no location keeps its SITEID with no facility facts. `location.unplaced` reports the mismatch;

@@ -13,13 +13,13 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from trialbridge.converters.define_facts import DatasetFacts, is_iso8601_variable
-from trialbridge.converters.define_model import (
+from trialbridge.converters.define.facts import DatasetFacts, is_iso8601_variable
+from trialbridge.converters.define.model import (
     ACRF_FILE, ACRF_LEAF, ASCII_COMMENT, ASCII_NOTE, GUIDE_LEAF, ORIGIN_SOURCE, CodeListPlan, GroupPlan, ItemPlan,
     Origin, Plan, RefPlan, WherePlan, codelist_oid, dictionary_codelist, dictionary_of, item_oid, oid_part,
     value_shape, variable_shape,
 )
-from trialbridge.converters.define_study import MEDDRA, StudyInfo
+from trialbridge.converters.define.study import MEDDRA, StudyInfo
 from trialbridge.schemas.define_measure import coded_values
 from trialbridge.schemas.findings import finding
 from trialbridge.schemas.sdtm_spec import (

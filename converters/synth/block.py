@@ -1,14 +1,14 @@
 """One block of synthetic subjects -> its per-subject state while the months go by (numpy arrays, one entry
-per subject), and the bookkeeping verbs the course simulation (`synth_course`) is written in: plan the
+per subject), and the bookkeeping verbs the course simulation (`course`) is written in: plan the
 visits, add a dosing period, reduce the dose, stop treatment, record an event, draw the blood counts.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from trialbridge.converters.synth_ae import NO_DATE, EventBatch, event_batch
-from trialbridge.converters.synth_labs import CR, INCLUSION, PR, VISITS, neutrophil_values, platelet_values
-from trialbridge.converters.synth_protocol import (
+from trialbridge.converters.synth.adverse_events import NO_DATE, EventBatch, event_batch
+from trialbridge.converters.synth.labs import CR, INCLUSION, PR, VISITS, neutrophil_values, platelet_values
+from trialbridge.converters.synth.protocol import (
     ENROLMENT_CLOSES, ENROLMENT_OPENS, MAX_PERIODS, REDUCTION, START, whole_days,
 )
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trialbridge.converters.synth_ae import EventBatch
-from trialbridge.converters.synth_labs import LabInputs
+from trialbridge.converters.synth.adverse_events import EventBatch
+from trialbridge.converters.synth.labs import LabInputs
 
 DAY = np.datetime64("1970-01-01", "D")
 ENROLMENT_OPENS = int((np.datetime64("2011-08-24") - DAY).astype(np.int64))
@@ -69,7 +69,7 @@ RESPONSE_TRANSITIONS = np.array([  # per quarter, from (row) -> to (column): sCR
 SCR_CONFIRMATION_DAYS = 91  # a stringent CR must persist 3 months
 ESCALATION_WINDOW_DAYS = 100  # counts looked at before a step up (a little more than 3 months)
 ESCALATION_MIN_DAYS = 91  # never sooner than 3 months after the previous level started
-# CTCAE grade of a GVHD grade (index into synth_ae.GVHD_GRADES: I II III IV MILD MODERATE SEVERE = 1..7).
+# CTCAE grade of a GVHD grade (index into adverse_events.GVHD_GRADES: I II III IV MILD MODERATE SEVERE = 1..7).
 GVHD_CTCAE_GRADE = np.array([0, 1, 2, 3, 4, 1, 2, 3])
 
 

@@ -138,8 +138,8 @@ def report_json_text(document: Mapping[str, object]) -> str:
 
 def write_reports(folder: Path, facts: RunFacts) -> list[Path]:
     """report.json, report.html and report.xlsx into `folder`; returns the paths written."""
-    from trialbridge.converters.report_html import report_html
-    from trialbridge.converters.report_xlsx import write_report_xlsx
+    from trialbridge.converters.reports.page import report_html
+    from trialbridge.converters.reports.workbook import write_report_xlsx
 
     folder.mkdir(parents=True, exist_ok=True)
     document = report_document(facts)

@@ -2,8 +2,8 @@
 
 `variable_shape`/`value_shape` turn the facts of a written variable (or value-level slice) into its
 Define-XML DataType, Length and SignificantDigits; `dictionary_of` names the external dictionary
-(MedDRA, CTCAE, ISO 3166, LOINC) a variable's values come from. The planner (`define_plan`) fills a Plan;
-the renderer (`define_xml`) writes it.
+(MedDRA, CTCAE, ISO 3166, LOINC) a variable's values come from. The planner (`plan`) fills a Plan;
+the renderer (`document`) writes it.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from trialbridge.converters.define_facts import DatasetFacts, VariableFacts, is_iso8601_variable
-from trialbridge.converters.define_study import CTCAE, ISO_3166, LOINC, MEDDRA
+from trialbridge.converters.define.facts import DatasetFacts, VariableFacts, is_iso8601_variable
+from trialbridge.converters.define.study import CTCAE, ISO_3166, LOINC, MEDDRA
 from trialbridge.schemas.define_measure import ISO_DATA_TYPES
 from trialbridge.schemas.findings import Finding
 from trialbridge.schemas.sdtm_spec import Dataset, ValueLevel, Variable, sdtmig_variables, terminology

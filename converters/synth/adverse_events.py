@@ -1,6 +1,6 @@
 """Adverse events of the synthetic REVALLO generator: simulated events (arrays) -> `adverse_events` rows.
 
-The course simulation (`synth_course`) decides *when* something happens, how severe it is and what
+The course simulation (`course`) decides *when* something happens, how severe it is and what
 was done with lenalidomide; this module owns *how an EDC would hold it*: the French verbatim term, the
 MedDRA coding, seriousness criteria, relationship, outcome, ongoing flag and partial dates.
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.synth_forms import form_columns
+from trialbridge.converters.synth.forms import form_columns
 
 MEDDRA_VERSION = "17.0"
 

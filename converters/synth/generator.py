@@ -1,12 +1,12 @@
 """`trialbridge synth`: (number of subjects, seed) -> a native record folder that follows the REVALLO protocol.
 
-The folder holds `registry.json` (the REVALLO registry record, `synth_registry`) and the six CRF CSVs,
+The folder holds `registry.json` (the REVALLO registry record, `registry`) and the six CRF CSVs,
 columns in the order of the form schemas. Subjects are simulated in fixed-size blocks, each with its
 own random generator derived from (seed, block number) with `numpy.random.SeedSequence`, and appended
 to the CSVs block by block, so memory stays flat whatever the number of subjects and the output is
 byte-identical for the same (subjects, seed). The course of a block (enrolment, visits, doses, IMWG
-responses, events) comes from `synth_course`; laboratory rows from `synth_labs`; adverse event rows
-from `synth_ae`; this module turns the course into the other forms and writes the files.
+responses, events) comes from `course`; laboratory rows from `labs`; adverse event rows
+from `adverse_events`; this module turns the course into the other forms and writes the files.
 """
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.synth_ae import NO_DATE, adverse_event_rows
-from trialbridge.converters.synth_course import simulate_course
-from trialbridge.converters.synth_protocol import (
+from trialbridge.converters.synth.adverse_events import NO_DATE, adverse_event_rows
+from trialbridge.converters.synth.course import simulate_course
+from trialbridge.converters.synth.protocol import (
     CHANGE_REASONS, CONDITIONING, DEATH_CAUSES, DOSES, EOS_REASONS, EOT_REASONS, Course,
 )
-from trialbridge.converters.synth_labs import INCLUSION, RESPONSES, VISITS, laboratory_rows
-from trialbridge.converters.synth_registry import FRENCH_SITES, Site, build_registry, registry_json_text
-from trialbridge.converters.synth_forms import FORM_NAMES, form_columns, form_file, spec_files
+from trialbridge.converters.synth.labs import INCLUSION, RESPONSES, VISITS, laboratory_rows
+from trialbridge.converters.synth.registry import FRENCH_SITES, Site, build_registry, registry_json_text
+from trialbridge.converters.synth.forms import FORM_NAMES, form_columns, form_file, spec_files
 from trialbridge.schemas.native import REGISTRY_FILE
 
 BLOCK_SIZE = 10_000

@@ -12,10 +12,10 @@ from typing import Mapping
 
 from lxml import etree
 
-from trialbridge.converters.define_model import (
+from trialbridge.converters.define.model import (
     ACRF_LEAF, DICTIONARY_HREF, CodeListPlan, GroupPlan, ItemPlan, Plan, RefPlan, oid_part,
 )
-from trialbridge.converters.define_study import StudyInfo
+from trialbridge.converters.define.study import StudyInfo
 from trialbridge.schemas.define_schema import STYLESHEET_NAME
 from trialbridge.schemas.sdtm_spec import CT_VERSION, SDTMIG_VERSION
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from trialbridge.schemas.native import FormSchema, form_schema_text
 
-SPEC_PACKAGE = "revallo_spec"  # the generator's spec, package data of trialbridge.converters
+SPEC_PACKAGE = "revallo_spec"  # the generator's spec, package data of trialbridge.converters.synth
 
 
 def spec_files() -> Traversable:
     """The folder of REVALLO's spec inside the installed package."""
-    return resources.files("trialbridge.converters").joinpath(SPEC_PACKAGE)
+    return resources.files("trialbridge.converters.synth").joinpath(SPEC_PACKAGE)
 
 
 @lru_cache(maxsize=1)

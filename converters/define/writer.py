@@ -2,14 +2,14 @@
 
 One specification drives the XPT files and this file, so they cannot disagree: every dataset written gets
 an ItemGroupDef (class, structure, keys, `def:leaf` to its XPT file), every variable an ItemDef whose
-DataType, Length and SignificantDigits come from what was written (`define_facts`), whose label, role and
+DataType, Length and SignificantDigits come from what was written (`facts`), whose label, role and
 origin come from SDTMIG and the study specification. CodeLists list the CDISC terms actually used with
 their NCI C-codes; MedDRA and CTCAE are external dictionaries; LB results are described per LBTESTCD
 and SUPP-- QVAL per QNAM (value-level metadata with WhereClauseDefs); derivations are MethodDefs and
 the notes a reviewer needs are CommentDefs.
 
-This module writes the files; the work is done in `define_study` (study facts), `define_plan` (what
-define.xml says, on the records of `define_model`) and `define_xml` (the rendering).
+This module writes the files; the work is done in `study` (study facts), `plan` (what
+define.xml says, on the records of `model`) and `document` (the rendering).
 
 Element order follows the Define-XML 2.1 / ODM 1.3.2 schema, datasets and variables follow the declared
 order of the specification, codelists and dictionaries their OIDs: the same inputs give the same bytes.
@@ -25,11 +25,11 @@ from typing import Iterable, Mapping
 
 from lxml import etree
 
-from trialbridge.converters.define_facts import DatasetFacts, XptReader, facts_from_package
-from trialbridge.converters.define_model import GroupPlan, Plan
-from trialbridge.converters.define_plan import plan_define
-from trialbridge.converters.define_study import StudyInfo, planned_kinds, study_info, trial_study_info
-from trialbridge.converters.define_xml import build_define, define_bytes, define_oids, tool_version
+from trialbridge.converters.define.facts import DatasetFacts, XptReader, facts_from_package
+from trialbridge.converters.define.model import GroupPlan, Plan
+from trialbridge.converters.define.plan import plan_define
+from trialbridge.converters.define.study import StudyInfo, planned_kinds, study_info, trial_study_info
+from trialbridge.converters.define.document import build_define, define_bytes, define_oids, tool_version
 from trialbridge.mappings.trial import Trial
 from trialbridge.schemas.define_schema import DEFINE_FILE, STYLESHEET_NAME, no_network_parser, stylesheet_path
 from trialbridge.schemas.findings import Finding, finding

@@ -15,21 +15,21 @@ can use what happened before:
 
 Dates are day numbers since 1970-01-01 (int64), -1 where there is none.
 
-The constants and the `Course` record are in `synth_protocol`, the block's state and bookkeeping in `synth_block`.
+The constants and the `Course` record are in `protocol`, the block's state and bookkeeping in `block`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from trialbridge.converters.synth_ae import (
+from trialbridge.converters.synth.adverse_events import (
     ACN_NOT_APPLICABLE, ACN_NOT_CHANGED, ACN_REDUCED, ACN_WITHDRAWN, NO_DATE, EventBatch, concat_events, TERM_INDEX,
 )
-from trialbridge.converters.synth_block import BlockState
-from trialbridge.converters.synth_labs import (
+from trialbridge.converters.synth.block import BlockState
+from trialbridge.converters.synth.labs import (
     CR, EOT, NEUTROPHIL_ESCALATION, NEUTROPHIL_GRADE_LIMITS, PD, PLATELET_ESCALATION, PLATELET_GRADE_LIMITS, PR,
     QUARTERLY, SCR, VGPR, VISITS, LabInputs, ctcae_grade,
 )
-from trialbridge.converters.synth_protocol import (
+from trialbridge.converters.synth.protocol import (
     D_GVHD, D_INFECTION, DEATH, ESCALATION, ESCALATION_MIN_DAYS, ESCALATION_WINDOW_DAYS, GVHD, GVHD_CTCAE_GRADE,
     GVHD_MONTHLY, GVHD_SR, INFECTION_DAYS, INFECTION_GRADES, INFECTION_MONTHLY, INFECTION_TYPES, INFECTION_WEIGHTS,
     MINOR_MONTHLY, MONTHLY_STOPPERS, NOTHING, ONE_YEAR, PROGRESSION, RESPONSE_TRANSITIONS, SCR_CONFIRMATION_DAYS,

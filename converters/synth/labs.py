@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.synth_forms import form_columns, form_schema
+from trialbridge.converters.synth.forms import form_columns, form_schema
 
 # Visit columns of every per-visit matrix: 0 inclusion, 1..9 the monthly visits M01..M09, 10 end of treatment.
 VISITS: tuple[str, ...] = ("INCLUSION",) + tuple(f"M{k:02d}" for k in range(1, 10)) + ("EOT",)
