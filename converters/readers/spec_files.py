@@ -9,7 +9,6 @@ mappings, ct, tests, visits, elements, arms, datasets, variables, supp, value_le
 """
 from __future__ import annotations
 
-import csv
 
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pandas as pd
 
 from trialbridge.converters.readers.source_schemas import enrols, with_schemas
 from trialbridge.converters.readers.spec_metadata import infer_metadata
+from trialbridge.converters.readers.tabular import csv_shape_problem
 from trialbridge.mappings.spec.model import Source, SpecLocation, Step, StudyMapping
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.schemas.findings import Finding, finding
@@ -47,24 +47,10 @@ ALIASES = "_columns"  # ... and which of its columns each spec column came from 
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    _check_shape(path)
+    problem = csv_shape_problem(path)
+    if problem:
+        raise pd.errors.ParserError(problem)
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-
-
-def _check_shape(path: Path) -> None:
-    """ParserError for what pandas reads without a word: a header naming a column twice (the second would be
-    read as `name.1`, i.e. ignored) and a row of fewer fields than the header (padded with empty values)."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        twice = sorted({name for name in header if header.count(name) > 1})
-        if twice:
-            raise pd.errors.ParserError(f"column '{twice[0]}' appears {header.count(twice[0])} times in the header "
-                                        "(line 1); expected each column once")
-        for row in reader:
-            if row and len(row) != len(header):
-                raise pd.errors.ParserError(f"line {reader.line_num} has {len(row)} fields; expected {len(header)}, "
-                                            "as many as the header")
 
 
 def read_tables(location: Path) -> tuple[dict[str, tuple[pd.DataFrame, str]], list[Finding]]:
