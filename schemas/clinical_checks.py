@@ -50,7 +50,7 @@ def before(a: pd.Series, b: pd.Series) -> np.ndarray:
 
 def _per_subject(table: pd.DataFrame, dm: pd.DataFrame, column: str) -> pd.Series:
     """DM `column` for each record of `table`, by USUBJID ("" where DM has no such subject)."""
-    lookup = pd.Series(_text(dm, column).to_numpy(), index=_text(dm, "USUBJID").to_numpy())
+    lookup = pd.Series(_text(dm, column).to_numpy(), index=_text(dm, "USUBJID").to_numpy(), dtype=object)
     lookup = lookup[~lookup.index.duplicated()]
     return _text(table, "USUBJID").map(lookup).fillna("")
 

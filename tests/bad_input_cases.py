@@ -186,5 +186,6 @@ CASES: tuple[Case, ...] = (
     Case("ae-term-only-spaces", set_cell(A, 2, "AETERM", "   "), 2, "NATIVE-REQUIRED", "adverse_events.csv:2:AETERM", "only spaces"),
     Case("spec-header-column-twice", lambda f: (f / "spec" / "variables.csv").write_bytes((f / "spec" / "variables.csv").read_bytes().replace(b"codelist\n", b"codelist,dataset\n", 1)), 2, "SPEC-UNREADABLE", "variables.csv", "column 'dataset' appears 2 times"),
     Case("spec-row-short", lambda f: (f / "spec" / "variables.csv").write_bytes((f / "spec" / "variables.csv").read_bytes().replace(b"SUPPQUAL,STUDYID,Protocol,,,,", b"SUPPQUAL,STUDYID,Protocol", 1)), 2, "SPEC-UNREADABLE", "variables.csv", "line 2 has 3 fields; expected 7"),
+    Case("registry-5000-digit-number", registry_text('"acronym": "REVALLO"', '"acronym": "REVALLO", "x": ' + "9" * 5000), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule.x", "5,000 digits"),
     Case("hla-match-unknown", set_cell(E, 2, "HLAMATCH", "8/10"), 2, "NATIVE-CODE", "enrolment.csv:2:HLAMATCH", "8/10"),
 )

@@ -150,3 +150,14 @@ def test_a_raw_csv_cut_short_is_refused_not_padded(tmp_path, example, name):
     assert [f.location for f in errors] == [name] and f"line {line} has " in errors[0].message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_a_header_only_dm_source_gives_findings_not_a_crash_in_the_fhir_stage(tmp_path):
+    """No DM subject at all while AE has records: the FHIR stage's block split indexed an empty array (exit 3)."""
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLE.parent / "edc-extract", folder)
+    (folder / "dm_raw.csv").write_bytes((folder / "dm_raw.csv").read_bytes().split(b"\n")[0] + b"\n")
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=("R4",))
+    assert result.exit_code == 1
+    assert any(f.rule == "SD-USUBJID-DM" and f.location.startswith("ae:USUBJID") for f in result.findings)
+    assert (tmp_path / "out" / "fhir" / "R4" / "bundles.ndjson").is_file()
