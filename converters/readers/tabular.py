@@ -53,17 +53,18 @@ def _sas_text(values: pd.Series) -> pd.Series:
 
 def csv_shape_problem(path: Path, delimiter: str = ",", encoding: str = "utf-8-sig") -> str:
     """What pandas would read without a word ("" when nothing): a header naming a column twice (the second is
-    read as `name.1`, i.e. never used) or a row with fewer fields than the header (padded with empty values:
-    a file cut short loses the end of its last record silently)."""
+    read as `name.1`, i.e. never used), a row with fewer fields than the header (padded with empty values: a
+    file cut short loses the end of its last record silently) or, first data row, more (read as an index: every
+    value lands one column off)."""
     with open(path, encoding=encoding, newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         header = [name.strip().lstrip("\ufeff") for name in next(reader, [])]
         twice = sorted({name for name in header if header.count(name) > 1})
         if twice:
             return f"column '{twice[0]}' appears {header.count(twice[0])} times in the header (line 1); expected each column once"
-        short = next(((reader.line_num, len(row)) for row in reader if row and len(row) < len(header)), None)
-    if short:
-        return f"line {short[0]} has {short[1]} fields; expected {len(header)}, as many as the header"
+        ragged = next(((reader.line_num, len(row)) for row in reader if row and len(row) != len(header)), None)
+    if ragged:
+        return f"line {ragged[0]} has {ragged[1]} fields; expected {len(header)}, as many as the header"
     return ""
 
 
