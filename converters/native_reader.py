@@ -134,7 +134,7 @@ def read_registry(path: Path, files: str = "") -> tuple[dict[str, Any] | None, l
     text, bad = decode_utf8(data)
     findings += encoding_findings(data, bad, None, [], file)
     try:
-        record = json.loads(text)
+        record = json.loads(text, parse_int=_integer)
     except json.JSONDecodeError as error:
         near = json.dumps(text[error.pos: error.pos + 20], ensure_ascii=False)[1:-1]  # escaped line breaks
         findings.append(finding("NATIVE-JSON", f"{file}:{error.lineno}:{error.colno}", (near,), file=file,
@@ -174,11 +174,28 @@ def _json_problems(value: Any, path: str) -> Iterator[tuple[str, str, str]]:
             yield from _json_problems(item, f"{path}[{index}]")
     elif isinstance(value, _NotANumber):
         yield path, value.name, f"{value.name} is no JSON number (JSON has no NaN or Infinity)"
+    elif isinstance(value, _TooLong):
+        yield path, value.digits[:20] + "...", (f"a number of {len(value.digits):,} digits is more than can be read "
+                                                f"(at most {MAX_INT_DIGITS:,})")
     elif isinstance(value, str) and _SURROGATE.search(value):
         yield path, _escaped(value)[:40], "a \\uD800-\\uDFFF escape without its pair is no Unicode character"
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+MAX_INT_DIGITS = 4300  # Python's own bound on converting digits to an int (sys.get_int_max_str_digits())
+
+
+class _TooLong:
+    """An integer too long to convert (a denial of service guard in Python; no registry field is so long)."""
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+
+def _integer(digits: str) -> int | _TooLong:
+    return int(digits) if len(digits.lstrip("-")) <= MAX_INT_DIGITS else _TooLong(digits)
 
 
 class _NotANumber:
@@ -195,8 +212,8 @@ def _escaped(text: str) -> str:
 
 def _ambiguous_json(text: str, file: str) -> list[Finding]:
     """What Python's parser accepts but JSON leaves undefined or forbids (RFC 8259 sections 4, 6, 8.2): duplicated
-    keys, NaN/Infinity, lone surrogate escapes; each an error naming its JSON path."""
-    record = json.loads(text, object_pairs_hook=_keep_duplicates, parse_constant=_NotANumber)
+    keys, NaN/Infinity, lone surrogate escapes; and integers too long to read. Each an error naming its JSON path."""
+    record = json.loads(text, object_pairs_hook=_keep_duplicates, parse_constant=_NotANumber, parse_int=_integer)
     return [finding("NATIVE-JSON-AMBIGUOUS", f"{file}:{path}", (shown,), file=file, path=path, detail=detail)
             for path, shown, detail in _json_problems(record, "$")]
 

@@ -183,11 +183,8 @@ def column_findings(schema: dict[str, Any], column: str, table: pd.DataFrame, co
     u = col.uniques
     filled = col.filled()
     out: list[Finding] = []
-    blank = filled & (u.str.strip() == "").to_numpy()  # only spaces: empty once the SDTM side strips it
     if column in schema.get("required", ()):
-        out += cell_findings("NATIVE-REQUIRED", table, column, col, ~filled | blank,
-                             description=spec.get("description", ""))
-        filled = filled & ~blank
+        out += cell_findings("NATIVE-REQUIRED", table, column, col, ~filled, description=spec.get("description", ""))
     out += cell_findings("NATIVE-WHITESPACE", table, column, col, filled & (u != u.str.strip()).to_numpy())
     well_formed = filled.copy()
     if "enum" in spec:

@@ -183,6 +183,8 @@ CASES: tuple[Case, ...] = (
     Case("registry-duplicate-key", registry_text('"acronym": "REVALLO"', '"acronym": "REVALLO", "acronym": "OTHER"'), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule", "acronym"),
     Case("registry-lone-surrogate", registry_text('"acronym": "REVALLO"', '"acronym": "REV\\ud800ALLO"'), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule.acronym", "REV\\ud800ALLO"),
     Case("registry-nan", registry_text('"acronym": "REVALLO"', '"acronym": "REVALLO", "x": NaN'), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule.x", "NaN"),
-    Case("ae-term-only-spaces", set_cell(A, 2, "AETERM", "   "), 2, "NATIVE-REQUIRED", "adverse_events.csv:2:AETERM", "only spaces"),
+    Case("spec-header-column-twice", lambda f: (f / "spec" / "variables.csv").write_bytes((f / "spec" / "variables.csv").read_bytes().replace(b"codelist\n", b"codelist,dataset\n", 1)), 2, "SPEC-UNREADABLE", "variables.csv", "column 'dataset' appears 2 times"),
+    Case("spec-row-short", lambda f: (f / "spec" / "variables.csv").write_bytes((f / "spec" / "variables.csv").read_bytes().replace(b"SUPPQUAL,STUDYID,Protocol,,,,", b"SUPPQUAL,STUDYID,Protocol", 1)), 2, "SPEC-UNREADABLE", "variables.csv", "line 2 has 3 fields; expected 7"),
+    Case("registry-5000-digit-number", registry_text('"acronym": "REVALLO"', '"acronym": "REVALLO", "x": ' + "9" * 5000), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule.x", "5,000 digits"),
     Case("hla-match-unknown", set_cell(E, 2, "HLAMATCH", "8/10"), 2, "NATIVE-CODE", "enrolment.csv:2:HLAMATCH", "8/10"),
 )

@@ -131,3 +131,33 @@ def test_odd_but_legal_data_converts_with_a_clinical_warning_naming_the_record(t
     assert hits[0].severity == "warning"
     report = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert report["counts"]["by_rule"][rule] == 1
+
+
+@pytest.mark.parametrize("example, name", [("edc-extract", "ae_raw.csv"), ("sdtm-oak-vs", "vitals_raw_data.csv")])
+def test_a_raw_csv_cut_short_is_refused_not_padded(tmp_path, example, name):
+    """A raw export cut mid-record (an interrupted download): pandas padded the last row with empty values and the
+    conversion went on (exit 0) without the end of that record. It is now refused, naming the line."""
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLE.parent / example, folder)
+    data = (folder / name).read_bytes()
+    cut = data.rindex(b",", 0, len(data) * 2 // 3)          # inside a record, after a field separator
+    (folder / name).write_bytes(data[:cut])
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    line = data[:cut].count(b"\n") + 1
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=())
+    assert result.exit_code == 2
+    errors = [f for f in result.findings if f.rule == "SOURCE-UNREADABLE"]
+    assert [f.location for f in errors] == [name] and f"line {line} has " in errors[0].message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_a_header_only_dm_source_gives_findings_not_a_crash_in_the_fhir_stage(tmp_path):
+    """No DM subject at all while AE has records: the FHIR stage's block split indexed an empty array (exit 3)."""
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLE.parent / "edc-extract", folder)
+    (folder / "dm_raw.csv").write_bytes((folder / "dm_raw.csv").read_bytes().split(b"\n")[0] + b"\n")
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=("R4",))
+    assert result.exit_code == 1
+    assert any(f.rule == "SD-USUBJID-DM" and f.location.startswith("ae:USUBJID") for f in result.findings)
+    assert (tmp_path / "out" / "fhir" / "R4" / "bundles.ndjson").is_file()

@@ -116,7 +116,7 @@ def test_required_value_is_empty(native_folder: NativeFolder) -> None:
     native_folder.set_cell("dosing", 4, "DOSE", "")
     finding = the_one(rejected(native_folder), "NATIVE-REQUIRED")
     assert (finding.location, finding.values) == ("dosing.csv:4:DOSE", ("",))
-    assert finding.message.startswith("DOSE is empty (or only spaces); expected a value: Daily dose taken in the period")
+    assert finding.message.startswith("DOSE is empty; expected a value: Daily dose taken in the period")
 
 
 def test_unknown_code(native_folder: NativeFolder) -> None:
