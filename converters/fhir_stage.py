@@ -118,7 +118,8 @@ def block_rows(inp: FhirInput, size: int) -> BlockRows:
     for name, table in inp.sdtm.items():
         if "USUBJID" in table:
             found = unique.get_indexer(table["USUBJID"].astype(object))
-            block = np.where(found >= 0, at[found] // size, count)  # count: no DM subject, in no block
+            # count: no DM subject, in no block (`at` padded: found is -1 there, and DM may have no row at all)
+            block = np.where(found >= 0, np.append(at, 0)[found] // size, count)
             order = np.argsort(block, kind="stable")  # the table's row order within each block
             out[name] = (order, np.searchsorted(block[order], np.arange(count + 1)))
     return out

@@ -43,12 +43,22 @@ def _excerpt(text: str, keep: int = 40) -> str:
 
 
 def _long_lines(data: bytes | mmap.mmap) -> list[tuple[int, int, int]]:
-    """(line number, start, end) of every line longer than MAX_FIELD_CHARS bytes."""
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
+    """(line number, start, end) of every line longer than MAX_FIELD_CHARS bytes (lines end with LF, or with
+    a lone CR in a file that has no LF at all, as the CSV reader reads them)."""
+    newline = 0x0A if data.find(b"\n") >= 0 or data.find(b"\r") < 0 else 0x0D
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == newline)
     ends = np.append(ends, len(data)) if not len(ends) or ends[-1] != len(data) - 1 else ends
     starts = np.concatenate([[0], ends[:-1] + 1])
     long = np.flatnonzero(ends - starts > MAX_FIELD_CHARS)
     return [(int(i) + 1, int(starts[i]), int(ends[i])) for i in long]
+
+
+def _first_row(text: str) -> list[str]:
+    """The first CSV record of `text`, whatever ends its lines; [] when it is not CSV (the reader reports that)."""
+    try:
+        return next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error:
+        return []
 
 
 def _long_cells(path: Path) -> Iterator[Finding]:
@@ -60,11 +70,10 @@ def _long_cells(path: Path) -> Iterator[Finding]:
             if not lines:
                 return
             header_end = data.find(b"\n")
-            header = next(csv.reader([data[:header_end if header_end >= 0 else len(data)]
-                                      .decode("utf-8-sig", "replace").rstrip("\r")]), [])
+            header = _first_row(data[:header_end if header_end >= 0 else len(data)].decode("utf-8-sig", "replace"))
             found = 0
             for number, start, end in lines:
-                row = next(csv.reader(io.StringIO(data[start:end].decode("utf-8", "replace").rstrip("\r"))), [])
+                row = _first_row(data[start:end].decode("utf-8", "replace"))
                 for index, cell in enumerate(row):
                     if len(cell) <= MAX_FIELD_CHARS:
                         continue

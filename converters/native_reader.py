@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import warnings
+from collections import Counter
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import pandas as pd
 
@@ -132,7 +134,7 @@ def read_registry(path: Path, files: str = "") -> tuple[dict[str, Any] | None, l
     text, bad = decode_utf8(data)
     findings += encoding_findings(data, bad, None, [], file)
     try:
-        record = json.loads(text)
+        record = json.loads(text, parse_int=_integer)
     except json.JSONDecodeError as error:
         near = json.dumps(text[error.pos: error.pos + 20], ensure_ascii=False)[1:-1]  # escaped line breaks
         findings.append(finding("NATIVE-JSON", f"{file}:{error.lineno}:{error.colno}", (near,), file=file,
@@ -142,8 +144,78 @@ def read_registry(path: Path, files: str = "") -> tuple[dict[str, Any] | None, l
         findings.append(finding("NATIVE-JSON", f"{file}:1:1", (), file=file, detail="nesting too deep to read",
                                 line=1, column=1, near=text[:20]))
         return None, findings
+    ambiguous = _ambiguous_json(text, file)
+    if ambiguous:
+        return None, findings + ambiguous
     findings += check_registry(record, file)
     return (record if isinstance(record, dict) else None), findings
+
+
+_DUPLICATED = "\x00duplicated keys"  # a key no registry record has (it starts with NUL)
+
+
+def _keep_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    counts = Counter(key for key, _ in pairs)
+    return {**dict(pairs), **({_DUPLICATED: sorted(k for k, n in counts.items() if n > 1)}
+                              if len(counts) < len(pairs) else {})}
+
+
+def _json_problems(value: Any, path: str) -> Iterator[tuple[str, str, str]]:
+    """(JSON path, offending text, what is wrong) for each duplicated key and each lone surrogate escape."""
+    if isinstance(value, dict):
+        for key in value.get(_DUPLICATED, ()):
+            yield path, key, f"the key '{key}' appears more than once in one object (which one counts is undefined)"
+        for key, item in value.items():
+            if key != _DUPLICATED:
+                yield from _json_problems(key, f"{path} (key)")
+                yield from _json_problems(item, f"{path}.{_escaped(key)}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _json_problems(item, f"{path}[{index}]")
+    elif isinstance(value, _NotANumber):
+        yield path, value.name, f"{value.name} is no JSON number (JSON has no NaN or Infinity)"
+    elif isinstance(value, _TooLong):
+        yield path, value.digits[:20] + "...", (f"a number of {len(value.digits):,} digits is more than can be read "
+                                                f"(at most {MAX_INT_DIGITS:,})")
+    elif isinstance(value, str) and _SURROGATE.search(value):
+        yield path, _escaped(value)[:40], "a \\uD800-\\uDFFF escape without its pair is no Unicode character"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+MAX_INT_DIGITS = 4300  # Python's own bound on converting digits to an int (sys.get_int_max_str_digits())
+
+
+class _TooLong:
+    """An integer too long to convert (a denial of service guard in Python; no registry field is so long)."""
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+
+def _integer(digits: str) -> int | _TooLong:
+    return int(digits) if len(digits.lstrip("-")) <= MAX_INT_DIGITS else _TooLong(digits)
+
+
+class _NotANumber:
+    """What the lenient Python parser reads for NaN, Infinity, -Infinity (not JSON: RFC 8259 section 6)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _escaped(text: str) -> str:
+    """`text` with each lone surrogate written as its escape (\\udXXX), so that it can be printed."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _ambiguous_json(text: str, file: str) -> list[Finding]:
+    """What Python's parser accepts but JSON leaves undefined or forbids (RFC 8259 sections 4, 6, 8.2): duplicated
+    keys, NaN/Infinity, lone surrogate escapes; and integers too long to read. Each an error naming its JSON path."""
+    record = json.loads(text, object_pairs_hook=_keep_duplicates, parse_constant=_NotANumber, parse_int=_integer)
+    return [finding("NATIVE-JSON-AMBIGUOUS", f"{file}:{path}", (shown,), file=file, path=path, detail=detail)
+            for path, shown, detail in _json_problems(record, "$")]
 
 
 # --- the folder ---------------------------------------------------------------------------------------

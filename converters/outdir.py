@@ -94,6 +94,34 @@ def _manifest_problem(folder: Path) -> str:
     return ""
 
 
+def manifest_findings(folder: Path) -> list[Finding]:
+    """A finished output checked against its manifest: one error per listed file that is missing or whose bytes
+    changed since trialbridge wrote it (a truncated bundle, a define.xml replaced by an HTML page). A folder
+    without a manifest gives none: there is nothing to check it against."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        return []
+    try:
+        lines = (folder / MANIFEST).read_text(encoding="utf-8").splitlines()
+        listed = sorted((name, digest) for digest, name in (line.split("  ", 1) for line in lines if line))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return [finding("OUTPUT-FILE-CHANGED", MANIFEST, [MANIFEST], file=MANIFEST, problem="cannot be read")]
+    problems = []
+    for name, digest in listed:
+        path = folder / name
+        if not path.is_file():
+            problems.append((name, "is missing"))
+            continue
+        try:
+            actual = file_digest(path)
+        except OSError as error:
+            problems.append((name, f"cannot be read ({error.strerror})"))
+            continue
+        if actual != digest:
+            problems.append((name, f"has changed (sha256 {actual[:12]}..., listed {digest[:12]}...)"))
+    return [finding("OUTPUT-FILE-CHANGED", name, [name], file=name, problem=problem) for name, problem in problems]
+
+
 def out_problems(out: Path, inputs: Sequence[Path] = (), force: bool = False) -> list[Finding]:
     """Why `out` may not be written now ([] when it may)."""
     out = Path(out)

@@ -15,8 +15,10 @@
 - `supervise(work, cleanup)`: the command runs `work` in a forked child and waits. The parent forwards
   SIGINT/SIGTERM to the child; the child has PDEATHSIG=SIGTERM, so killing the parent outright
   (SIGKILL) still makes the child clean up and exit; if the child itself is killed outright, the
-  parent runs `cleanup` (remove what the child left). Only a SIGKILL of both at once leaves a work
-  folder, which the next run into the same `--out` removes (`converters/outdir.py`).
+  parent runs `cleanup` (remove what the child left) once the child's own workers, which it adopts as
+  a subreaper, are gone too (`reap_descendants`: they hold the `--out` lock the child took). Only a
+  SIGKILL of both at once leaves a work folder, which the next run into the same `--out` removes
+  (`converters/outdir.py`).
 - `release_free_memory()`: hands the C heap's free pages back to the system (glibc `malloc_trim`), so a
   process about to fork workers neither counts them nor lets its workers copy them on write.
 - `checkpoint(name)`: a test hook. When the environment variable TRIALBRIDGE_PAUSE_AT names this
@@ -31,9 +33,11 @@ import os
 import signal
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 PAUSE_VARIABLE = "TRIALBRIDGE_PAUSE_AT"
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -92,15 +96,51 @@ def raise_on_signals() -> None:
         signal.signal(sig, stop_now)
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> bool:
-    """Ask Linux to send `sig` to this process when its parent dies; False where that is unavailable."""
+def _prctl(option: int, value: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+        return libc.prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def _own_children() -> list[int]:
+    """The live children of this process (Linux /proc), orphans it adopted as subreaper included."""
+    found: list[int] = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        try:
+            found += [int(pid) for pid in task.read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def reap_descendants() -> None:
+    """Kill and reap every process left under this one: the workers of a child that died before them.
+
+    With this process a subreaper (`supervise`), the workers a killed child forked are adopted here; they
+    hold the child's open files (the `--out` lock among them) until they are gone, so they must be gone
+    before the cleanup. They die anyway (parent-death signal); this makes the wait for it exact.
+    """
+    while True:
+        for pid in _own_children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send `sig` to this process when its parent dies; False where that is unavailable."""
+    return _prctl(PR_SET_PDEATHSIG, int(sig))
 
 
 def worker_setup() -> None:
@@ -135,13 +175,30 @@ def release_free_memory() -> bool:
 
 
 def checkpoint(name: str) -> None:
-    """Test hook (see the module docstring): pause here when TRIALBRIDGE_PAUSE_AT names `name`."""
+    """Test hook (see the module docstring): pause here when TRIALBRIDGE_PAUSE_AT names `name`.
+
+    SIGINT and SIGTERM are blocked before the paused line is printed and then taken with `sigwait`, so
+    a signal sent as soon as the line is read is never lost: with `signal.pause()` a signal arriving
+    between the print and the pause ran no handler and left the run paused for good (a test hung).
+    """
     if os.environ.get(PAUSE_VARIABLE) != name:
         return
+    wanted = set(SIGNAL_EXIT)
+    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
     sys.stderr.write(f"trialbridge: paused at {name} (pid {os.getpid()})\n")
     sys.stderr.flush()
     while True:
-        signal.pause()
+        _deliver(signal.sigwait(wanted), wanted)
+
+
+def _deliver(signum: int, blocked: set[int]) -> None:
+    """Act on a signal taken by `sigwait` as its disposition says: the handler, the default action, or nothing."""
+    handler = signal.getsignal(signum)
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+        os.kill(os.getpid(), signum)             # unblocked: the default action (exit) happens here
 
 
 def _exit_status(status: int) -> int:
@@ -161,6 +218,7 @@ def supervise(work: Callable[[], int], cleanup: Callable[[int], None]) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     parent = os.getpid()
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)              # the child's workers are adopted here if it dies first
     pid = os.fork()
     if pid == 0:                                   # the child: does the work
         code = 3
@@ -189,6 +247,7 @@ def supervise(work: Callable[[], int], cleanup: Callable[[int], None]) -> int:
             continue
     for sig in SIGNAL_EXIT:
         signal.signal(sig, signal.SIG_DFL)
+    reap_descendants()                             # nothing of the run outlives it, nor holds its lock
     if os.WIFSIGNALED(status):
         cleanup(pid)
     return _exit_status(status)

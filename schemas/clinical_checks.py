@@ -52,7 +52,7 @@ def _per_subject(table: pd.DataFrame, dm: pd.DataFrame, column: str) -> pd.Serie
     """DM `column` for each record of `table`, by USUBJID ("" where DM has no such subject)."""
     lookup = pd.Series(_text(dm, column).to_numpy(), index=_text(dm, "USUBJID").to_numpy())
     lookup = lookup[~lookup.index.duplicated()]
-    return _text(table, "USUBJID").map(lookup).fillna("")
+    return _text(table, "USUBJID").map(lookup).astype(object).fillna("")
 
 
 def _source(table: pd.DataFrame, row: int) -> str:

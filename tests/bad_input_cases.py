@@ -57,6 +57,15 @@ def registry(change: Callable[[dict], None]) -> Callable[[Path], None]:
     return mutate
 
 
+def registry_text(old: str, new: str) -> Callable[[Path], None]:
+    """registry.json with `old` (text of the file, once) replaced: for what json.dumps cannot write."""
+    def mutate(folder: Path) -> None:
+        text = (folder / "registry.json").read_text(encoding="utf-8")
+        assert old in text
+        (folder / "registry.json").write_text(text.replace(old, new, 1), encoding="utf-8")
+    return mutate
+
+
 def drop_column(name: str, column: str) -> Callable[[Path], None]:
     def mutate(folder: Path) -> None:
         header, rows = cells(folder, name)
@@ -170,5 +179,12 @@ CASES: tuple[Case, ...] = (
     Case("lab-low-not-a-number", set_cell(L, 2, "LBLOW", "abc"), 2, "NATIVE-PATTERN", "laboratory.csv:2:LBLOW", "abc"),
     Case("ae-spid-not-a-number", set_cell(A, 2, "AESPID", "x"), 2, "NATIVE-PATTERN", "adverse_events.csv:2:AESPID", "x"),
     Case("site-country-not-iso", set_cell(E, 2, "SITECTRY", "FRANCE"), 2, "NATIVE-PATTERN", "enrolment.csv:2:SITECTRY", "FRANCE"),
+    # --- JSON that parses but means nothing definite (the hidden-corpus campaign, issue 10)
+    Case("registry-duplicate-key", registry_text('"acronym": "REVALLO"', '"acronym": "REVALLO", "acronym": "OTHER"'), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule", "acronym"),
+    Case("registry-lone-surrogate", registry_text('"acronym": "REVALLO"', '"acronym": "REV\\ud800ALLO"'), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule.acronym", "REV\\ud800ALLO"),
+    Case("registry-nan", registry_text('"acronym": "REVALLO"', '"acronym": "REVALLO", "x": NaN'), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule.x", "NaN"),
+    Case("spec-header-column-twice", lambda f: (f / "spec" / "variables.csv").write_bytes((f / "spec" / "variables.csv").read_bytes().replace(b"codelist\n", b"codelist,dataset\n", 1)), 2, "SPEC-UNREADABLE", "variables.csv", "column 'dataset' appears 2 times"),
+    Case("spec-row-short", lambda f: (f / "spec" / "variables.csv").write_bytes((f / "spec" / "variables.csv").read_bytes().replace(b"SUPPQUAL,STUDYID,Protocol,,,,", b"SUPPQUAL,STUDYID,Protocol", 1)), 2, "SPEC-UNREADABLE", "variables.csv", "line 2 has 3 fields; expected 7"),
+    Case("registry-5000-digit-number", registry_text('"acronym": "REVALLO"', '"acronym": "REVALLO", "x": ' + "9" * 5000), 2, "NATIVE-JSON-AMBIGUOUS", "registry.json:$.protocolSection.identificationModule.x", "5,000 digits"),
     Case("hla-match-unknown", set_cell(E, 2, "HLAMATCH", "8/10"), 2, "NATIVE-CODE", "enrolment.csv:2:HLAMATCH", "8/10"),
 )

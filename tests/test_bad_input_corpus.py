@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bad_input_cases import CASES, A, Case, ident, registry, set_cell
+from bad_input_cases import CASES, A, L, Case, ident, registry, set_cell
 from trialbridge.converters import pipeline
 from trialbridge.converters.xpt import read_xpt
 
@@ -83,6 +83,30 @@ def test_windows_line_ends_and_a_byte_order_mark_are_read_as_the_same_records(tm
     assert report["reconciliation"]["dosing.csv"]["written"] == 26
 
 
+def test_lines_ended_by_a_lone_cr_are_read_as_the_same_records(tmp_path):
+    """Classic-Mac line ends in a file longer than the field limit: the limits check read the whole file as one
+    over-long line and crashed on its CRs (exit 3); the records must be read as with LF."""
+    case = Case("cr", lambda f: (f / A).write_bytes((f / A).read_bytes().replace(b"\n", b"\r")), 0, "", "", "")
+    folder = altered(tmp_path, case)
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=())
+    assert result.exit_code in (0, 1), [f.message for f in result.findings if f.severity == "error"][:3]
+    report = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert report["reconciliation"]["adverse_events.csv"]["written"] == 56
+
+
+def test_a_40_digit_lab_result_is_a_float_in_fhir_not_a_crash(tmp_path):
+    """An integral result beyond 64 bits went into FHIR as a Python int the JSON writer cannot hold: exit 3
+    after the SDTM side had passed. Beyond 2**53 it is written as the float it is."""
+    folder = altered(tmp_path, Case("big", set_cell(L, 2, "LBRES", "1" * 40), 0, "", "", ""))
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=("R4",))
+    assert result.exit_code in (0, 1), [f.message for f in result.findings if f.severity == "error"][:3]
+    bundles = (tmp_path / "out" / "fhir" / "R4" / "bundles.ndjson").read_text(encoding="utf-8")
+    values = [e["resource"]["valueQuantity"]["value"] for line in bundles.splitlines()
+              for e in json.loads(line)["entry"] if "valueQuantity" in e["resource"]]
+    assert max(values) == pytest.approx(float("1" * 41))      # g/dL to the standard g/L: x 10
+    assert all(abs(v) < 2 ** 53 or isinstance(v, float) for v in values)
+
+
 def test_with_the_placeholder_opt_in_the_emoji_case_converts_and_reports(tmp_path):
     case = Case("emoji", set_cell(A, 2, "AETERM", "Fièvre 🤒 発熱"), 0, "", "", "")
     folder = altered(tmp_path, case)
@@ -107,3 +131,33 @@ def test_odd_but_legal_data_converts_with_a_clinical_warning_naming_the_record(t
     assert hits[0].severity == "warning"
     report = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert report["counts"]["by_rule"][rule] == 1
+
+
+@pytest.mark.parametrize("example, name", [("edc-extract", "ae_raw.csv"), ("sdtm-oak-vs", "vitals_raw_data.csv")])
+def test_a_raw_csv_cut_short_is_refused_not_padded(tmp_path, example, name):
+    """A raw export cut mid-record (an interrupted download): pandas padded the last row with empty values and the
+    conversion went on (exit 0) without the end of that record. It is now refused, naming the line."""
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLE.parent / example, folder)
+    data = (folder / name).read_bytes()
+    cut = data.rindex(b",", 0, len(data) * 2 // 3)          # inside a record, after a field separator
+    (folder / name).write_bytes(data[:cut])
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    line = data[:cut].count(b"\n") + 1
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=())
+    assert result.exit_code == 2
+    errors = [f for f in result.findings if f.rule == "SOURCE-UNREADABLE"]
+    assert [f.location for f in errors] == [name] and f"line {line} has " in errors[0].message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_a_header_only_dm_source_gives_findings_not_a_crash_in_the_fhir_stage(tmp_path):
+    """No DM subject at all while AE has records: the FHIR stage's block split indexed an empty array (exit 3)."""
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLE.parent / "edc-extract", folder)
+    (folder / "dm_raw.csv").write_bytes((folder / "dm_raw.csv").read_bytes().split(b"\n")[0] + b"\n")
+    result = pipeline.convert(folder, tmp_path / "out", fhir_releases=("R4",))
+    assert result.exit_code == 1
+    assert any(f.rule == "SD-USUBJID-DM" and f.location.startswith("ae:USUBJID") for f in result.findings)
+    assert (tmp_path / "out" / "fhir" / "R4" / "bundles.ndjson").is_file()

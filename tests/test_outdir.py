@@ -156,3 +156,21 @@ def test_out_rules_as_data(tmp_path):
         with claim_output(tmp_path / "in", [tmp_path / "in"]):
             pass
     assert remove_stale(tmp_path / "nothing") == []
+
+
+def test_validate_names_each_output_file_damaged_since_it_was_written(study, tmp_path):
+    """`validate` on a convert output whose define.xml became an HTML page, whose FHIR bundles were emptied and
+    whose dm.xpt is gone used to pass (exit 0): each file is now checked against the manifest."""
+    from trialbridge.converters.validate import validate
+
+    out = tmp_path / "out"
+    assert run("convert", str(study), "--out", str(out), "--fhir", "R4").returncode in (0, 1)
+    assert [f for f in validate(out).findings if f.rule == "OUTPUT-FILE-CHANGED"] == []
+    (out / "sdtm" / "define.xml").write_bytes(b"<html><body>502 Bad Gateway</body></html>")
+    (out / "fhir" / "R4" / "bundles.ndjson").write_bytes(b"")
+    (out / "sdtm" / "dm.xpt").unlink()
+    result = validate(out)
+    changed = {f.location: f.message for f in result.findings if f.rule == "OUTPUT-FILE-CHANGED"}
+    assert sorted(changed) == ["fhir/R4/bundles.ndjson", "sdtm/define.xml", "sdtm/dm.xpt"]
+    assert "is missing" in changed["sdtm/dm.xpt"] and "has changed" in changed["sdtm/define.xml"]
+    assert result.exit_code == 1

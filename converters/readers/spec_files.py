@@ -9,6 +9,7 @@ mappings, ct, tests, visits, elements, arms, datasets, variables, supp, value_le
 """
 from __future__ import annotations
 
+
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from trialbridge.converters.readers.source_schemas import enrols, with_schemas
 from trialbridge.converters.readers.spec_metadata import infer_metadata
+from trialbridge.converters.readers.tabular import csv_shape_problem
 from trialbridge.mappings.spec.model import Source, SpecLocation, Step, StudyMapping
 from trialbridge.mappings.study import Condition, StudyInfo, Treatment
 from trialbridge.schemas.findings import Finding, finding
@@ -45,6 +47,9 @@ ALIASES = "_columns"  # ... and which of its columns each spec column came from 
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    problem = csv_shape_problem(path)
+    if problem:
+        raise pd.errors.ParserError(problem)
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
 
 

@@ -12,6 +12,7 @@ warning with its value count (besides the reader's own per-form accounting, ODM-
 """
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -50,7 +51,27 @@ def _sas_text(values: pd.Series) -> pd.Series:
     return values.map(one).astype(object)
 
 
+def csv_shape_problem(path: Path, delimiter: str = ",", encoding: str = "utf-8-sig") -> str:
+    """What pandas would read without a word ("" when nothing): a header naming a column twice (the second is
+    read as `name.1`, i.e. never used), a row with fewer fields than the header (padded with empty values: a
+    file cut short loses the end of its last record silently) or, first data row, more (read as an index: every
+    value lands one column off)."""
+    with open(path, encoding=encoding, newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = [name.strip().lstrip("\ufeff") for name in next(reader, [])]
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:
+            return f"column '{twice[0]}' appears {header.count(twice[0])} times in the header (line 1); expected each column once"
+        ragged = next(((reader.line_num, len(row)) for row in reader if row and len(row) != len(header)), None)
+    if ragged:
+        return f"line {ragged[0]} has {ragged[1]} fields; expected {len(header)}, as many as the header"
+    return ""
+
+
 def _read_csv(path: Path, source: Source) -> pd.DataFrame:
+    problem = csv_shape_problem(path, source.delimiter or ",", source.encoding or "utf-8")
+    if problem:
+        raise ValueError(problem)
     table = pd.read_csv(path, sep=source.delimiter or ",", dtype=str, keep_default_na=False,
                         encoding=source.encoding or "utf-8", encoding_errors="strict")
     table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]

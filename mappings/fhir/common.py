@@ -69,6 +69,16 @@ class FhirInput:
 _NAMESPACE_BYTES = NAMESPACE.bytes
 
 
+EXACT_INTEGERS = 2 ** 53  # beyond, a float is no exact integer and not every one fits a 64-bit JSON integer
+
+
+def json_number(value: float) -> int | float:
+    """A finite float as a JSON number: integral values below 2**53 without '.0' (124, not 124.0); larger ones
+    stay floats (1e+39: an int of 40 digits would claim digits the value does not have, and the JSON writer
+    cannot hold it)."""
+    return int(value) if value.is_integer() and abs(value) < EXACT_INTEGERS else value
+
+
 @lru_cache(maxsize=1 << 12)
 def resource_id(resource_type: str, *key: str) -> str:
     """Stable id of a resource: UUIDv5 of "<type>/<key>/<key>..." in the project namespace (RFC 4122

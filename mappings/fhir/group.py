@@ -29,6 +29,7 @@ from trialbridge.mappings.fhir.common import (
     concept,
     describe,
     identifier,
+    json_number,
     narrative,
     prune,
     resource_id,
@@ -73,7 +74,7 @@ def age_quantity(age: str) -> dict | None:
         return None
     number = float(found.group(1))
     unit = age.split()[1].lower()  # the registry's word: "years", "months"
-    return {"value": int(number) if number.is_integer() else number, "unit": unit, "system": UCUM,
+    return {"value": json_number(number), "unit": unit, "system": UCUM,
             "code": UCUM_BY_AGE_UNIT[found.group(2).capitalize()]}
 
 

@@ -37,6 +37,7 @@ from trialbridge.mappings.fhir.common import (
     FhirInput,
     coding,
     concept,
+    json_number,
     fhir_datetime,
     identifier,
     joined,
@@ -91,7 +92,7 @@ def _number(value: float) -> float | int | None:
     """A JSON number: integral values without '.0'; None for null."""
     if pd.isna(value):
         return None
-    return int(value) if float(value).is_integer() else float(value)
+    return json_number(float(value))
 
 
 def _quantity(value: float, unit: str) -> dict:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from trialbridge.mappings.fhir.common import (
+    EXACT_INTEGERS,
     EXTENSION_RESEARCH_STUDY,
     NCIT,
     UCUM,
@@ -150,8 +151,9 @@ def _coded(values: pd.Series, codelist: str) -> dict[str, dict]:
 
 
 def _numbers(values: np.ndarray) -> list[int | float]:
-    """JSON numbers: integral values without '.0' (124, not 124.0); NaN stays NaN (never used)."""
-    whole = np.isfinite(values) & (values == np.floor(values))
+    """JSON numbers: integral values without '.0' (124, not 124.0; `common.json_number`); NaN stays NaN (never
+    used)."""
+    whole = np.isfinite(values) & (values == np.floor(values)) & (np.abs(values) < EXACT_INTEGERS)
     return [int(v) if w else float(v) for v, w in zip(values.tolist(), whole.tolist())]
 
 
