@@ -17,6 +17,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from trialbridge.converters.progress import WIDTH
 from trialbridge.converters.xpt import XptMeta, read_xpt
 from trialbridge.schemas.findings import Finding, finding
 
@@ -128,16 +129,30 @@ def read_package(folder: Path, only: Sequence[Path] = ()) -> PackageRead:
     return package
 
 
-def describe_package(package: PackageRead) -> str:
-    """`read 12 of 13 XPT files: SDTM AE (1,191), DM (306), ...; ADaM ADSL (254); unreadable: xx.xpt`."""
-    def listed(datasets: dict[str, ReadDataset]) -> str:
-        return ", ".join(f"{n} ({d.meta.rows:,})" for n, d in sorted(datasets.items()))
+def _lines(head: str, items: Sequence[str]) -> list[str]:
+    """`head` then the items, comma-separated, on lines of at most 80 columns broken between items."""
+    lines, line = [], head
+    for i, item in enumerate(items):
+        text = item + ("," if i < len(items) - 1 else "")
+        if len(line) + 1 + len(text) > WIDTH and line.strip() != head.strip():
+            lines.append(line)
+            line = "    " + text
+        else:
+            line += " " + text
+    return lines + [line]
 
-    parts = [f"read {len(package.sdtm) + len(package.adam)} of {package.files} XPT file(s) in {package.folder}"]
+
+def describe_package(package: PackageRead) -> str:
+    """`read 12 of 13 XPT files: SDTM AE (1,191), DM (306), ...; ADaM ADSL (254); unreadable: xx.xpt`, in lines
+    of at most 80 columns."""
+    def listed(datasets: dict[str, ReadDataset]) -> list[str]:
+        return [f"{n} ({d.meta.rows:,})" for n, d in sorted(datasets.items())]
+
+    lines = [f"read {len(package.sdtm) + len(package.adam)} of {package.files} XPT file(s) in {package.folder}"]
     if package.sdtm:
-        parts.append(f"  SDTM: {listed(package.sdtm)}")
+        lines += _lines("  SDTM:", listed(package.sdtm))
     if package.adam:
-        parts.append(f"  ADaM (read, not checked against SDTMIG): {listed(package.adam)}")
+        lines += _lines("  ADaM (read, not checked against SDTMIG):", listed(package.adam))
     if package.unreadable:
-        parts.append(f"  unreadable: {', '.join(p.name for p in package.unreadable)}")
-    return "\n".join(parts)
+        lines += _lines("  unreadable:", [p.name for p in package.unreadable])
+    return "\n".join(lines)

@@ -64,7 +64,7 @@ def read_xpt(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, Xpt
 
     Numbers stay numbers whatever their SAS format (DATE9., TIME8., DATETIME20., E8601DA., ...): an ADaM
     date is the SAS day count it is stored as. `encoding` (an iconv name such as "WINDOWS-1252") decodes
-    the text; the default is UTF-8 (`converters/xpt_encoding.py` tries the others)."""
+    the text; the default is UTF-8 (`package_reader.read_any_encoding` tries the others)."""
     path = Path(path)
     problem = damage_before_reading(path)
     if problem:
