@@ -123,8 +123,16 @@ def manifest_findings(folder: Path) -> list[Finding]:
 
 
 def out_problems(out: Path, inputs: Sequence[Path] = (), force: bool = False) -> list[Finding]:
-    """Why `out` may not be written now ([] when it may)."""
-    out = Path(out)
+    """Why `out` may not be written now ([] when it may); a path the system cannot even look at (a name over
+    255 bytes, a loop of links) is OUT-UNWRITABLE."""
+    try:
+        return _out_problems(Path(out), inputs, force)
+    except OSError as error:
+        return [finding("OUT-UNWRITABLE", str(out), [str(out)], out=str(out),
+                        reason=os.strerror(error.errno) if error.errno else str(error))]
+
+
+def _out_problems(out: Path, inputs: Sequence[Path], force: bool) -> list[Finding]:
     problems = overlap(out, inputs)
     if problems:
         return problems

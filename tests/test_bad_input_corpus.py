@@ -9,6 +9,7 @@ folder, no `.partial` folder, no lock. Then the odd-but-legal cases: converted, 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -161,3 +162,28 @@ def test_a_header_only_dm_source_gives_findings_not_a_crash_in_the_fhir_stage(tm
     assert result.exit_code == 1
     assert any(f.rule == "SD-USUBJID-DM" and f.location.startswith("ae:USUBJID") for f in result.findings)
     assert (tmp_path / "out" / "fhir" / "R4" / "bundles.ndjson").is_file()
+
+
+def test_an_out_name_too_long_for_the_system_is_refused_not_a_crash(tmp_path):
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLE, folder)
+    result = pipeline.convert(folder, tmp_path / ("x" * 300), fhir_releases=())
+    assert result.exit_code == 2 and [f.rule for f in result.findings] == ["OUT-UNWRITABLE"]
+    assert "File name too long" in result.findings[0].message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes: POSIX")
+def test_a_fifo_given_as_waivers_or_to_validate_is_refused_without_waiting(tmp_path):
+    """`--waivers` naming a FIFO waited for ever for a writer (the run hung); `validate FIFO` crashed (exit 3)."""
+    from trialbridge.converters.readers.waivers import read_waivers
+    from trialbridge.converters.validate import validate
+
+    fifo = tmp_path / "waivers.csv"
+    os.mkfifo(fifo)
+    waivers, problems = read_waivers(fifo)
+    assert waivers == [] and [f.rule for f in problems] == ["WAIVER-FILE"]
+    assert "not a regular file" in problems[0].message
+    result = validate(fifo)
+    assert result.exit_code == 2 and [f.rule for f in result.findings][0] == "VALIDATE-PATH"
+    assert "not a regular file nor a folder" in result.findings[0].message
