@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,17 @@ def test_a_fifo_given_as_waivers_or_to_validate_is_refused_without_waiting(tmp_p
     result = validate(fifo)
     assert result.exit_code == 2 and [f.rule for f in result.findings][0] == "VALIDATE-PATH"
     assert "not a regular file nor a folder" in result.findings[0].message
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="names of arbitrary bytes: Linux file systems")
+@pytest.mark.parametrize("bad", ["input", "out"])
+def test_a_path_that_is_not_utf8_text_is_refused_before_anything_is_written(tmp_path, bad):
+    """A folder named in Latin-1 (byte 0xFF): the JSON and XML writers crashed on its lone surrogate (exit 3)."""
+    odd = os.fsdecode(b"\xe9tude\xff")
+    folder = tmp_path / (odd if bad == "input" else "in")
+    shutil.copytree(EXAMPLE, folder)
+    out = tmp_path / (odd + "-out" if bad == "out" else "out")
+    result = pipeline.convert(folder, out, fhir_releases=())
+    assert result.exit_code == 2 and [f.rule for f in result.findings] == ["PATH-NOT-UTF8"]
+    assert "byte 0xE9" in result.findings[0].message
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
