@@ -202,3 +202,21 @@ def test_a_path_that_is_not_utf8_text_is_refused_before_anything_is_written(tmp_
     assert result.exit_code == 2 and [f.rule for f in result.findings] == ["PATH-NOT-UTF8"]
     assert "byte 0xE9" in result.findings[0].message
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
+
+
+def test_synth_beyond_its_subject_limit_is_a_usage_error_not_an_internal_one(tmp_path, capsys):
+    from trialbridge.converters.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["synth", "--subjects", "99999999999", "--seed", "1", "--out", str(tmp_path / "s")])
+    assert stopped.value.code == 2 and "at most 999,999" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_creation_stamp_in_year_9999_still_writes_the_workbook(tmp_path):
+    """`--created 9999-12-31T23:59:59`: the xlsx zip entries cannot date past 2107 (struct.error, exit 3)."""
+    from datetime import datetime
+
+    result = pipeline.convert(EXAMPLE, tmp_path / "out", fhir_releases=(), created=datetime(9999, 12, 31, 23, 59, 59))
+    assert result.exit_code in (0, 1) and (tmp_path / "out" / "report.xlsx").stat().st_size > 0
+    assert '"created": "9999-12-31T23:59:59"' in (tmp_path / "out" / "findings.json").read_text(encoding="utf-8")
