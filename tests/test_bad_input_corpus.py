@@ -122,7 +122,8 @@ def test_with_the_placeholder_opt_in_the_emoji_case_converts_and_reports(tmp_pat
     (set_cell("dosing.csv", 2, "DOSE", "0"), "CLIN-DOSE-LEVEL", "ex:EXDOSE:", "dosing.csv:2"),   # 0 mg under 5/10/15
     (set_cell("adverse_events.csv", 2, "AESTDAT", "2011-09-01"), "CLIN-BEFORE-CONSENT", "ae:AESTDTC:",
      "adverse_events.csv:2"),                                                                   # before consent
-], ids=["dose-0", "ae-before-consent"])
+    (set_cell("enrolment.csv", 2, "BRTHDAT", "2099-01-01"), "CLIN-BORN-AFTER", "dm:BRTHDTC:", "enrolment.csv:2"),
+], ids=["dose-0", "ae-before-consent", "born-after-consent"])
 def test_odd_but_legal_data_converts_with_a_clinical_warning_naming_the_record(tmp_path, mutate, rule, location,
                                                                                 source):
     folder = altered(tmp_path, Case("odd", mutate, 0, "", "", ""))
