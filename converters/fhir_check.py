@@ -15,7 +15,8 @@ schema the first resources follow best.
 trialbridge's own: no business identifier is required; a reference resolves to a resource of the set,
 an entry's `fullUrl` (or its `Type/id` tail); only a `urn:uuid:` or `#id` reference that resolves to
 nothing is an error (FHIR Bundle rules), any other is a note (FHIR-REFERENCE-OUTSIDE: a server resolves
-it); and a resource counts as repeated only within one document (one file, or one NDJSON line), never in
+it); a JSON document with no resourceType (an npm package.json beside HL7's examples) is skipped and said;
+and a resource counts as repeated only within one document (one file, or one NDJSON line), never in
 a `history` Bundle, where versions of one resource are the point.
 """
 from __future__ import annotations
@@ -68,9 +69,10 @@ Document = tuple[str, str, str]  # (place of the file or NDJSON line, Bundle.typ
 
 
 def _items(path: Path, bundles: list[BundleFacts], full_urls: set[str] | None = None,
-           documents: dict[str, Document] | None = None) -> Iterator[Item]:
+           documents: dict[str, Document] | None = None, not_fhir: list[str] | None = None) -> Iterator[Item]:
     """Every resource under `path` with its location; each Bundle's type and request methods noted on the way,
-    and (when given) each entry's fullUrl in `full_urls` and each resource location's document in `documents`."""
+    and (when given) each entry's fullUrl in `full_urls`, each resource location's document in `documents`,
+    and each JSON document that is no resource (no resourceType: an npm package.json, an index) in `not_fhir`."""
     for file in _files(path):
         for place, document in _documents(file):
             if isinstance(document, dict) and document.get("resourceType") == "Bundle":
@@ -87,10 +89,12 @@ def _items(path: Path, bundles: list[BundleFacts], full_urls: set[str] | None = 
                             full_url = entry.get("fullUrl")
                             documents[where] = (place, kind, full_url if isinstance(full_url, str) else "")
                         yield where, entry["resource"]
-            elif isinstance(document, dict):
+            elif isinstance(document, dict) and (not_fhir is None or "resourceType" in document):
                 if documents is not None:
                     documents[place] = (place, "", "")
                 yield place, document
+            elif not_fhir is not None:
+                not_fhir.append(place)
 
 
 def detect_release(path: Path, sample: list[dict[str, Any]], given: str | None) -> str:
@@ -166,10 +170,11 @@ def check_fhir_path(path: Path, release: str | None = None, own: bool = True) ->
     urls: set[str] = set()
     documents: dict[str, Document] = {}
     in_document: Counter[tuple[str, str, str]] = Counter()
+    not_fhir: list[str] = []
     pending: list[tuple[str, str]] = []  # (location, reference) not yet resolved when read
     count = 0
     try:
-        items = _items(path, bundles, None if own else urls, None if own else documents)
+        items = _items(path, bundles, None if own else urls, None if own else documents, None if own else not_fhir)
         head = [item for item in (next(items, None) for _ in range(SAMPLE)) if item is not None]
         chosen = detect_release(path, [r for _, r in head], release)
         chunk: list[Item] = []
@@ -184,7 +189,7 @@ def check_fhir_path(path: Path, release: str | None = None, own: bool = True) ->
                 in_document[(place, label, full_url + "|" + version + ("|history" if kind == "history" else ""))] += 1
             elif first_identifier(resource) is None:
                 findings.append(finding("FHIR-NO-IDENTIFIER", where, [label], resource=label))
-            contained = {"#" + str(c.get("id")) for c in resource.get("contained") or [] if isinstance(c, dict)}
+            contained = {"#"} | {"#" + str(c.get("id")) for c in resource.get("contained") or [] if isinstance(c, dict)}
             pending += [(location, ref) for location, ref in reference_paths(resource, where)
                         if ref not in contained and ref not in labels and ref not in urls]
             chunk.append((where, resource))
@@ -196,7 +201,9 @@ def check_fhir_path(path: Path, release: str | None = None, own: bool = True) ->
         return release or "?", count, [finding("VALIDATE-PATH", str(path), (), path=str(path), detail=str(error))]
     findings += _bundle_findings(bundles, chosen)
     if not own:
-        return chosen, count, findings + _outside_findings(pending, labels, urls, chosen) + _repeats(in_document)
+        skipped = [finding("FHIR-NOT-A-RESOURCE", place, [place], file=place) for place in not_fhir]
+        return chosen, count, findings + skipped + _outside_findings(pending, labels, urls, chosen) + \
+            _repeats(in_document)
     findings += [finding("FHIR-REFERENCE-UNRESOLVED", location, [ref], reference=ref, release=chosen)
                  for location, ref in pending if ref not in labels and ref not in urls]
     findings += [finding("FHIR-DUPLICATE-RESOURCE", label, [label], resource=label, count=n)

@@ -7,6 +7,8 @@
   ADaM datasets are read and counted, not checked), or one XPT file;
 - a define.xml of version 1.0, 2.0 or 2.1, each by its own rules (`schemas/define_versions.py`);
 - a FHIR bundle or resource (.json) or NDJSON file or folder, R4 or R5 (given, or detected);
+- CDISC Dataset-JSON v1.1 files (.json or .ndjson, or a folder of them): told from FHIR by their
+  `datasetJSONVersion`, checked against the official schema and their own metadata;
 - a convert output folder: its SDTM package and its FHIR bundles.
 The SDTMIG and CT versions come from the options, else from what define.xml declares; a version this
 installation has no metadata for is said plainly (STANDARD-UNAVAILABLE) and the available one is used.
@@ -34,6 +36,7 @@ KIND_CONVERT = "convert output"
 KIND_DEFINE = "define.xml"
 KIND_FHIR = "FHIR resources"
 KIND_EDC = "EDC export"
+KIND_DSJ = "Dataset-JSON"
 
 
 @dataclass
@@ -120,6 +123,8 @@ def inspect_package(folder: Path, sdtmig: str | None = None, ct: str | None = No
         result.findings += found
         result.standards["Define-XML"] = version or define_label
         result.summary.append(f"checked {define.name} (Define-XML {version or define_label or '?'})")
+    if not only:
+        _merge(result, _dsj_beside(folder))
     if not package.files:
         result.findings.append(finding("VALIDATE-PATH", str(folder), (), path=str(folder), detail="no XPT file here"))
         result.rejected = True
@@ -132,6 +137,16 @@ def _not_in_sdtmig(declared: Finding, records: dict[str, int]) -> Finding:
     name = declared.values[0] if declared.values else declared.location
     return finding("PACKAGE-DATASET-NOT-SDTMIG", declared.location, (name,), dataset=name, version=SDTMIG_VERSION,
                    records=f"{records.get(name, 0):,}")
+
+
+def _dsj_beside(folder: Path) -> Inspection:
+    """The Dataset-JSON files beside a package's XPT files (convert writes them with --dataset-json)."""
+    files = _dataset_json_files(folder)
+    part = inspect_dataset_json(files) if files else Inspection(kind=KIND_DSJ)
+    part.datasets = {}  # the XPT files' record counts stay the package's
+    if not files:
+        part.standards = {}
+    return part
 
 
 def _is_edc(path: Path) -> bool:
@@ -190,12 +205,45 @@ def inspect_native(path: Path) -> Inspection:
                       reconciliation=dict(document.get("reconciliation", {})))
 
 
+def _is_dataset_json(path: Path) -> bool:
+    """A Dataset-JSON file: its first 4 KB (the metadata comes first, rows last) name `datasetJSONVersion`."""
+    with open(path, "rb") as handle:
+        return b'"datasetJSONVersion"' in handle.read(4096)
+
+
+def _dataset_json_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".json", ".ndjson")
+                  and _is_dataset_json(p))
+
+
+def inspect_dataset_json(paths: Sequence[Path]) -> Inspection:
+    """Dataset-JSON files: the official schema, and the rows against their own metadata (count, types)."""
+    from trialbridge.schemas.dataset_json_checks import check_dataset_json, read_dataset_json
+
+    result = Inspection(kind=KIND_DSJ)
+    for path in paths:
+        result.findings += check_dataset_json(path)
+        try:
+            metadata, rows = read_dataset_json(path)
+        except (OSError, ValueError):
+            continue  # worded by check_dataset_json (DSJ-UNREADABLE)
+        name = str(metadata.get("name") or path.stem).upper()
+        result.datasets[name] = len(rows)
+        result.summary.append(f"read {path.name}: Dataset-JSON {metadata.get('datasetJSONVersion', '?')}, "
+                              f"{name}, {len(rows):,} row(s), {len(metadata.get('columns') or [])} column(s)")
+    result.standards["Dataset-JSON"] = "1.1"
+    return result
+
+
 def inspect_fhir(path: Path, release: str | None = None, own: bool = False) -> Inspection:
     """FHIR files: as FHIR someone else made, or (`own`: a convert output's) with trialbridge's own rules too."""
     from trialbridge.converters.fhir_validate import check_fhir_files
 
     release_used, count, found = check_fhir_files(path, release, own=own)
+    if count == 0 and not any(f.rule == "VALIDATE-PATH" for f in found):
+        found = found + [finding("VALIDATE-PATH", str(path), (), path=str(path), detail="no FHIR resource here")]
     return Inspection(kind=f"{KIND_FHIR} ({release_used})", findings=found, standards={"FHIR": release_used},
+                      rejected=count == 0,
                       summary=[f"checked {count:,} FHIR {release_used} resource(s) in {path}"],
                       datasets={"FHIR": count})
 
@@ -234,6 +282,8 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
             return inspect_edc(path)
         if suffix == ".xml":
             return inspect_define(path)
+        if suffix in (".json", ".ndjson") and _is_dataset_json(path):
+            return inspect_dataset_json([path])
         if suffix in (".json", ".ndjson"):
             return inspect_fhir(path, fhir_release)
         return Inspection(kind="unknown", rejected=True, findings=[finding(
@@ -255,6 +305,8 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
         return result
     if any(p.suffix.lower() == ".xpt" for p in path.iterdir()):
         return inspect_package(path, sdtmig, ct)
+    if _dataset_json_files(path):
+        return inspect_dataset_json(_dataset_json_files(path))
     if any(p.suffix.lower() == ".ndjson" for p in path.iterdir()) or (path / "bundle.json").is_file() \
             or (path / "bundles.ndjson").is_file() or _holds_fhir_json(path):
         return inspect_fhir(path, fhir_release)

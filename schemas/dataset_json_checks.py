@@ -114,7 +114,9 @@ def row_findings(name: str, metadata: dict[str, Any], rows: list[Any]) -> list[F
         pattern = DECIMAL_TEXT if data_type == "decimal" else ISO_TEXT.get(data_type)
         if pattern and kind == "string":
             text = present.astype(str)
-            wrong = text.index[~text.str.fullmatch(pattern)]  # "" is no decimal or ISO 8601 value: null is
+            if data_type != "decimal":  # a blank date as "": CDISC's own Dataset-JSON 1.1 examples write it so
+                text = text[text != ""]
+            wrong = text.index[~text.str.fullmatch(pattern)]  # "" is no decimal: null is
             if len(wrong):
                 findings.append(finding("DSJ-VALUE-TEXT", where, list(text[wrong].unique()[:SHOWN]), file=name,
                                         column=column.get("name", position), data_type=data_type, count=len(wrong),

@@ -67,6 +67,15 @@ def _widest_value(numbers: np.ndarray) -> int:
     return int((whole + decimals).max())
 
 
+def _on_disk(path: Path) -> Path:
+    """`path`, or the file of its folder whose name differs only in case (define.xml says dm.xpt, a package made
+    on Windows holds DM.XPT: the case is reported by PACKAGE-XPT-CASE; the dataset is still the one described)."""
+    if path.is_file() or not path.parent.is_dir():
+        return path
+    twin = [p for p in path.parent.iterdir() if p.name.lower() == path.name.lower() and p.is_file()]
+    return twin[0] if len(twin) == 1 else path
+
+
 def _split_part(path: Path, described: set[str]) -> bool:
     """A part of a dataset define.xml describes whole, in the package's `split/` folder (split/lbch.xpt
     beside lb.xpt): the FDA asks for the whole dataset in define.xml and its parts beside it (Technical
@@ -104,7 +113,7 @@ class _Checker:
                 self.add("DEFINE-HREF-UNSAFE", group.name.lower(), (group.href[:120],), dataset=group.name,
                          href=group.href[:120], reason=unsafe, where=self.at(group.line))
                 continue
-            path = self.xpt_dir / group.href
+            path = _on_disk(self.xpt_dir / group.href)
             described.add(path.resolve())
             if not path.is_file():
                 self.add("DEFINE-XPT-MISSING", group.name.lower(), (group.href,), dataset=group.name,

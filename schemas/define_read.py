@@ -1,6 +1,6 @@
 """define.xml and XPT files as the cross-checks read them: documents -> DefineInfo, XptData.
 
-`read_define` keeps the parts of a Define-XML 2.x document the checks compare with the data (datasets and
+`read_define` keeps the parts of a Define-XML 2.x (or 1.0, see `_label`) document the checks compare with the data (datasets and
 their `def:leaf`, ItemDefs, codelists, value lists, where clauses), each with its source line;
 `read_xpt_file` reads one dataset through the project's one XPT reader.
 """
@@ -66,7 +66,10 @@ class DefineInfo:
 
 
 def _label(element: etree._Element) -> str:
-    return (element.findtext("odm:Description/odm:TranslatedText", default="", namespaces=NS) or "").strip()
+    """Description/TranslatedText (Define-XML 2.x); a Define-XML 1.0 document (read with its namespaces taken
+    as 2.1's, `define_versions`) gives its labels as a def:Label attribute instead."""
+    text = element.findtext("odm:Description/odm:TranslatedText", default="", namespaces=NS) or ""
+    return (text or element.get(f"{{{DEF_NS}}}Label", "")).strip()
 
 
 def _int(text: str | None) -> int | None:

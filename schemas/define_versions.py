@@ -4,8 +4,11 @@ Define-XML 2.1 goes through `define_checks` (the 2.1 schema and the data cross-c
 validated against the official 2.0 schema (`define-xml-2.0/`, copied unmodified) and cross-checked with
 the data by the same ODM-level rules (ItemGroupDef/ItemRef/ItemDef/CodeList and def:leaf are the same
 in 2.0 and 2.1: the document is read with its def namespace taken as 2.1's, in memory). Define-XML 1.0
-has no schema in this installation: the report says so, and the files its def:leaf elements name are
-checked to exist.
+(ODM 1.2) has no schema in this installation: the report says so; it is cross-checked with the data by
+the same rules, read with its ODM 1.2 and def 1.0 namespaces taken as 1.3's and 2.1's (its labels are
+def:Label attributes, `define_read`; its value lists have no WhereClauses, so they are not matched to
+rows), with the ISO 8601 types of 1.0 (`date`/`datetime` also held partial dates: 1.0 had no
+partialDate), and every other file its def:leaf elements name is checked to exist.
 """
 from __future__ import annotations
 
@@ -80,23 +83,38 @@ def _schema_findings(path: Path, document: etree._ElementTree, version: str) -> 
             for error in schema.error_log]
 
 
+ODM_12 = "http://www.cdisc.org/ns/odm/v1.2"
+
+
 def _as_21(path: Path, namespace: str, work: Path) -> Path:
-    """A copy of the document with its def namespace renamed to 2.1's (same bytes otherwise, so the
-    line numbers of findings are the original's)."""
+    """A copy of the document with its def namespace renamed to 2.1's and an ODM 1.2 namespace to 1.3's
+    (same bytes otherwise, so the line numbers of findings are the original's)."""
     text = path.read_bytes().replace(namespace.encode(), f"{DEF_PREFIX}2.1".encode())
+    text = text.replace(f'"{ODM_12}"'.encode(), f'"{ODM_NS}"'.encode())
     copy = work / path.name
     copy.write_bytes(text)
     return copy
 
 
 def _leaf_findings(path: Path, root: etree._Element, namespace: str, folder: Path) -> list[Finding]:
+    """Every def:leaf but the datasets' (the data cross-checks name those) points to a file that is there."""
     found = []
     for leaf in root.iter(f"{{{namespace}}}leaf"):
         href = leaf.get(XLINK, "")
-        if href and not (folder / href).is_file():
+        if leaf.getparent() is not None and etree.QName(leaf.getparent()).localname == "ItemGroupDef":
+            continue
+        if href and "://" not in href and not (folder / href.split("#")[0]).is_file():
             found.append(finding("DEFINE-XPT-MISSING", f"{path.name}:{leaf.sourceline}", (href,),
                                  dataset=leaf.get("ID", ""), where=f"line {leaf.sourceline}", file=href))
     return found
+
+
+def _partial_date_of_10(found: Finding) -> bool:
+    """A DEFINE-TYPE of a Define-XML 1.0 `date`/`datetime` holding partial dates: 1.0 (ODM 1.2) had no
+    partialDate type, so its ISO 8601 variables are typed date or datetime whatever their precision."""
+    declared = any(f"DataType {kind} (" in found.message for kind in ("date", "datetime"))
+    return found.rule == "DEFINE-TYPE" and declared and bool(found.values) \
+        and set(found.values) <= {"date", "partialDate", "datetime", "partialDatetime"}
 
 
 def check_define_any(path: Path, data_folder: Path | None = None,
@@ -121,8 +139,11 @@ def check_define_any(path: Path, data_folder: Path | None = None,
                     how="its own schema and the data" if version in SCHEMAS else
                     "the data only: the Define-XML 1.0 schema is not available in this installation")]
     if version not in SCHEMAS:
-        return version, note + [finding("DEFINE-SCHEMA-UNAVAILABLE", path.name, (version,), version=version)] + \
-            _leaf_findings(path, root, namespace, folder)
+        findings = note + [finding("DEFINE-SCHEMA-UNAVAILABLE", path.name, (version,), version=version)]
+        findings += _leaf_findings(path, root, namespace, folder)
+        with tempfile.TemporaryDirectory(prefix="trialbridge-define-") as work:
+            found = check_define_against_data(_as_21(path, namespace, Path(work)), folder, read=read)
+        return version, findings + [f for f in found if not _partial_date_of_10(f)]
     findings = note + _schema_findings(path, document, version)
     with tempfile.TemporaryDirectory(prefix="trialbridge-define-") as work:
         findings += check_define_against_data(_as_21(path, namespace, Path(work)), folder, read=read)

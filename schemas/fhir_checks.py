@@ -105,6 +105,8 @@ def model_findings(resource: dict[str, Any], release: str, location: str) -> lis
     try:
         model = model_class(release, resource_type)
     except (KeyError, ValueError, AttributeError, ModuleNotFoundError):
+        if schema_validator(release, resource_type) is not None:
+            return []  # a resource type of R4 that R4B (the model package of R4) dropped: the R4 schema checked it
         return [finding("FHIR-MODEL", location, [resource_type], release=release, package=package,
                         resource_type=resource_type or "?", reason="no model for this resource type")]
     try:

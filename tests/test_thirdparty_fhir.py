@@ -5,6 +5,7 @@ applied (references through fullUrl, bdl-7 repeats with their versionId, null pl
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,11 @@ def test_a_repeat_and_a_dangling_uuid_inside_one_bundle_are_errors(tmp_path):
     assert [f.values for f in found["FHIR-REFERENCE-UNRESOLVED"]] == [("urn:uuid:00000000-0000-4000-8000-000000000000",)]
 
 
+def test_an_r4_resource_type_r4b_dropped_is_checked_by_the_r4_schema_alone():
+    result = validate(FIXTURES / "fhir-r4" / "MedicinalProduct-example.json", fhir_release="R4")
+    assert result.exit_code == 0 and "FHIR-MODEL" not in by_rule(result)  # R4B (the R4 model package) has none
+
+
 def test_r4_fhir_version_401_and_r5_null_placeholders_follow_the_schema(tmp_path):
     capability = validate(FIXTURES / "fhir-r4" / "CapabilityStatement-messagedefinition.json", fhir_release="R4")
     assert capability.exit_code == 0 and "FHIR-SCHEMA" not in by_rule(capability)
@@ -75,3 +81,25 @@ def test_r4_fhir_version_401_and_r5_null_placeholders_follow_the_schema(tmp_path
     broken["_base"][0] = "not an element"  # a placeholder is null or an Element, nothing else
     (tmp_path / "s.json").write_text(json.dumps(broken), encoding="utf-8")
     assert "FHIR-SCHEMA" in by_rule(validate(tmp_path / "s.json", fhir_release="R5"))
+
+
+def test_an_npm_package_json_beside_the_examples_is_skipped_and_said(tmp_path):
+    shutil.copytree(FIXTURES / "fhir-r5", tmp_path / "package")
+    (tmp_path / "package" / "package.json").write_text(json.dumps(
+        {"name": "hl7.fhir.r5.examples", "version": "5.0.0", "license": "CC0-1.0"}), encoding="utf-8")
+    result = validate(tmp_path / "package")
+    found = by_rule(result)
+    assert result.exit_code == 0 and [f.values for f in found["FHIR-NOT-A-RESOURCE"]] == [("package.json",)]
+    assert "FHIR-SCHEMA" not in found and "FHIR-MODEL" not in found
+    alone = validate(tmp_path / "package" / "package.json")  # nothing FHIR at all: the input cannot be used
+    assert alone.exit_code == 2 and "VALIDATE-PATH" in by_rule(alone)
+
+
+def test_a_contained_resource_pointing_back_to_its_container_resolves(tmp_path):
+    product = {"resourceType": "MedicinalProductDefinition", "id": "p1",
+               "contained": [{"resourceType": "PackagedProductDefinition", "id": "pk",
+                              "packageFor": [{"reference": "#"}]}],  # "#": the resource that contains it
+               "name": [{"productName": "Acetaminophen 500 mg"}]}
+    (tmp_path / "p.json").write_text(json.dumps(product), encoding="utf-8")
+    found = by_rule(validate(tmp_path / "p.json", fhir_release="R5"))
+    assert "FHIR-REFERENCE-UNRESOLVED" not in found and "FHIR-REFERENCE-OUTSIDE" not in found
