@@ -106,6 +106,9 @@ def manifest_findings(folder: Path) -> list[Finding]:
         listed = sorted((name, digest) for digest, name in (line.split("  ", 1) for line in lines if line))
     except (OSError, UnicodeDecodeError, ValueError):
         return [finding("OUTPUT-FILE-CHANGED", MANIFEST, [MANIFEST], file=MANIFEST, problem="cannot be read")]
+    if not listed and any(name != MANIFEST for name in _files(folder)):
+        return [finding("OUTPUT-FILE-CHANGED", MANIFEST, [MANIFEST], file=MANIFEST,
+                        problem="lists no file while the folder holds some (emptied)")]
     problems = []
     for name, digest in listed:
         path = folder / name
