@@ -30,7 +30,7 @@ def _render(findings: list[Finding], args: argparse.Namespace) -> None:
         text = findings_json_text(findings)
         sys.stdout.flush()
         if hasattr(sys.stdout, "buffer"):
-            sys.stdout.buffer.write(text.encode("utf-8"))
+            sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace"))  # a path of non-UTF-8 bytes
             sys.stdout.buffer.flush()
         else:
             sys.stdout.write(text)

@@ -32,8 +32,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def _whole_number(minimum: int):
-    """An argparse type: a whole number of at least `minimum`, with a message that says what was wrong."""
+def _whole_number(minimum: int, maximum: int | None = None):
+    """An argparse type: a whole number of at least `minimum` (and at most `maximum`), with a message that says
+    what was wrong."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -41,6 +42,8 @@ def _whole_number(minimum: int):
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected a number of at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected a number of at most {maximum:,}, got {value:,}")
         return value
     return parse
 
@@ -208,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = commands.add_parser("synth", help="generate a synthetic REVALLO-like native record folder",
                                 description="Write N synthetic subjects that follow the REVALLO protocol rules; deterministic for a seed.")
-    synth.add_argument("--subjects", type=_positive_int, required=True, metavar="N")
+    synth.add_argument("--subjects", type=_whole_number(1, 999_999), required=True, metavar="N")  # SUBJID: 3 to 6 digits
     synth.add_argument("--seed", type=_non_negative_int, required=True, metavar="S")
     synth.add_argument("--out", type=Path, required=True, metavar="DIR",
                        help="output folder: new, empty, or an earlier trialbridge output (with --force)")

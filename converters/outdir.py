@@ -106,6 +106,9 @@ def manifest_findings(folder: Path) -> list[Finding]:
         listed = sorted((name, digest) for digest, name in (line.split("  ", 1) for line in lines if line))
     except (OSError, UnicodeDecodeError, ValueError):
         return [finding("OUTPUT-FILE-CHANGED", MANIFEST, [MANIFEST], file=MANIFEST, problem="cannot be read")]
+    if not listed and any(name != MANIFEST for name in _files(folder)):
+        return [finding("OUTPUT-FILE-CHANGED", MANIFEST, [MANIFEST], file=MANIFEST,
+                        problem="lists no file while the folder holds some (emptied)")]
     problems = []
     for name, digest in listed:
         path = folder / name
@@ -122,9 +125,32 @@ def manifest_findings(folder: Path) -> list[Finding]:
     return [finding("OUTPUT-FILE-CHANGED", name, [name], file=name, problem=problem) for name, problem in problems]
 
 
+def _non_utf8_byte(path: Path) -> str:
+    """The first byte of `path` that is not UTF-8 text, as 0xNN ("" when all is): such a name (bytes of another
+    encoding, kept by Python as lone surrogates) cannot be written into the JSON and XML outputs."""
+    try:
+        str(path).encode("utf-8")
+        return ""
+    except UnicodeEncodeError as error:
+        return f"0x{ord(str(path)[error.start]) & 0xFF:02X}"
+
+
 def out_problems(out: Path, inputs: Sequence[Path] = (), force: bool = False) -> list[Finding]:
-    """Why `out` may not be written now ([] when it may)."""
-    out = Path(out)
+    """Why `out` may not be written now ([] when it may); a path the system cannot even look at (a name over
+    255 bytes, a loop of links) is OUT-UNWRITABLE; a path, `out`'s or an input's, that is not UTF-8 text is
+    PATH-NOT-UTF8."""
+    not_text = [finding("PATH-NOT-UTF8", str(path), [str(path)], path=str(path), byte=byte)
+                for path, byte in ((p, _non_utf8_byte(p)) for p in (out, *inputs)) if byte]
+    if not_text:
+        return not_text
+    try:
+        return _out_problems(Path(out), inputs, force)
+    except OSError as error:
+        return [finding("OUT-UNWRITABLE", str(out), [str(out)], out=str(out),
+                        reason=os.strerror(error.errno) if error.errno else str(error))]
+
+
+def _out_problems(out: Path, inputs: Sequence[Path], force: bool) -> list[Finding]:
     problems = overlap(out, inputs)
     if problems:
         return problems

@@ -177,28 +177,20 @@ def release_free_memory() -> bool:
 def checkpoint(name: str) -> None:
     """Test hook (see the module docstring): pause here when TRIALBRIDGE_PAUSE_AT names `name`.
 
-    SIGINT and SIGTERM are blocked before the paused line is printed and then taken with `sigwait`, so
-    a signal sent as soon as the line is read is never lost: with `signal.pause()` a signal arriving
-    between the print and the pause ran no handler and left the run paused for good (a test hung).
+    The wait is a read of a pipe that the signal machinery writes to (`signal.set_wakeup_fd`) whichever
+    thread the kernel delivers the signal to; the handler then runs in this thread. A signal that arrives
+    between the printed line and the wait is therefore never lost: with `signal.pause()`, a signal arriving
+    just before the pause, or delivered to another thread of the process, left the run paused for good.
     """
     if os.environ.get(PAUSE_VARIABLE) != name:
         return
-    wanted = set(SIGNAL_EXIT)
-    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    wake, woken = os.pipe()
+    os.set_blocking(woken, False)
+    signal.set_wakeup_fd(woken)
     sys.stderr.write(f"trialbridge: paused at {name} (pid {os.getpid()})\n")
     sys.stderr.flush()
     while True:
-        _deliver(signal.sigwait(wanted), wanted)
-
-
-def _deliver(signum: int, blocked: set[int]) -> None:
-    """Act on a signal taken by `sigwait` as its disposition says: the handler, the default action, or nothing."""
-    handler = signal.getsignal(signum)
-    if callable(handler):
-        handler(signum, None)
-    elif handler == signal.SIG_DFL:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
-        os.kill(os.getpid(), signum)             # unblocked: the default action (exit) happens here
+        os.read(wake, 1)  # a signal came: its handler runs before the next read (and ends the process)
 
 
 def _exit_status(status: int) -> int:

@@ -288,6 +288,9 @@ def inspect_path(path: Path, sdtmig: str | None = None, ct: str | None = None,
             return inspect_fhir(path, fhir_release)
         return Inspection(kind="unknown", rejected=True, findings=[finding(
             "VALIDATE-PATH", str(path), (), path=str(path), detail=f"a {suffix or 'file'} file is none of the kinds validate reads")])
+    if not path.is_dir():  # a FIFO, a device, a socket: nothing to read (hostile's, issue 10)
+        return Inspection(kind="unknown", rejected=True, findings=[finding(
+            "VALIDATE-PATH", str(path), (), path=str(path), detail="not a regular file nor a folder")])
     if (path / "registry.json").is_file() or (path / "spec").is_dir() or (path / "spec.xlsx").is_file():
         return inspect_native(path)  # a study folder: its records and the spec that names them
     if (path / "sdtm").is_dir() or (path / "fhir").is_dir():

@@ -12,6 +12,7 @@ earlier or later, never on a partial date that may agree.
     CLIN-DOSE-LEVEL        EXDOSE one of the protocol's dose levels (StudyInfo.treatments[].dose_levels)
     CLIN-LAB-UNGRADED      a result of a test the grading table grades (LBTOX given) has a grade (LBTOXGR)
     CLIN-END-BEFORE-START  AEENDTC not before AESTDTC, EXENDTC not before EXSTDTC
+    CLIN-BORN-AFTER        DM BRTHDTC not after the subject's informed consent (RFICDTC)
 """
 from __future__ import annotations
 
@@ -158,10 +159,18 @@ def end_before_start(tables: dict[str, pd.DataFrame], study: StudyInfo | None) -
     return found
 
 
+def born_after(tables: dict[str, pd.DataFrame], study: StudyInfo | None) -> list[Finding]:
+    if "BRTHDTC" not in tables["DM"].columns:
+        raise LookupError("no BRTHDTC in DM")
+    return _against_subject_date(tables, (("DM", "BRTHDTC"),), "CLIN-BORN-AFTER", "RFICDTC", "consent",
+                                 reference_first=False)
+
+
 Rule = Callable[[dict[str, pd.DataFrame], "StudyInfo | None"], list[Finding]]
 RULES: tuple[tuple[str, Rule], ...] = (
     ("CLIN-BEFORE-CONSENT", before_consent), ("CLIN-AFTER-DEATH", after_death), ("CLIN-FATAL-ALIVE", fatal_alive),
     ("CLIN-DOSE-LEVEL", dose_levels), ("CLIN-LAB-UNGRADED", lab_ungraded), ("CLIN-END-BEFORE-START", end_before_start),
+    ("CLIN-BORN-AFTER", born_after),
 )
 
 

@@ -9,7 +9,9 @@ folder, no `.partial` folder, no lock. Then the odd-but-legal cases: converted, 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,7 +122,8 @@ def test_with_the_placeholder_opt_in_the_emoji_case_converts_and_reports(tmp_pat
     (set_cell("dosing.csv", 2, "DOSE", "0"), "CLIN-DOSE-LEVEL", "ex:EXDOSE:", "dosing.csv:2"),   # 0 mg under 5/10/15
     (set_cell("adverse_events.csv", 2, "AESTDAT", "2011-09-01"), "CLIN-BEFORE-CONSENT", "ae:AESTDTC:",
      "adverse_events.csv:2"),                                                                   # before consent
-], ids=["dose-0", "ae-before-consent"])
+    (set_cell("enrolment.csv", 2, "BRTHDAT", "2099-01-01"), "CLIN-BORN-AFTER", "dm:BRTHDTC:", "enrolment.csv:2"),
+], ids=["dose-0", "ae-before-consent", "born-after-consent"])
 def test_odd_but_legal_data_converts_with_a_clinical_warning_naming_the_record(tmp_path, mutate, rule, location,
                                                                                 source):
     folder = altered(tmp_path, Case("odd", mutate, 0, "", "", ""))
@@ -161,3 +164,60 @@ def test_a_header_only_dm_source_gives_findings_not_a_crash_in_the_fhir_stage(tm
     assert result.exit_code == 1
     assert any(f.rule == "SD-USUBJID-DM" and f.location.startswith("ae:USUBJID") for f in result.findings)
     assert (tmp_path / "out" / "fhir" / "R4" / "bundles.ndjson").is_file()
+
+
+def test_an_out_name_too_long_for_the_system_is_refused_not_a_crash(tmp_path):
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLE, folder)
+    result = pipeline.convert(folder, tmp_path / ("x" * 300), fhir_releases=())
+    assert result.exit_code == 2 and [f.rule for f in result.findings] == ["OUT-UNWRITABLE"]
+    assert "File name too long" in result.findings[0].message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes: POSIX")
+def test_a_fifo_given_as_waivers_or_to_validate_is_refused_without_waiting(tmp_path):
+    """`--waivers` naming a FIFO waited for ever for a writer (the run hung); `validate FIFO` crashed (exit 3)."""
+    from trialbridge.converters.readers.waivers import read_waivers
+    from trialbridge.converters.validate import validate
+
+    fifo = tmp_path / "waivers.csv"
+    os.mkfifo(fifo)
+    waivers, problems = read_waivers(fifo)
+    assert waivers == [] and [f.rule for f in problems] == ["WAIVER-FILE"]
+    assert "not a regular file" in problems[0].message
+    result = validate(fifo)
+    assert result.exit_code == 2 and [f.rule for f in result.findings][0] == "VALIDATE-PATH"
+    assert "not a regular file nor a folder" in result.findings[0].message
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="names of arbitrary bytes: Linux file systems")
+@pytest.mark.parametrize("bad", ["input", "out"])
+def test_a_path_that_is_not_utf8_text_is_refused_before_anything_is_written(tmp_path, bad):
+    """A folder named in Latin-1 (byte 0xFF): the JSON and XML writers crashed on its lone surrogate (exit 3)."""
+    odd = os.fsdecode(b"\xe9tude\xff")
+    folder = tmp_path / (odd if bad == "input" else "in")
+    shutil.copytree(EXAMPLE, folder)
+    out = tmp_path / (odd + "-out" if bad == "out" else "out")
+    result = pipeline.convert(folder, out, fhir_releases=())
+    assert result.exit_code == 2 and [f.rule for f in result.findings] == ["PATH-NOT-UTF8"]
+    assert "byte 0xE9" in result.findings[0].message
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
+
+
+def test_synth_beyond_its_subject_limit_is_a_usage_error_not_an_internal_one(tmp_path, capsys):
+    from trialbridge.converters.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["synth", "--subjects", "99999999999", "--seed", "1", "--out", str(tmp_path / "s")])
+    assert stopped.value.code == 2 and "at most 999,999" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_creation_stamp_in_year_9999_still_writes_the_workbook(tmp_path):
+    """`--created 9999-12-31T23:59:59`: the xlsx zip entries cannot date past 2107 (struct.error, exit 3)."""
+    from datetime import datetime
+
+    result = pipeline.convert(EXAMPLE, tmp_path / "out", fhir_releases=(), created=datetime(9999, 12, 31, 23, 59, 59))
+    assert result.exit_code in (0, 1) and (tmp_path / "out" / "report.xlsx").stat().st_size > 0
+    assert '"created": "9999-12-31T23:59:59"' in (tmp_path / "out" / "findings.json").read_text(encoding="utf-8")

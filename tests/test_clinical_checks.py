@@ -14,6 +14,7 @@ def dm() -> pd.DataFrame:
     return pd.DataFrame({
         "USUBJID": ["S-1", "S-2", "S-3"],
         "RFICDTC": ["2012-01-10", "2012-02-01", "2012-03"],
+        "BRTHDTC": ["1959-04", "2099-01-01", "2012"],  # S-2 born after consenting: fails; S-3 same year: may agree
         "RFXENDTC": ["2012-06-01", "2012-09-01", ""],
         "DTHDTC": ["", "2012-08-15", ""],        # S-2 died; RFXENDTC after it: must fail
         "DTHFL": ["", "Y", ""],
@@ -63,10 +64,12 @@ def test_each_rule_flags_exactly_the_records_that_break_it():
         ("CLIN-DOSE-LEVEL", "ex:EXDOSE:2"),
         ("CLIN-LAB-UNGRADED", "lb:LBTOXGR:2"),
         ("CLIN-END-BEFORE-START", "ae:AEENDTC:2"),
+        ("CLIN-BORN-AFTER", "dm:BRTHDTC:2"),
     ])
     assert {r.rule_id: r.status for r in results} == {
         "CLIN-BEFORE-CONSENT": "issues", "CLIN-AFTER-DEATH": "issues", "CLIN-FATAL-ALIVE": "issues",
-        "CLIN-DOSE-LEVEL": "issues", "CLIN-LAB-UNGRADED": "issues", "CLIN-END-BEFORE-START": "issues"}
+        "CLIN-DOSE-LEVEL": "issues", "CLIN-LAB-UNGRADED": "issues", "CLIN-END-BEFORE-START": "issues",
+        "CLIN-BORN-AFTER": "issues"}
     assert all(f.severity == "warning" for f in found)
 
 
@@ -97,7 +100,7 @@ def test_a_consistent_study_gives_no_warning():
     clean["AE"] = clean["AE"].iloc[[3]].reset_index(drop=True)
     clean["EX"] = clean["EX"].iloc[[0]].reset_index(drop=True)
     clean["LB"] = clean["LB"].iloc[[0, 2]].reset_index(drop=True)
-    clean["DM"] = clean["DM"].assign(RFXENDTC=["2012-06-01", "2012-08-01", ""])
+    clean["DM"] = clean["DM"].assign(RFXENDTC=["2012-06-01", "2012-08-01", ""], BRTHDTC=["1959-04", "1962", "2012"])
     found, results = check_clinical(clean, STUDY)
     assert found == [] and {r.status for r in results} == {"passed"}
     assert np.all([r.detail == "0 record(s)" for r in results])

@@ -174,3 +174,13 @@ def test_validate_names_each_output_file_damaged_since_it_was_written(study, tmp
     assert sorted(changed) == ["fhir/R4/bundles.ndjson", "sdtm/define.xml", "sdtm/dm.xpt"]
     assert "is missing" in changed["sdtm/dm.xpt"] and "has changed" in changed["sdtm/define.xml"]
     assert result.exit_code == 1
+
+
+def test_validate_names_an_emptied_manifest(study, tmp_path):
+    from trialbridge.converters.validate import validate
+
+    out = tmp_path / "out"
+    assert run("convert", str(study), "--out", str(out), "--fhir", "none").returncode in (0, 1)
+    (out / MANIFEST).write_bytes(b"")
+    changed = [f for f in validate(out).findings if f.rule == "OUTPUT-FILE-CHANGED"]
+    assert [f.location for f in changed] == [MANIFEST] and "lists no file" in changed[0].message

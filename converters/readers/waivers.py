@@ -21,6 +21,8 @@ REQUIRED = ("rule", "justification", "author", "date")
 
 def _rows(path: Path) -> list[tuple[int, dict[str, object]]]:
     """(line, entry) pairs from a CSV or YAML waiver file; raises ValueError naming what is wrong."""
+    if path.exists() and not path.is_file() and not path.is_dir():  # reading a FIFO would wait for ever
+        raise ValueError("not a regular file (a FIFO, a device or a socket); expected a CSV or YAML file")
     text = path.read_bytes().decode("utf-8-sig")
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml

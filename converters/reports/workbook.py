@@ -113,7 +113,7 @@ def write_report_xlsx(doc: Mapping, path: Path) -> None:
 
 def _fix_zip_times(path: Path, stamp: datetime) -> None:
     """Rewrite the workbook's zip entries with one fixed time, so a re-run gives the same bytes."""
-    when = (max(stamp.year, 1980), stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
+    when = (min(max(stamp.year, 1980), 2107), stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)  # zip's range
     with zipfile.ZipFile(path) as source:
         entries = [(info, source.read(info)) for info in source.infolist()]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
