@@ -48,7 +48,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("define.xml + html", "trialbridge.converters.sdtm_package", "write_define_package"),
     ("define XSD", "trialbridge.converters.sdtm_package", "validate_define"),
     ("define vs data", "trialbridge.converters.sdtm_package", "check_define_against_data"),
-    ("FHIR", "trialbridge.converters.fhir_stage", "write_fhir"),
+    ("FHIR", "trialbridge.converters.fhir.stage", "write_fhir"),
     ("findings.json", "trialbridge.converters.pipeline", "findings_json_text"),
 )
 

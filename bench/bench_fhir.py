@@ -25,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from trialbridge.converters import fhir_bundle, fhir_stage
+from trialbridge.converters.fhir import bundle as fhir_bundle, stage as fhir_stage
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.sdtm_package import map_sdtm
 from trialbridge.converters.synth.generator import write_synthetic

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.xpt import prepare_for_xpt, read_xpt, write_xpt, xpt_columns
-from trialbridge.converters.xpt_format import write_member
+from trialbridge.converters.xpt.files import prepare_for_xpt, read_xpt, write_xpt, xpt_columns
+from trialbridge.converters.xpt.transport import write_member
 from trialbridge.converters.readers.spec_files import read_spec
 
 TESTS = pd.DataFrame({

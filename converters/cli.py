@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {name:24} {rows:>10,} rows")
         return EXIT_OK
     if args.command == "upload":
-        from trialbridge.converters.upload import upload
+        from trialbridge.converters.fhir.upload import upload
 
         tally, findings = upload(args.out_dir, args.server, args.release, timeout=args.timeout, retries=args.retries,
                                  report=lambda line: print(line, file=sys.stderr, flush=True))

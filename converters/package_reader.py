@@ -18,7 +18,7 @@ from typing import Sequence
 import pandas as pd
 
 from trialbridge.converters.progress import WIDTH
-from trialbridge.converters.xpt import XptMeta, read_xpt
+from trialbridge.converters.xpt.files import XptMeta, read_xpt
 from trialbridge.schemas.findings import Finding, finding
 
 ENCODINGS = ("UTF-8", "WINDOWS-1252", "LATIN1")  # iconv names, tried in this order

@@ -93,7 +93,7 @@ def _package_dir(path: Path) -> Path | None:
 
 def check_package(folder: Path) -> list[Finding]:
     """Check an SDTM package on disk: every XPT against SDTMIG 3.4 metadata, and its define.xml if present."""
-    from trialbridge.converters.xpt import read_xpt
+    from trialbridge.converters.xpt.files import read_xpt
     from trialbridge.schemas.define_checks import check_define_package, find_define
     from trialbridge.schemas.findings import finding
     from trialbridge.schemas.sdtm_checks import check_sdtm
@@ -223,11 +223,11 @@ def _convert_claimed(source: Path, out: Path, created: datetime | None, split_th
                      bundle_type: str = "transaction", spec: Path | None = None,
                      fhir_workers: int | None = None) -> RunResult:
     """`convert` once `out` is held (`outdir.claim_output`)."""
-    from trialbridge.converters.fhir_bundle import ENTRIES
-    from trialbridge.converters.fhir_stage import write_fhir
+    from trialbridge.converters.fhir.bundle import ENTRIES
+    from trialbridge.converters.fhir.stage import write_fhir
     from trialbridge.converters.reports.document import REPORT_FILES, RunFacts, file_entries, files_under, write_reports
     from trialbridge.converters.sdtm_package import map_sdtm, study_mapping, write_package_guide, write_sdtm_package
-    from trialbridge.converters.xpt import SPLIT_THRESHOLD
+    from trialbridge.converters.xpt.files import SPLIT_THRESHOLD
     from trialbridge.mappings.spec.engine import SpecRunError, spec_error_finding
     from trialbridge.schemas.sdtm_standards import CT_VERSION, SDTMIG_VERSION
 

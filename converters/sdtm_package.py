@@ -19,7 +19,7 @@ from trialbridge.converters.csdrg import GUIDE_HTML, GuideFacts, write_reviewers
 from trialbridge.converters.dataset_json import write_package_dataset_json
 from trialbridge.converters.define.writer import write_define_package
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE, Trial
-from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
+from trialbridge.converters.xpt.files import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
 from trialbridge.mappings.spec.engine import run_mapping
 from trialbridge.mappings.spec.model import StudyMapping
 from trialbridge.mappings.study import StudyInfo

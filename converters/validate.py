@@ -237,7 +237,7 @@ def inspect_dataset_json(paths: Sequence[Path]) -> Inspection:
 
 def inspect_fhir(path: Path, release: str | None = None, own: bool = False) -> Inspection:
     """FHIR files: as FHIR someone else made, or (`own`: a convert output's) with trialbridge's own rules too."""
-    from trialbridge.converters.fhir_validate import check_fhir_files
+    from trialbridge.converters.fhir.validate import check_fhir_files
 
     release_used, count, found = check_fhir_files(path, release, own=own)
     if count == 0 and not any(f.rule == "VALIDATE-PATH" for f in found):

@@ -143,7 +143,7 @@ def read_xpt_file(path: Path, read: XptReader | None = None) -> XptData:
     """An XPT file through the project's one reader (or `read`: the same reader memoised, so that convert
     reads each file once for define.xml and this check together): rows ("" for blank Char) and declared
     metadata."""
-    from trialbridge.converters.xpt import read_xpt  # the reader lives with the writer
+    from trialbridge.converters.xpt.files import read_xpt  # the reader lives with the writer
 
     table, meta = (read or read_xpt)(path)
     return XptData(table=table, label=meta.label, labels={c.name: c.label for c in meta.columns},

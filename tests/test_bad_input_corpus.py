@@ -18,7 +18,7 @@ import pytest
 
 from bad_input_cases import CASES, A, L, Case, ident, registry, set_cell
 from trialbridge.converters import pipeline
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "revallo"
 

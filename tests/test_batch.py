@@ -82,7 +82,7 @@ def test_the_fhir_options_reach_every_study_of_a_batch(studies, tmp_path):
 def test_the_number_of_fhir_workers_changes_no_byte(tmp_path, monkeypatch):
     """`--fhir-workers`: blocks of 2 subjects built in the command's process or in two forked workers,
     the same FHIR files."""
-    from trialbridge.converters import fhir_stage
+    from trialbridge.converters.fhir import stage as fhir_stage
 
     monkeypatch.setattr(fhir_stage, "BLOCK_SUBJECTS", 2)
     pipeline.synthesise(tmp_path / "study", 7, 5)

@@ -19,8 +19,8 @@ import pytest
 from trialbridge.converters.pipeline import read_study as read_native
 from trialbridge.converters.sdtm_package import map_sdtm
 from trialbridge.mappings.trial import SOURCE_FILE, SOURCE_LINE
-from trialbridge.converters.fhir_bundle import read_bundles
-from trialbridge.converters.xpt import prepare_for_xpt, read_xpt
+from trialbridge.converters.fhir.bundle import read_bundles
+from trialbridge.converters.xpt.files import prepare_for_xpt, read_xpt
 from trialbridge.schemas.sdtm_permissible import without_empty_permissible
 from trialbridge.schemas.sdtm_standards import sdtmig_variables
 from revallo_domains import study_spec

@@ -22,7 +22,7 @@ from trialbridge.converters.synth.forms import revallo_forms
 from trialbridge.converters.define.facts import dataset_facts, facts_from_package
 from trialbridge.converters.readers.spec_files import read_spec
 from trialbridge.converters.synth.registry import REVALLO_SITE, build_registry
-from trialbridge.converters.xpt import write_xpt
+from trialbridge.converters.xpt.files import write_xpt
 from trialbridge.mappings.trial import Trial
 from trialbridge.schemas.define_checks import STYLESHEET_NAME, check_define_against_data, validate_define
 from trialbridge.schemas.findings import Finding

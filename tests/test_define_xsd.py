@@ -113,7 +113,7 @@ def convert_to_sdtm(native: Path, out: Path) -> list:
 
     from trialbridge.converters.define.writer import write_define_package
     from trialbridge.converters.pipeline import read_study as read_native
-    from trialbridge.converters.xpt import write_xpt
+    from trialbridge.converters.xpt.files import write_xpt
     from revallo_domains import study_spec
 
     trial, read = read_native(native)

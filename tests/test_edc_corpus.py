@@ -17,7 +17,7 @@ from trialbridge.converters.pipeline import convert
 from trialbridge.converters.readers.odm import read_odm_counts
 from trialbridge.converters.spec_tools.check import check_spec
 from trialbridge.converters.spec_tools.init import init_spec
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 
 EDC = Path(__file__).resolve().parent / "fixtures" / "edc"
 ODM = "{http://www.cdisc.org/ns/odm/v1.3}"

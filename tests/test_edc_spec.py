@@ -14,7 +14,7 @@ from lxml import etree
 from trialbridge.converters.pipeline import convert
 from trialbridge.converters.spec_tools.check import check_spec
 from trialbridge.converters.spec_tools.init import init_spec
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "openclinica-docetaxel"

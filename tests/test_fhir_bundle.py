@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from trialbridge.converters.fhir_bundle import (
+from trialbridge.converters.fhir.bundle import (
     ReleaseWriter,
     bundle_order,
     read_bundles,
@@ -210,8 +210,8 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "revallo"
 @pytest.fixture(scope="module")
 def revallo(tmp_path_factory):
     """REVALLO's SDTM tables, and the FHIR stage run twice on them: in one block of subjects, in blocks of 4."""
-    from trialbridge.converters import fhir_stage
-    from trialbridge.converters.fhir_stage import write_fhir
+    from trialbridge.converters.fhir import stage as fhir_stage
+    from trialbridge.converters.fhir.stage import write_fhir
     from trialbridge.converters.pipeline import read_study as read_native
     from trialbridge.converters.sdtm_package import map_sdtm
 
@@ -262,14 +262,14 @@ def test_revallo_rerun_is_byte_identical_whatever_the_block_size(revallo):
 def test_every_resource_module_is_in_the_build_order():
     import pkgutil
     import trialbridge.mappings.fhir as package
-    from trialbridge.converters.fhir_stage import RESOURCE_MODULES, _module
+    from trialbridge.converters.fhir.stage import RESOURCE_MODULES, _module
 
     with_build = {m.name for m in pkgutil.iter_modules(package.__path__) if hasattr(_module(m.name), "build")}
     assert with_build == set(RESOURCE_MODULES)
 
 
 def test_a_failing_module_is_a_finding_and_the_others_still_build(revallo):
-    from trialbridge.converters.fhir_stage import build_resources, fhir_input
+    from trialbridge.converters.fhir.stage import build_resources, fhir_input
 
     tables, _, _ = revallo
     inp = fhir_input({"protocolSection": {}}, tables)  # no registry content: the study module may fail
@@ -280,7 +280,7 @@ def test_a_failing_module_is_a_finding_and_the_others_still_build(revallo):
 
 
 def test_unknown_release_is_a_finding(tmp_path):
-    from trialbridge.converters.fhir_stage import write_fhir
+    from trialbridge.converters.fhir.stage import write_fhir
 
     findings = write_fhir({}, {}, tmp_path, ["R3"])
     assert [(f.rule, f.values) for f in findings] == [("FHIR-RELEASE-UNKNOWN", ("R3",))]
@@ -294,7 +294,7 @@ def test_no_resources_gives_an_empty_file(tmp_path):
 
 
 def test_findings_point_at_the_written_entry_whatever_the_blocks_and_workers(revallo, tmp_path, monkeypatch):
-    from trialbridge.converters.fhir_stage import fhir_input, write_release
+    from trialbridge.converters.fhir.stage import fhir_input, write_release
     from trialbridge.mappings.fhir import patient
 
     tables, _, _ = revallo
@@ -325,7 +325,7 @@ def test_findings_point_at_the_written_entry_whatever_the_blocks_and_workers(rev
     (0.2, 8, 1),      # almost none: still one (the stage then runs in the command's process)
 ])
 def test_the_default_number_of_fhir_workers_fits_cpus_and_free_memory(monkeypatch, free_gb, cpus, expected):
-    from trialbridge.converters import fhir_stage
+    from trialbridge.converters.fhir import stage as fhir_stage
 
     monkeypatch.setattr(fhir_stage.os, "cpu_count", lambda: cpus)
     monkeypatch.setattr(fhir_stage, "available_memory",
@@ -335,7 +335,7 @@ def test_the_default_number_of_fhir_workers_fits_cpus_and_free_memory(monkeypatc
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MemAvailable: /proc/meminfo, Linux only")
 def test_available_memory_is_read_from_the_system():
-    from trialbridge.converters import fhir_stage
+    from trialbridge.converters.fhir import stage as fhir_stage
 
     free = fhir_stage.available_memory()
     assert free is not None and 0 < free <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

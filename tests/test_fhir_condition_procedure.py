@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from trialbridge.converters.fhir_stage import build_resources
+from trialbridge.converters.fhir.stage import build_resources
 from trialbridge.mappings.fhir import condition, procedure
 from trialbridge.mappings.fhir.common import SNOMED, FhirInput, reference, resource_id
 from trialbridge.mappings.study import Condition, StudyInfo

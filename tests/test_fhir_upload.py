@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from trialbridge.converters import upload as upload_module
+from trialbridge.converters.fhir import upload as upload_module
 from trialbridge.converters.cli import main
-from trialbridge.converters.fhir_bundle import read_bundles
+from trialbridge.converters.fhir.bundle import read_bundles
 
 ROUTER = Path(__file__).resolve().parents[2] / "shared" / "servers" / "medplum-fhir-router"
 HOME = Path(os.environ.get("MEDPLUM_FHIR_HOME", "/tmp/medplum-fhir-router"))

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from trialbridge.converters.fhir_check import check_fhir_path
+from trialbridge.converters.fhir.check import check_fhir_path
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "revallo"
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory) -> Path:
-    from trialbridge.converters.fhir_stage import write_fhir
+    from trialbridge.converters.fhir.stage import write_fhir
     from trialbridge.converters.native_reader import read_native
     from trialbridge.converters.sdtm_package import map_sdtm
 

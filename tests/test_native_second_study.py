@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from trialbridge.converters.pipeline import convert, read_study
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 
 KIWI = Path(__file__).parent / "fixtures" / "kiwi"
 

@@ -16,8 +16,8 @@ import pandas as pd
 from trialbridge.converters import pipeline
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.sdtm_package import map_sdtm, read_back, write_sdtm_package
-from trialbridge.converters.xpt import read_xpt
-from trialbridge.converters.xpt_ascii import transliterate
+from trialbridge.converters.xpt.files import read_xpt
+from trialbridge.schemas.xpt_ascii import transliterate
 
 CREATED = datetime(2015, 7, 23)
 

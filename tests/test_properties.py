@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trialbridge.converters.native_reader import read_native
-from trialbridge.converters.xpt import prepare_for_xpt, read_xpt, write_prepared
-from trialbridge.converters.xpt_ascii import transliterate
+from trialbridge.converters.xpt.files import prepare_for_xpt, read_xpt, write_prepared
+from trialbridge.schemas.xpt_ascii import transliterate
 from trialbridge.mappings.sdtm.algorithms import assign_datetime, derive_study_day
 from trialbridge.schemas.clinical_checks import before
 from trialbridge.schemas.findings import has_errors

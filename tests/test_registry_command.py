@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trialbridge.converters.cli import main
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FHIR_JUDGE = Path(__file__).resolve().parents[2] / "shared" / "judges" / "fhir" / "validate.sh"

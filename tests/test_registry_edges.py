@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from trialbridge.converters.registry.command import run_registry
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 
 BASE = json.loads((Path(__file__).parent / "fixtures" / "ctgov" / "NCT04207047.json").read_text(encoding="utf-8"))
 

@@ -14,7 +14,7 @@ import pytest
 from trialbridge.converters.cli import main
 from trialbridge.converters.pipeline import convert
 from trialbridge.converters.readers.spec_files import read_spec
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 from trialbridge.mappings.sdtm.relate import Relation, parse_days, relate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 from trialbridge.schemas.sdtm_checks import check_sdtm
 from trialbridge.schemas.sdtm_checks_sdtmig import spec_from_sdtmig
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from trialbridge.converters.pipeline import convert
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "sdtm-oak-cm"

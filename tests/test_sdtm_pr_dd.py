@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trialbridge.converters.xpt_ascii import transliterate
+from trialbridge.schemas.xpt_ascii import transliterate
 from trialbridge.mappings.trial import Trial
 from trialbridge.converters.synth.forms import FORM_NAMES
 from revallo_domains import map_dd, map_dm, map_ex, map_pr, study_spec

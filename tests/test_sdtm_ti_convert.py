@@ -14,7 +14,7 @@ from trialbridge.converters.cli import main
 from trialbridge.converters.native_reader import read_native
 from trialbridge.converters.readers.spec_files import read_spec
 from trialbridge.converters.sdtm_package import map_sdtm
-from trialbridge.converters.xpt import read_xpt
+from trialbridge.converters.xpt.files import read_xpt
 from trialbridge.mappings.sdtm.ti import criteria_rows
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,9 +9,9 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from trialbridge.converters.xpt import prepare_for_xpt, read_xpt, write_xpt
-from trialbridge.converters.xpt_ascii import transliterate
-from trialbridge.converters.xpt_format import XptColumn, file_size, ibm_from_float, sas_timestamp, write_member
+from trialbridge.converters.xpt.files import prepare_for_xpt, read_xpt, write_xpt
+from trialbridge.schemas.xpt_ascii import transliterate
+from trialbridge.converters.xpt.transport import XptColumn, file_size, ibm_from_float, sas_timestamp, write_member
 from trialbridge.schemas.sdtm_spec import Dataset, Variable
 
 CREATED = datetime(2014, 10, 31, 17, 5, 9)

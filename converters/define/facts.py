@@ -198,7 +198,7 @@ def facts_from_xpt(path: Path, dataset: Dataset, spec: StudySpec, transliterated
                    relative_to: Path | None = None, read: XptReader | None = None) -> DatasetFacts:
     """Facts of a written XPT file, measured from the file itself (its lengths, its values), as `read`
     (default `xpt.read_xpt`) reads it."""
-    from trialbridge.converters.xpt import read_xpt
+    from trialbridge.converters.xpt.files import read_xpt
 
     table, meta = (read or read_xpt)(path)
     name = path.relative_to(relative_to).as_posix() if relative_to else path.name

@@ -31,7 +31,7 @@ from trialbridge.converters.define.writer import write_define_package
 from trialbridge.converters.reports.findings import findings_json_text
 from trialbridge.converters.sdtm_package import read_back, with_provenance
 from trialbridge.mappings.trial import Trial
-from trialbridge.converters.xpt import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
+from trialbridge.converters.xpt.files import SPLIT_THRESHOLD, prepare_for_xpt, read_xpt, write_prepared
 from trialbridge.mappings.registry.model import RegistryRecord
 from trialbridge.mappings.spec.model import StudyMapping
 from trialbridge.mappings.study import StudyInfo
@@ -125,7 +125,7 @@ def write_design_sdtm(design: DesignTables, trial: Trial, sdtm_dir: Path, create
 def write_record(record: RegistryRecord, folder: Path, created: datetime, releases: Sequence[str],
                  prs: bool = False, placeholder: bool = True) -> tuple[list[Finding], list[str]]:
     """Write one record's package into `folder` (which exists and is empty); its findings and what was written."""
-    from trialbridge.converters.fhir_stage import write_fhir
+    from trialbridge.converters.fhir.stage import write_fhir
 
     (folder / "registry.json").write_text(json.dumps(record.record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     design = map_design(record)

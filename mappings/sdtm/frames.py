@@ -153,7 +153,7 @@ def compact_text(table: pd.DataFrame) -> pd.DataFrame:
 
     The same values, compared, cut and written as before; held as Arrow strings (offsets and bytes) instead
     of one Python object per cell: about a quarter of the memory, and nothing a forked worker reads raises
-    a reference count, so the pages it inherits stay shared (see `converters/fhir_stage.py`).
+    a reference count, so the pages it inherits stay shared (see `converters/fhir/stage.py`).
     """
     text = [name for name in table.columns if table[name].dtype == object
             and pd.api.types.infer_dtype(table[name], skipna=False) == "string"]

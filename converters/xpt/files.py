@@ -6,7 +6,7 @@ property per stage, every stage with the one signature `(table, dataset) -> (tab
     xpt_name    names are SAS v5 names (`^[A-Z][A-Z0-9_]{0,7}$`), else an error
     xpt_label   dataset and variable labels are at most 40 ASCII characters, checked, never truncated
     xpt_type    Char -> str with "" for null; Num -> float64; a non-number in a Num variable is an error
-    xpt_ascii   ASCII transliteration (policy: `converters/xpt_ascii.py`), every changed value reported
+    xpt_ascii   ASCII transliteration (policy: `schemas/xpt_ascii.py`), every changed value reported
     xpt_trim    trailing blanks removed (the format pads with blanks and cannot keep them), reported
     xpt_length  character values at most 200 bytes, else an error; lengths = the longest value
     xpt_order   spec variables in spec order; provenance (`_file`, `_line`) and unknown columns dropped
@@ -21,7 +21,7 @@ Record numbers in findings are 1-based row numbers of the output dataset (`dm:SE
 `read_xpt` reads any XPT (v5 or v8) with `pyreadstat.read_xport` (not `pandas.read_sas`, which loses
 rows of some v5 files) into a table in the project's conventions plus the file's metadata.
 
-The stages and `prepare_for_xpt` are in `converters/xpt_stages.py`, the reader in `converters/xpt_reader.py`;
+The stages and `prepare_for_xpt` are in `converters/xpt/stages.py`, the reader in `converters/xpt/reader.py`;
 both are re-exported here.
 """
 from __future__ import annotations
@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.xpt_format import NAME_PATTERN, RECORD, XptColumn, file_size, write_member
-from trialbridge.converters.xpt_reader import XptMeta, read_xpt
-from trialbridge.converters.xpt_stages import prepare_for_xpt, xpt_columns, xpt_location
+from trialbridge.converters.xpt.transport import NAME_PATTERN, RECORD, XptColumn, file_size, write_member
+from trialbridge.converters.xpt.reader import XptMeta, read_xpt
+from trialbridge.converters.xpt.stages import prepare_for_xpt, xpt_columns, xpt_location
 from trialbridge.schemas.findings import Finding, finding, has_errors
 
 if TYPE_CHECKING:

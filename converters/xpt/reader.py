@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
-from trialbridge.converters.xpt_damage import XptDamaged, damage_after_reading, damage_before_reading
-from trialbridge.converters.xpt_format import XptColumn
+from trialbridge.converters.xpt.damage import XptDamaged, damage_after_reading, damage_before_reading
+from trialbridge.converters.xpt.transport import XptColumn
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ values round-trip exactly); a missing number is `.` (0x2E) followed by seven zer
 
 We write the bytes ourselves instead of calling `pyreadstat.write_xport` because pyreadstat stamps
 the wall clock into both headers (files would differ on every run) and offers no way to declare a
-character length. Nothing here judges the data: the stages in `converters/xpt.py` have already made
+character length. Nothing here judges the data: the stages in `converters/xpt/files.py` have already made
 names, labels, lengths, types and characters valid; this module only refuses (ValueError) what it
 could not encode faithfully, so a caller bug can never produce a silently wrong file.
 """

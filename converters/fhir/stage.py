@@ -3,7 +3,7 @@
 The resource modules of `mappings/fhir` build their R5 resources once per part, and R4 from them; each
 release's resources are put in bundle order, checked (compiled JSON Schema, bindings, UCUM and choice
 types, exact layers for what they refuse; see `schemas/fhir_checks.py`), serialised once (orjson) and
-streamed to the files (`converters/fhir_bundle.py`). Parts: first the study-level modules on the whole
+streamed to the files (`converters/fhir/bundle.py`). Parts: first the study-level modules on the whole
 input (their own Bundle), then the subject-level modules block by block (BLOCK_SUBJECTS subjects of DM
 at a time, every SDTM table cut to the block's USUBJIDs), so memory holds a few blocks, not the study.
 Blocks are built, checked and serialised by forked worker processes when there are several blocks and
@@ -32,8 +32,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.fhir_bundle import ENTRIES, FIRST_TYPE, ReleaseWriter, bundle_order
-from trialbridge.converters.fhir_chunk import Chunk, Placed, Serialised, labels_of, pack, serialise
+from trialbridge.converters.fhir.bundle import ENTRIES, FIRST_TYPE, ReleaseWriter, bundle_order
+from trialbridge.converters.fhir.chunk import Chunk, Placed, Serialised, labels_of, pack, serialise
 from trialbridge.converters.processes import release_free_memory
 from trialbridge.mappings.fhir.common import FhirInput
 from trialbridge.mappings.studyid import registry_study_identifier

@@ -29,8 +29,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from trialbridge.converters.fhir_bundle import BUNDLES, reference_paths
-from trialbridge.converters.fhir_chunk import first_identifier
+from trialbridge.converters.fhir.bundle import BUNDLES, reference_paths
+from trialbridge.converters.fhir.chunk import first_identifier
 from trialbridge.schemas import fhir_fast
 from trialbridge.schemas.fhir_checks import RELEASES, check_codes, check_resources
 from trialbridge.schemas.findings import Finding, finding

@@ -1,6 +1,6 @@
 """An SDTM table + its dataset specification -> the table exactly as the XPT v5 file will hold it: the seven
 writer stages, each `(table, dataset) -> (table, findings)`, and `prepare_for_xpt` that runs them in turn
-(the stages are listed in `converters/xpt.py`, which writes and reads the files).
+(the stages are listed in `converters/xpt/files.py`, which writes and reads the files).
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from trialbridge.converters.xpt_ascii import CONTROL, NOT_PRINTABLE_ASCII, transliterate
-from trialbridge.converters.xpt_format import IBM_MAX, IBM_MIN, LABEL_MAX, NAME_PATTERN, NUM_LENGTH, XptColumn
+from trialbridge.schemas.xpt_ascii import CONTROL, NOT_PRINTABLE_ASCII, transliterate
+from trialbridge.converters.xpt.transport import IBM_MAX, IBM_MIN, LABEL_MAX, NAME_PATTERN, NUM_LENGTH, XptColumn
 from trialbridge.schemas.findings import Finding, finding
 
 if TYPE_CHECKING:

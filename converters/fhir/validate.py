@@ -59,9 +59,9 @@ def _release_of(path: Path, resources: list[tuple[str, int, dict[str, Any]]], gi
 
 def check_fhir_files(path: Path, release: str | None = None, own: bool = True) -> tuple[str, int, list[Finding]]:
     """Check the FHIR resources under `path` (see the module doc); `own=False`: FHIR someone else made
-    (`converters/fhir_check.py`)."""
+    (`converters/fhir/check.py`)."""
     try:
-        from trialbridge.converters.fhir_check import check_fhir_path  # the FHIR helper's, when installed
+        from trialbridge.converters.fhir.check import check_fhir_path  # the FHIR helper's, when installed
     except ImportError:
         check_fhir_path = None
     if check_fhir_path is not None:

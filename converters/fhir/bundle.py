@@ -31,7 +31,7 @@ from typing import IO, Any, Iterator, Sequence
 
 import orjson
 
-from trialbridge.converters.fhir_chunk import (
+from trialbridge.converters.fhir.chunk import (
     METHOD,
     Chunk,
     Placed,

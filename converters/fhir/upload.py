@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from trialbridge.converters.fhir_bundle import BUNDLES
+from trialbridge.converters.fhir.bundle import BUNDLES
 from trialbridge.schemas.findings import Finding, finding
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
