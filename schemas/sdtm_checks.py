@@ -31,7 +31,7 @@ from trialbridge.schemas.sdtm_checks_structure import (
 )
 from trialbridge.schemas.sdtm_checks_values import (
     check_dtc_calendar, check_dtc_format, check_epoch, check_extensible_codelists, check_nonextensible_codelists,
-    check_stresn_stresc, check_study_days, check_test, check_testcd,
+    check_stresn_precision, check_stresn_stresc, check_study_days, check_test, check_testcd,
 )
 from trialbridge.schemas.sdtm_spec import StudySpec
 from trialbridge.schemas.ts_checks import check_ts_expected, check_ts_required
@@ -64,6 +64,7 @@ RULES: tuple[RuleCheck, ...] = (
     RuleCheck("SD-DM-ONE", check_dm_one_record, "DM"),
     RuleCheck("SD-DOMAIN", check_domain_value, "datasets with DOMAIN (RDOMAIN for SUPP--)"),
     RuleCheck("SD-STRESN", check_stresn_stresc, "datasets with a --STRESC/--STRESN pair"),
+    RuleCheck("SD-STRESN-PRECISION", check_stresn_precision, "datasets with a --STRESC/--STRESN pair"),
     RuleCheck("SD-TESTCD", check_testcd, "--TESTCD/--PARMCD variables"),
     RuleCheck("SD-TEST", check_test, "--TEST/--PARM variables"),
     RuleCheck("SD-SUPP-QNAM", check_qnam, "SUPP-- datasets"),

@@ -203,6 +203,19 @@ def differs(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
 NUMERIC_TEXT = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 
 
+FLOAT_DIGITS = 15  # an 8-byte floating-point number (SAS numeric, XPT v5) holds 15 significant decimal digits
+
+
+def beyond_float_precision(column: Column) -> np.ndarray:
+    """A number written as text with more significant digits than an 8-byte number holds exactly
+    ("1234567890123456789": 19), so the numeric variable repeating it cannot repeat it exactly."""
+    def too_precise(values: pd.Series) -> np.ndarray:
+        mantissa = values.where(values.str.fullmatch(NUMERIC_TEXT), "").str.replace(r"[eE].*$|[+-]|\.", "", regex=True)
+        return (mantissa.str.strip("0").str.len() > FLOAT_DIGITS).to_numpy(bool)
+
+    return per_value(column, too_precise)
+
+
 def number_in_text(column: Column) -> np.ndarray:
     """The number a text value spells (" 5.2" is not one: SDTM results carry no padding); NaN otherwise."""
 

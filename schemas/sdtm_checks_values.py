@@ -11,7 +11,7 @@ import pandas as pd
 
 from trialbridge.schemas.sdtm_checks_masks import (
     NUMERIC_TEXT, day_number, differs, is_char, longer_than, not_in, not_iso8601, not_matching,
-    not_real_datetime, number_in_text, per_value, study_day,
+    FLOAT_DIGITS, beyond_float_precision, not_real_datetime, number_in_text, per_value, study_day,
 )
 from trialbridge.schemas.sdtm_standards import CT_VERSION, terminology
 from trialbridge.schemas.sdtm_checks_base import (
@@ -158,6 +158,20 @@ def check_stresn_stresc(package: Package) -> Outcome:
         number = pd.to_numeric(table[stresn], errors="coerce").to_numpy(dtype=float)
         found += record_findings("SD-STRESN", package, name, stresn, differs(number, spelled),
                                  shown=(stresc, stresn), stresc=stresc)
+    return found, checked
+
+
+def check_stresn_precision(package: Package) -> Outcome:
+    """A numeric --STRESC with more significant digits than --STRESN (an 8-byte number) can hold exactly."""
+    found, checked = [], []
+    for name, stresn in _columns(package, r"[A-Z]{2}STRESN"):
+        stresc = stresn[:-1] + "C"
+        if stresc not in package.tables[name].columns:
+            continue
+        checked.append(f"{name}.{stresn}")
+        found += record_findings("SD-STRESN-PRECISION", package, name, stresn,
+                                 beyond_float_precision(package.distinct(name, stresc)), shown=(stresc, stresn),
+                                 stresc=stresc, digits=FLOAT_DIGITS)
     return found, checked
 
 

@@ -334,6 +334,15 @@ def test_a_numeric_standard_result_is_repeated_in_stresn():
     assert run("SD-STRESN", {"LB": lb.iloc[[0, 2, 5, 6, 7]]}) == ([], "passed")
 
 
+def test_a_standard_result_beyond_what_an_8_byte_number_holds_is_said():
+    forty = "1234567890123456789012345678901234567890"  # a 40-digit result: LBSTRESN holds it only rounded
+    lb = pd.DataFrame({"LBSTRESC": ["5.2", forty, "1000000000000000000000", "0.000000000000000123", "<5"],
+                       "LBSTRESN": [5.2, float(forty), 1e21, 1.23e-16, NAN]})
+    assert run("SD-STRESN-PRECISION", {"LB": lb}) == ([("SD-STRESN-PRECISION", "lb:LBSTRESN:2")], "issues")
+    assert run("SD-STRESN", {"LB": lb}) == ([], "passed")  # the number is as near as the format allows
+    assert run("SD-STRESN-PRECISION", {"LB": lb.iloc[[0, 2, 3, 4]]}) == ([], "passed")
+
+
 def test_test_codes_are_at_most_8_letters_digits_or_underscores():
     lb = pd.DataFrame({"LBTESTCD": ["PLAT", "NEUT_ABS", "PLATELETS", "1PLAT", "PL-AT", ""]})
     # rows 3, 4, 5: 9 characters, a leading digit, a hyphen; an empty one is SD-REQ-NULL's
