@@ -22,11 +22,12 @@ def is_char(column: pd.Series) -> bool:
 
 def as_text(column: pd.Series) -> pd.Series:
     """A column as SDTM text: character values unchanged ("" for null), numbers without a trailing ".0"
-    (3.0 -> "3"), "" for NaN."""
+    (3.0 -> "3"; beyond 2**53, where a float is no longer an exact integer, as Python writes the float), "" for
+    NaN."""
     if is_char(column):
         return column.astype(object).where(column.notna(), "")
     numbers = column.to_numpy(dtype=float)
-    whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+    whole = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2.0 ** 53)  # exact integers
     text = pd.Series(numbers, index=column.index).astype(str).astype(object)
     text[whole] = pd.Series(numbers[whole].astype(np.int64), index=column.index[whole]).astype(str)
     text[np.isnan(numbers)] = ""

@@ -510,3 +510,11 @@ def test_a_spec_from_sdtmig_alone_declares_what_sdtmig_knows():
     assert [(v.where_value, v.codelist) for v in spec.value_level] == [
         ("DISPOSITION EVENT", "C66727"), ("PROTOCOL MILESTONE", "C114118"), ("OTHER EVENT", "C150811")]
     assert run("SD-CT-EXT", {"DS": ds}, spec_from_sdtmig({"DS": ds})) == ([], "passed")
+
+
+def test_numbers_as_text_stay_true_beyond_the_exact_integers_of_a_float():
+    from trialbridge.schemas.sdtm_checks_masks import as_text
+
+    # 1e39 cast to a 64-bit integer was garbage (and a RuntimeWarning); past 2**53 the float is written as is
+    assert list(as_text(pd.Series([3.0, 1e39, -(2.0 ** 60), 5.5, NAN]))) == ["3", "1e+39", "-1.152921504606847e+18",
+                                                                              "5.5", ""]
