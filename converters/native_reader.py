@@ -134,7 +134,7 @@ def read_registry(path: Path, files: str = "") -> tuple[dict[str, Any] | None, l
     text, bad = decode_utf8(data)
     findings += encoding_findings(data, bad, None, [], file)
     try:
-        record = json.loads(text, parse_int=_integer)
+        record = json.loads(text, object_pairs_hook=_keep_duplicates, parse_constant=_NotANumber, parse_int=_integer)
     except json.JSONDecodeError as error:
         near = json.dumps(text[error.pos: error.pos + 20], ensure_ascii=False)[1:-1]  # escaped line breaks
         findings.append(finding("NATIVE-JSON", f"{file}:{error.lineno}:{error.colno}", (near,), file=file,
@@ -144,7 +144,7 @@ def read_registry(path: Path, files: str = "") -> tuple[dict[str, Any] | None, l
         findings.append(finding("NATIVE-JSON", f"{file}:1:1", (), file=file, detail="nesting too deep to read",
                                 line=1, column=1, near=text[:20]))
         return None, findings
-    ambiguous = _ambiguous_json(text, file)
+    ambiguous = _ambiguous_json(record, file)
     if ambiguous:
         return None, findings + ambiguous
     findings += check_registry(record, file)
@@ -210,10 +210,11 @@ def _escaped(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _ambiguous_json(text: str, file: str) -> list[Finding]:
+def _ambiguous_json(record: Any, file: str) -> list[Finding]:
     """What Python's parser accepts but JSON leaves undefined or forbids (RFC 8259 sections 4, 6, 8.2): duplicated
-    keys, NaN/Infinity, lone surrogate escapes; and integers too long to read. Each an error naming its JSON path."""
-    record = json.loads(text, object_pairs_hook=_keep_duplicates, parse_constant=_NotANumber, parse_int=_integer)
+    keys, NaN/Infinity, lone surrogate escapes; and integers too long to read; each an error naming its JSON path.
+    `record` is parsed with the markers of this module (`_keep_duplicates`, `_NotANumber`, `_integer`): without
+    any finding it is the record `json.loads` gives."""
     return [finding("NATIVE-JSON-AMBIGUOUS", f"{file}:{path}", (shown,), file=file, path=path, detail=detail)
             for path, shown, detail in _json_problems(record, "$")]
 
