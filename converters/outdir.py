@@ -77,11 +77,16 @@ def write_manifest(folder: Path) -> None:
     (folder / MANIFEST).write_text("".join(lines), encoding="utf-8")
 
 
+def _read_manifest(folder: Path) -> dict[str, str]:
+    """The manifest of `folder`: file name -> sha256 (OSError, UnicodeDecodeError or ValueError when unreadable)."""
+    return dict(reversed(line.split("  ", 1)) for line in
+                (folder / MANIFEST).read_text(encoding="utf-8").splitlines() if line)
+
+
 def _manifest_problem(folder: Path) -> str:
     """"" when `folder` is exactly what its manifest lists, else what differs."""
     try:
-        listed = dict(reversed(line.split("  ", 1)) for line in
-                      (folder / MANIFEST).read_text(encoding="utf-8").splitlines() if line)
+        listed = _read_manifest(folder)
     except (OSError, UnicodeDecodeError, ValueError):
         return f"its {MANIFEST} cannot be read"
     present = [name for name in _files(folder) if name != MANIFEST]
@@ -102,8 +107,7 @@ def manifest_findings(folder: Path) -> list[Finding]:
     if not (folder / MANIFEST).is_file():
         return []
     try:
-        lines = (folder / MANIFEST).read_text(encoding="utf-8").splitlines()
-        listed = sorted((name, digest) for digest, name in (line.split("  ", 1) for line in lines if line))
+        listed = sorted(_read_manifest(folder).items())
     except (OSError, UnicodeDecodeError, ValueError):
         return [finding("OUTPUT-FILE-CHANGED", MANIFEST, [MANIFEST], file=MANIFEST, problem="cannot be read")]
     if not listed and any(name != MANIFEST for name in _files(folder)):
